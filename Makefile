@@ -1,0 +1,73 @@
+# satd — see README.md. `make run` starts the demo, `make test` runs the tests.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+GOFLAGS_STATIC := CGO_ENABLED=0
+BUILD    := $(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)"
+# GOOS/GOARCH/variant triples for `make cross`: name:GOARCH:variable=value
+CROSS    := armv7:arm:GOARM=7 armv5:arm:GOARM=5 arm64:arm64: mipsle:mipsle:GOMIPS=softfloat
+QEMU_TESTS := arm:GOARM=7:qemu-arm-static mipsle:GOMIPS=softfloat:qemu-mipsel-static
+
+.PHONY: all build run test test-cross cross bench fuzz fmt lint docs clean
+
+all: build
+
+build:
+	@mkdir -p dist
+	$(BUILD) -o dist/satd ./cmd/satd
+
+run:
+	@.ci/deps run
+	$(GO) run ./cmd/satd -demo
+
+test:
+	@.ci/deps test
+	$(GO) vet ./...
+	$(GO) test -race ./...
+
+# Cross-architecture test suite under qemu-user (no -race on 32-bit targets).
+test-cross:
+	@.ci/deps cross
+	@set -e; for t in $(QEMU_TESTS); do \
+		arch=$${t%%:*}; rest=$${t#*:}; var=$${rest%%:*}; qemu=$${rest#*:}; \
+		echo "== go test GOARCH=$$arch $$var under $$qemu"; \
+		env CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $$var SATD_CROSS_TEST=1 \
+			$(GO) test -short -exec $$qemu ./...; \
+	done
+
+cross:
+	@mkdir -p dist
+	@set -e; for t in $(CROSS); do \
+		name=$${t%%:*}; rest=$${t#*:}; arch=$${rest%%:*}; var=$${rest#*:}; \
+		env $(GOFLAGS_STATIC) GOOS=linux GOARCH=$$arch $$var $(BUILD) -o dist/satd-linux-$$name ./cmd/satd; \
+		echo "dist/satd-linux-$$name $$(stat -c %s dist/satd-linux-$$name) bytes"; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Fuzz every target for FUZZTIME each (make test already runs their seed corpora).
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	@for t in $(CROSS); do rest=$${t#*:}; arch=$${rest%%:*}; var=$${rest#*:}; \
+		env GOOS=linux GOARCH=$$arch $$var $(GO) vet ./... || exit 1; done
+
+# Regenerate the configuration reference in README.md from the code.
+docs:
+	$(GO) run ./cmd/satd config-reference -readme README.md
+
+clean:
+	rm -rf dist

@@ -1,0 +1,217 @@
+// Package config is satd's configuration: one strict TOML file whose option
+// names follow OSCam wherever OSCam has the same concept.
+//
+// Load reports every problem at once, each with its key and line: unknown
+// keys, values of the wrong type, and whatever the sections' own validation
+// finds. Defaults are compiled in (Default) and the README's reference is
+// generated from the same structs (Reference), so the two cannot drift. Save
+// is atomic.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"satd.dev/satd/internal/atomicfile"
+)
+
+// Config is the whole configuration of a satd instance.
+type Config struct {
+	Global  Global   `toml:"global" comment:"process-wide settings"`
+	Log     Log      `toml:"log" comment:"logging"`
+	Web     Web      `toml:"web" comment:"the device web form and its API"`
+	Readers []Reader `toml:"reader" comment:"card readers, one [[reader]] table each (oscam.server [reader])"`
+}
+
+// section is implemented by every table of the configuration.
+type section interface {
+	Validate(report func(key, msg string))
+}
+
+// Default returns the configuration in force when the file sets nothing.
+func Default() *Config {
+	return &Config{
+		Global: DefaultGlobal(),
+		Log:    DefaultLog(),
+		Web:    DefaultWeb(),
+	}
+}
+
+// arrayDefaults gives the default element of every array of tables, applied
+// to each element for the keys the file leaves out.
+var arrayDefaults = map[string]func() any{
+	"reader": func() any { r := DefaultReader(); return &r },
+}
+
+// Load reads and validates the configuration file at path. The error is a
+// Problems value when the file was read but is not valid.
+func Load(path string) (*Config, error) {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, doc)
+}
+
+// Parse decodes and validates doc; name is used in problem reports.
+func Parse(name string, doc []byte) (*Config, error) {
+	cfg := Default()
+	lines := scanKeyLines(doc)
+	rep := reporter{file: name, lines: lines, out: new(Problems)}
+	dec := toml.NewDecoder(bytes.NewReader(doc)).DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		if !decodeProblems(err, rep) {
+			return nil, *rep.out
+		}
+	}
+	fillArrayDefaults(cfg, lines)
+	cfg.validate(rep)
+	if len(*rep.out) > 0 {
+		rep.out.sort()
+		return nil, *rep.out
+	}
+	return cfg, nil
+}
+
+// decodeProblems turns a decoder error into problems. It reports whether the
+// decoded value is still complete enough to validate (true for unknown keys,
+// which the decoder skips; false for syntax and type errors).
+func decodeProblems(err error, rep reporter) bool {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		for _, e := range strict.Errors {
+			line, _ := e.Position()
+			key := rep.lines.keyAt(line, keyString(e.Key()))
+			*rep.out = append(*rep.out, Problem{File: rep.file, Line: line, Key: key, Msg: "unknown key"})
+		}
+		return true
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, _ := de.Position()
+		*rep.out = append(*rep.out, Problem{File: rep.file, Line: line, Key: keyString(de.Key()), Msg: de.Error()})
+		return false
+	}
+	*rep.out = append(*rep.out, Problem{File: rep.file, Msg: err.Error()})
+	return false
+}
+
+func keyString(k toml.Key) string {
+	s := ""
+	for _, p := range k {
+		s = joinPrefix(s, p)
+	}
+	return s
+}
+
+func (c *Config) validate(rep reporter) {
+	c.Global.Validate(rep.section("global"))
+	c.Log.Validate(rep.section("log"))
+	c.Web.Validate(rep.section("web"))
+	labels := map[string]int{}
+	for i := range c.Readers {
+		prefix := fmt.Sprintf("reader[%d]", i)
+		c.Readers[i].Validate(rep.section(prefix))
+		if j, dup := labels[c.Readers[i].Label]; dup {
+			rep.section(prefix)("label", fmt.Sprintf("%q is already the label of reader[%d]", c.Readers[i].Label, j))
+		}
+		labels[c.Readers[i].Label] = i
+	}
+}
+
+// Validate checks an in-memory configuration (one edited through the web
+// form, say) with the same rules as Load. Problems carry no line numbers.
+func (c *Config) Validate() error {
+	rep := reporter{file: "config", lines: keyLines{}, out: new(Problems)}
+	c.validate(rep)
+	if len(*rep.out) > 0 {
+		return *rep.out
+	}
+	return nil
+}
+
+// Encode writes the configuration as TOML.
+func (c *Config) Encode(w io.Writer) error {
+	enc := toml.NewEncoder(w)
+	enc.SetIndentTables(true)
+	return enc.Encode(c)
+}
+
+// Save atomically replaces the file at path with c: a crash or power cut at
+// any point leaves either the complete old file or the complete new one.
+func Save(path string, c *Config) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("save config %s: %w", path, err)
+	}
+	return atomicfile.Write(path, 0o600, c.Encode)
+}
+
+// fillArrayDefaults applies each array element's defaults to the keys the
+// file does not set. (The decoder keeps defaults of plain tables itself, but
+// creates array elements from zero values.)
+func fillArrayDefaults(cfg *Config, lines keyLines) {
+	v := reflect.ValueOf(cfg).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		name := tomlName(v.Type().Field(i))
+		mk, ok := arrayDefaults[name]
+		if !ok {
+			continue
+		}
+		arr := v.Field(i)
+		for j := 0; j < arr.Len(); j++ {
+			def := reflect.ValueOf(mk()).Elem()
+			fillDefaults(arr.Index(j), def, fmt.Sprintf("%s[%d]", name, j), lines)
+		}
+	}
+}
+
+func fillDefaults(dst, def reflect.Value, path string, lines keyLines) {
+	t := dst.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("toml") == "" {
+			fillDefaults(dst.Field(i), def.Field(i), path, lines)
+			continue
+		}
+		key := joinPrefix(path, tomlName(f))
+		switch {
+		case isTable(f.Type) && lines.has(key):
+			fillDefaults(dst.Field(i), def.Field(i), key, lines)
+		case !lines.has(key):
+			dst.Field(i).Set(def.Field(i))
+		}
+	}
+}
+
+// isTable reports whether a field of type t is a nested TOML table rather
+// than a value (structs that decode from text are values).
+func isTable(t reflect.Type) bool {
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	_, text := reflect.New(t).Interface().(interface{ UnmarshalText([]byte) error })
+	return !text
+}
+
+func tomlName(f reflect.StructField) string {
+	tag := f.Tag.Get("toml")
+	for i := 0; i < len(tag); i++ {
+		if tag[i] == ',' {
+			tag = tag[:i]
+			break
+		}
+	}
+	if tag == "" {
+		return f.Name
+	}
+	return tag
+}

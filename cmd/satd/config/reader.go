@@ -1,0 +1,40 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Reader is one card reader: a slot with a card, a simulated card, or a
+// constant-CW file. Its keys are OSCam's oscam.server [reader] keys where
+// OSCam has them.
+type Reader struct {
+	Label    string `toml:"label" comment:"unique name of the reader (OSCam: label)"`
+	Enable   bool   `toml:"enable" comment:"use this reader (OSCam: enable)"`
+	Protocol string `toml:"protocol" comment:"internal (receiver slot), mouse (Phoenix/Smartmouse serial reader), constcw (control words from a file) or sim (simulated card, demo and tests)"`
+}
+
+// Protocols are the accepted reader protocols.
+var Protocols = []string{"internal", "mouse", "constcw", "sim"}
+
+// DefaultReader returns the defaults of a [[reader]] table.
+func DefaultReader() Reader {
+	return Reader{Enable: true}
+}
+
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
+
+// Validate reports every problem of one [[reader]] table.
+func (r *Reader) Validate(report func(key, msg string)) {
+	if !labelRE.MatchString(r.Label) {
+		report("label", fmt.Sprintf("%q must be 1-32 letters, digits, '_', '.' or '-'", r.Label))
+	}
+	ok := false
+	for _, p := range Protocols {
+		ok = ok || p == r.Protocol
+	}
+	if !ok {
+		report("protocol", fmt.Sprintf("%q is not one of %s", r.Protocol, strings.Join(Protocols, ", ")))
+	}
+}

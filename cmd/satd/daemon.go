@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"satd.dev/satd/cmd/satd/config"
+)
+
+//go:embed demo.toml
+var demoConfig []byte
+
+// component is a part of the daemon with a lifecycle: the readers, the
+// balancer, the dvbapi front door, the stream relay, the web form.
+//
+// Start must not block; the component runs until Stop. Reload applies a new,
+// already validated configuration without a restart, keeping state that the
+// change does not concern (ready cards, stream listeners). Stop drains within
+// the context's deadline.
+type component interface {
+	Start(ctx context.Context) error
+	Reload(cfg *config.Config) error
+	Stop(ctx context.Context) error
+}
+
+// env is what a component constructor receives.
+type env struct {
+	cfg  *config.Config
+	log  *slog.Logger
+	demo bool
+	// daemon is the running daemon, for components that look at others
+	// (the web form shows everything).
+	daemon *daemon
+}
+
+// componentSpec describes how to build a component; each component registers
+// one from its own file. Components start in order and stop in reverse.
+type componentSpec struct {
+	name  string
+	order int
+	build func(e env) (component, error)
+}
+
+var componentSpecs []componentSpec
+
+func registerComponent(s componentSpec) { componentSpecs = append(componentSpecs, s) }
+
+// daemon is a running satd.
+type daemon struct {
+	log        *logSetup
+	configPath string // "" for the embedded demo configuration
+	cfg        *config.Config
+	parts      []namedComponent
+}
+
+type namedComponent struct {
+	name string
+	c    component
+}
+
+func runDaemon(args []string, stdout, stderr io.Writer) int {
+	f, err := parseDaemonFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if f.version {
+		fmt.Fprintf(stdout, "satd %s\n", version)
+		return 0
+	}
+	path, cfg, err := loadFor(f)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	if f.check {
+		fmt.Fprintf(stdout, "%s: configuration is valid\n", displayPath(path))
+		return 0
+	}
+	logs, err := newLogging(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "satd: logging: %v\n", err)
+		return 1
+	}
+	defer logs.close()
+	d := &daemon{log: logs, configPath: path, cfg: cfg}
+	return d.run(f.demo)
+}
+
+// loadFor loads the configuration the flags name.
+func loadFor(f daemonFlags) (string, *config.Config, error) {
+	switch {
+	case f.config != "":
+		cfg, err := config.Load(f.config)
+		return f.config, cfg, err
+	case f.demo:
+		cfg, err := config.Parse("demo.toml (embedded)", demoConfig)
+		return "", cfg, err
+	}
+	cfg, err := config.Load(defaultConfigPath)
+	return defaultConfigPath, cfg, err
+}
+
+func displayPath(p string) string {
+	if p == "" {
+		return "embedded demo configuration"
+	}
+	return p
+}
+
+func (d *daemon) run(demo bool) int {
+	log := d.log.component("main")
+	applyMemoryLimit(d.cfg.Global, log)
+	log.Info("satd starting", "version", version, "config", displayPath(d.configPath), "demo", demo)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := d.start(ctx, demo); err != nil {
+		log.Error("start failed", "err", err)
+		d.stop(log)
+		return 1
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			d.reload(log)
+			continue
+		}
+		log.Info("shutting down", "signal", sig.String(), "drain", d.cfg.Global.ShutdownTimeout.Std().String())
+		break
+	}
+	cancel()
+	return d.stop(log)
+}
+
+func (d *daemon) start(ctx context.Context, demo bool) error {
+	specs := append([]componentSpec(nil), componentSpecs...)
+	sortSpecs(specs)
+	for _, s := range specs {
+		c, err := s.build(env{cfg: d.cfg, log: d.log.component(s.name), demo: demo, daemon: d})
+		if err != nil {
+			return fmt.Errorf("build %s: %w", s.name, err)
+		}
+		if c == nil {
+			continue // disabled by configuration
+		}
+		if err := c.Start(ctx); err != nil {
+			return fmt.Errorf("start %s: %w", s.name, err)
+		}
+		d.parts = append(d.parts, namedComponent{s.name, c})
+	}
+	return nil
+}
+
+func sortSpecs(s []componentSpec) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j].order < s[j-1].order; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// reload re-reads the configuration file on SIGHUP. An invalid file is
+// reported and ignored: the daemon keeps running on the configuration it has.
+func (d *daemon) reload(log *slog.Logger) {
+	if d.configPath == "" {
+		log.Info("SIGHUP: running on the embedded demo configuration, nothing to reload")
+		return
+	}
+	cfg, err := config.Load(d.configPath)
+	if err != nil {
+		log.Error("SIGHUP: configuration not reloaded, keeping the one in force", "problems", err.Error())
+		return
+	}
+	d.apply(cfg, log)
+}
+
+// apply makes cfg the configuration in force, component by component.
+func (d *daemon) apply(cfg *config.Config, log *slog.Logger) {
+	d.log.reload(cfg.Log)
+	applyMemoryLimit(cfg.Global, log)
+	for _, p := range d.parts {
+		if err := p.c.Reload(cfg); err != nil {
+			log.Error("reload failed", "part", p.name, "err", err)
+		}
+	}
+	d.cfg = cfg
+	log.Info("configuration reloaded", "config", displayPath(d.configPath))
+}
+
+// stop stops the components in reverse order within the shutdown timeout.
+func (d *daemon) stop(log *slog.Logger) int {
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Global.ShutdownTimeout.Std())
+	defer cancel()
+	code := 0
+	for i := len(d.parts) - 1; i >= 0; i-- {
+		p := d.parts[i]
+		if err := p.c.Stop(ctx); err != nil {
+			log.Error("stop failed", "part", p.name, "err", err)
+			code = 1
+		}
+	}
+	if ctx.Err() != nil {
+		log.Warn("drain took longer than shutdown_timeout; exiting anyway")
+		code = 1
+	}
+	log.Info("satd stopped")
+	return code
+}
+
+// applyMemoryLimit sets the Go runtime's soft memory limit unless the
+// environment already did.
+func applyMemoryLimit(g config.Global, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		log.Debug("memory limit from GOMEMLIMIT environment", "value", os.Getenv("GOMEMLIMIT"))
+		return
+	}
+	if g.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(g.MemoryLimit))
+		log.Debug("memory limit set", "bytes", int64(g.MemoryLimit))
+	}
+}
+
+// waitTimeout is a helper for components: it waits for done or the context.
+func waitTimeout(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// maxARMv7Size is the size budget of the stripped linux/arm GOARM=7 binary.
+const maxARMv7Size = 10 << 20
+
+// crossTargets are the release targets of `make cross`.
+var crossTargets = []struct{ name, arch, variable string }{
+	{"armv7", "arm", "GOARM=7"},
+	{"armv5", "arm", "GOARM=5"},
+	{"arm64", "arm64", ""},
+	{"mipsle", "mipsle", "GOMIPS=softfloat"},
+}
+
+func skipUnlessHostBuild(t *testing.T) {
+	t.Helper()
+	if os.Getenv("SATD_CROSS_TEST") != "" {
+		t.Skip("build guards run on the host, not under qemu")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command")
+	}
+}
+
+// TestCrossBinariesStaticAndSmall builds every release target as `make
+// cross` does, checks that each is a static ELF executable (no program
+// interpreter, no dynamic section) and that ARMv7 stays within its budget.
+func TestCrossBinariesStaticAndSmall(t *testing.T) {
+	skipUnlessHostBuild(t)
+	if testing.Short() {
+		t.Skip("cross builds take a while")
+	}
+	dir := t.TempDir()
+	for _, tg := range crossTargets {
+		out := filepath.Join(dir, "satd-"+tg.name)
+		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w", "-o", out, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+tg.arch)
+		if tg.variable != "" {
+			cmd.Env = append(cmd.Env, tg.variable)
+		}
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", tg.name, err, b)
+		}
+		checkStaticELF(t, out)
+		fi, _ := os.Stat(out)
+		t.Logf("%s: %d bytes (%.2f MB)", tg.name, fi.Size(), float64(fi.Size())/(1<<20))
+		if tg.name == "armv7" && fi.Size() > maxARMv7Size {
+			t.Errorf("stripped ARMv7 binary is %d bytes, over the %d-byte budget", fi.Size(), maxARMv7Size)
+		}
+	}
+}
+
+func checkStaticELF(t *testing.T, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	defer f.Close()
+	if f.Type != elf.ET_EXEC {
+		t.Errorf("%s: ELF type %v, want ET_EXEC", path, f.Type)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Errorf("%s: has %v: not a static executable", path, p.Type)
+		}
+	}
+	if f.Section(".dynamic") != nil {
+		t.Errorf("%s: has a .dynamic section", path)
+	}
+}
+
+// TestDependenciesListed fails when satd's import graph reaches a module that
+// the README's dependency table does not list, or pulls in net/http/pprof.
+func TestDependenciesListed(t *testing.T) {
+	skipUnlessHostBuild(t)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([^`]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
+		listed[m[1]] = true
+	}
+	for _, goos := range []string{"linux"} {
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{with .Module}}{{.Path}}{{end}}", ".")
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=arm", "GOARM=7", "CGO_ENABLED=0")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list: %v", err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			pkg, mod, _ := strings.Cut(line, " ")
+			if pkg == "net/http/pprof" {
+				t.Errorf("net/http/pprof is linked into satd outside a debug build")
+			}
+			if mod != "" && mod != "satd.dev/satd" && !listed[mod] {
+				t.Errorf("package %s comes from module %s, which README.md's dependency table does not list", pkg, mod)
+			}
+		}
+	}
+}
