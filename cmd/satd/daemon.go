@@ -242,4 +242,3 @@ func waitTimeout(ctx context.Context, done <-chan struct{}) error {
 		return ctx.Err()
 	}
 }
-

@@ -93,4 +93,3 @@ func waitLine(t *testing.T, lines <-chan string, want string) {
 		}
 	}
 }
-
