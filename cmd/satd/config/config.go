@@ -26,6 +26,8 @@ type Config struct {
 	Global  Global   `toml:"global" comment:"process-wide settings"`
 	Log     Log      `toml:"log" comment:"logging"`
 	Web     Web      `toml:"web" comment:"the device web form and its API"`
+	DVBAPI  DVBAPI   `toml:"dvbapi" comment:"the receiver-facing dvbapi front door (oscam.conf [dvbapi])"`
+	Update  Update   `toml:"update" comment:"over-the-air updates"`
 	Readers []Reader `toml:"reader" comment:"card readers, one [[reader]] table each (oscam.server [reader])"`
 }
 
@@ -40,6 +42,8 @@ func Default() *Config {
 		Global: DefaultGlobal(),
 		Log:    DefaultLog(),
 		Web:    DefaultWeb(),
+		DVBAPI: DefaultDVBAPI(),
+		Update: DefaultUpdate(),
 	}
 }
 
@@ -114,6 +118,8 @@ func (c *Config) validate(rep reporter) {
 	c.Global.Validate(rep.section("global"))
 	c.Log.Validate(rep.section("log"))
 	c.Web.Validate(rep.section("web"))
+	c.DVBAPI.Validate(rep.section("dvbapi"))
+	c.Update.Validate(rep.section("update"))
 	labels := map[string]int{}
 	for i := range c.Readers {
 		prefix := fmt.Sprintf("reader[%d]", i)

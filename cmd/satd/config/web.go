@@ -43,3 +43,11 @@ func checkHostPort(addr string) error {
 	}
 	return nil
 }
+
+func validAddrOrCIDR(s string) bool {
+	if net.ParseIP(s) != nil {
+		return true
+	}
+	_, _, err := net.ParseCIDR(s)
+	return err == nil
+}
