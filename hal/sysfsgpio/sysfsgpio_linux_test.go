@@ -10,51 +10,9 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
-)
 
-// fakeKernel imitates /sys/class/gpio: writing N to export creates gpioN
-// with the files the kernel provides. withEdge=false leaves out "edge", as
-// for lines that cannot interrupt.
-func fakeKernel(t *testing.T, withEdge bool) string {
-	t.Helper()
-	root := t.TempDir()
-	exp := filepath.Join(root, "export")
-	if err := os.WriteFile(exp, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	t.Cleanup(func() { close(done); <-stopped })
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Millisecond):
-			}
-			b, _ := os.ReadFile(exp)
-			if len(b) == 0 {
-				continue
-			}
-			n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				continue
-			}
-			dir := filepath.Join(root, "gpio"+strconv.Itoa(n))
-			os.Mkdir(dir, 0o755)
-			files := map[string]string{"direction": "in\n", "value": "1\n", "active_low": "1\n"}
-			if withEdge {
-				files["edge"] = "none\n"
-			}
-			for f, v := range files {
-				os.WriteFile(filepath.Join(dir, f), []byte(v), 0o600)
-			}
-			os.WriteFile(exp, nil, 0o600)
-		}
-	}()
-	return root
-}
+	"satd.dev/satd/hal/haltest"
+)
 
 func attr(t *testing.T, root string, n int, name string) string {
 	t.Helper()
@@ -66,7 +24,7 @@ func attr(t *testing.T, root string, n int, name string) string {
 }
 
 func TestExportDirectionValue(t *testing.T) {
-	root := fakeKernel(t, true)
+	root := haltest.FakeSysfsGPIO(t, true)
 	p, err := Open(root, 17)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +80,7 @@ func TestExportDirectionValue(t *testing.T) {
 }
 
 func TestWaitForEdgeTimeoutAndHalt(t *testing.T) {
-	root := fakeKernel(t, true)
+	root := haltest.FakeSysfsGPIO(t, true)
 	p, err := Open(root, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +111,7 @@ func TestWaitForEdgeTimeoutAndHalt(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	root := fakeKernel(t, false)
+	root := haltest.FakeSysfsGPIO(t, false)
 	p, err := Open(root, 4)
 	if err != nil {
 		t.Fatal(err)
