@@ -54,4 +54,3 @@ func FakeSysfsGPIO(t testing.TB, withEdge bool) string {
 	}()
 	return root
 }
-
