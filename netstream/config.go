@@ -1,0 +1,337 @@
+package netstream
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Duration is a time.Duration written as a Go duration string ("500ms", "30s")
+// in TOML.
+type Duration time.Duration
+
+// UnmarshalText parses a duration string such as "1m30s".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", b, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Config is the [stream] section: the LAN audio relay.
+type Config struct {
+	Enabled        bool          `toml:"enabled" comment:"run the LAN audio relay"`
+	Listen         string        `toml:"listen" comment:"host:port the relay listens on (listeners, sources, /healthz, /readyz)"`
+	Hostname       string        `toml:"hostname" comment:"server name sent to URL-auth backends in the server field"`
+	Clients        int           `toml:"clients" comment:"maximum listeners over all mounts; new ones get 503 + Retry-After beyond it"`
+	HeaderTimeout  Duration      `toml:"header-timeout" comment:"time a client has to send its request headers"`
+	SourceTimeout  Duration      `toml:"source-timeout" comment:"a source or upstream that sends nothing for this long is dropped"`
+	QueueSize      int           `toml:"queue-size" comment:"bytes a listener may lag behind live before it is skipped to the live edge"`
+	BurstSize      int           `toml:"burst-size" comment:"bytes sent at once to a new listener so its player starts immediately"`
+	RingSize       int           `toml:"ring-size" comment:"bytes of the fixed per-mount ring (memory per mount); must exceed queue-size"`
+	WriteTimeout   Duration      `toml:"write-timeout" comment:"a listener that accepts no byte for this long is dropped"`
+	MaxSkips       int           `toml:"max-skips-per-minute" comment:"skips to the live edge allowed per minute before a slow listener is dropped"`
+	NotsentLowat   int           `toml:"tcp-notsent-lowat" comment:"TCP_NOTSENT_LOWAT on listener sockets in bytes (0 = kernel default)"`
+	Writers        int           `toml:"writers" comment:"writer goroutines shared by all listeners (0 = one per CPU)"`
+	SourcePassword string        `toml:"source-password" comment:"password for PUT/SOURCE pushes (user source) unless the mount sets its own"`
+	AdminUser      string        `toml:"admin-user" comment:"user for /admin/metadata"`
+	AdminPassword  string        `toml:"admin-password" comment:"password for /admin/metadata (empty = only source credentials)"`
+	ReadyFresh     Duration      `toml:"ready-source-fresh" comment:"/readyz fails when a mount got no real audio for this long"`
+	AdmissionRate  float64       `toml:"admission-rate" comment:"new listener connections admitted per second (token bucket)"`
+	AdmissionBurst int           `toml:"admission-burst" comment:"token-bucket depth for new listener connections"`
+	RetryAfter     Duration      `toml:"retry-after" comment:"base Retry-After on 503; a random jitter of the same size is added"`
+	DrainDelay     Duration      `toml:"drain-delay" comment:"on shutdown, time /readyz fails before accepting stops (2x the LB check interval)"`
+	DrainWindow    Duration      `toml:"drain-window" comment:"on shutdown, listeners are disconnected spread over this window"`
+	Mounts         []MountConfig `toml:"mount" comment:"one [[stream.mount]] table per mount point"`
+}
+
+// MountConfig is one [[stream.mount]] table. Option names follow Icecast's
+// <mount> where Icecast has the concept.
+type MountConfig struct {
+	Name              string     `toml:"mount-name" comment:"mount path, e.g. /radio"`
+	Upstreams         []string   `toml:"upstream" comment:"ordered http:// upstream URLs (Icecast or SHOUTcast); the first one is preferred"`
+	File              string     `toml:"file" comment:"local file or FIFO played in a loop in real time (MP3, AAC/ADTS or Ogg)"`
+	Username          string     `toml:"username" comment:"user for PUT/SOURCE pushes to this mount"`
+	Password          string     `toml:"password" comment:"password for PUT/SOURCE pushes to this mount (empty = source-password, both empty = no push)"`
+	MaxListeners      int        `toml:"max-listeners" comment:"listener limit of this mount (0 = unlimited)"`
+	StreamName        string     `toml:"stream-name" comment:"icy-name when the source does not give one"`
+	StreamDescription string     `toml:"stream-description" comment:"icy-description when the source does not give one"`
+	StreamURL         string     `toml:"stream-url" comment:"icy-url when the source does not give one"`
+	Genre             string     `toml:"genre" comment:"icy-genre when the source does not give one"`
+	Public            bool       `toml:"public" comment:"icy-pub value"`
+	Type              string     `toml:"type" comment:"Content-Type override (audio/mpeg, audio/aac, application/ogg); empty = from the source"`
+	Title             string     `toml:"title" comment:"initial StreamTitle (the file source keeps it)"`
+	MetaInterval      int        `toml:"icy-metadata-interval" comment:"bytes between ICY metadata blocks for clients that ask (Icecast 16000)"`
+	FallbackHold      Duration   `toml:"fallback-hold" comment:"how long listeners get silence while the mount has no source, before a staggered close"`
+	FallbackTitle     string     `toml:"fallback-title" comment:"StreamTitle while sourceless (empty = keep the last one)"`
+	RetryBase         Duration   `toml:"retry-base" comment:"upstream reconnect backoff base (full jitter)"`
+	RetryMax          Duration   `toml:"retry-max" comment:"upstream reconnect backoff cap"`
+	SwitchBack        Duration   `toml:"switch-back-interval" comment:"how often a preferred upstream is probed while a backup is in use"`
+	Auth              AuthConfig `toml:"authentication" comment:"listener admission"`
+}
+
+// AuthConfig is a mount's [stream.mount.authentication] table. URL options
+// keep the names of Icecast's <authentication type="url">; the resilience
+// options keep Icecast-KH's names where it has them.
+type AuthConfig struct {
+	Type            string   `toml:"type" comment:"none, url (Icecast URL auth), users (static Basic users) or token (signed tokens only)"`
+	ListenerAdd     string   `toml:"listener_add" comment:"URL POSTed for each new listener (Icecast fields); icecast-auth-user: 1 grants"`
+	ListenerRemove  string   `toml:"listener_remove" comment:"URL POSTed asynchronously when a listener leaves"`
+	Username        string   `toml:"username" comment:"Basic user sent to the auth backend (empty = the listener's own)"`
+	Password        string   `toml:"password" comment:"Basic password sent to the auth backend"`
+	AuthHeader      string   `toml:"auth_header" comment:"grant header line"`
+	TimelimitHeader string   `toml:"timelimit_header" comment:"header giving seconds until forced disconnect"`
+	Headers         string   `toml:"headers" comment:"comma-separated listener request headers forwarded as POST fields"`
+	HeaderPrefix    string   `toml:"header_prefix" comment:"prefix of the forwarded header fields"`
+	Users           []string `toml:"users" comment:"user:password pairs for type users"`
+	Challenge       bool     `toml:"basic-challenge" comment:"this is a Basic-auth mount: missing or refused credentials get 401 + WWW-Authenticate"`
+	OnError         string   `toml:"on-error" comment:"open (admit) or closed (503 + Retry-After) when the backend is down, slow or the breaker is open"`
+	Timeout         Duration `toml:"timeout" comment:"deadline of one admission check, queueing included"`
+	Handlers        int      `toml:"handlers" comment:"auth backend calls in flight at most"`
+	Pending         int      `toml:"pending" comment:"admission checks allowed to wait for a handler"`
+	OnErrorWait     Duration `toml:"on_error_wait" comment:"circuit breaker: backend not called for this long (jittered) after 5 consecutive failures"`
+	CacheTTL        Duration `toml:"cache-ttl" comment:"how long a grant is reused without a backend call"`
+	NegativeTTL     Duration `toml:"negative-ttl" comment:"how long a deny is reused"`
+	StaleTTL        Duration `toml:"stale-ttl" comment:"expired grants still admit for this long while the backend fails"`
+	ReconnectGrace  Duration `toml:"reconnect-grace" comment:"a listener who left less than this ago is readmitted from cache"`
+	TokenKeys       []string `toml:"token-keys" comment:"hex HMAC-SHA256 keys for signed listener tokens (two for rotation)"`
+	StatsURL        string   `toml:"stats-url" comment:"URL receiving batched listener events (form lines), asynchronously"`
+	StatsInterval   Duration `toml:"stats-interval" comment:"how often listener event batches are sent"`
+}
+
+// DefaultConfig returns the documented defaults of the [stream] section.
+func DefaultConfig() Config {
+	return Config{
+		Enabled:        false,
+		Listen:         "127.0.0.1:8000",
+		Hostname:       "127.0.0.1",
+		Clients:        10000,
+		HeaderTimeout:  Duration(5 * time.Second),
+		SourceTimeout:  Duration(10 * time.Second),
+		QueueSize:      524288,
+		BurstSize:      65536,
+		RingSize:       2 << 20,
+		WriteTimeout:   Duration(10 * time.Second),
+		MaxSkips:       3,
+		NotsentLowat:   65536,
+		ReadyFresh:     Duration(5 * time.Second),
+		AdmissionRate:  500,
+		AdmissionBurst: 4000,
+		RetryAfter:     Duration(5 * time.Second),
+		DrainDelay:     Duration(4 * time.Second),
+		DrainWindow:    Duration(30 * time.Second),
+		AdminUser:      "admin",
+	}
+}
+
+// DefaultMount returns the documented defaults of a [[stream.mount]] table.
+func DefaultMount() MountConfig {
+	return MountConfig{
+		Username:     "source",
+		MetaInterval: 16000,
+		FallbackHold: Duration(60 * time.Second),
+		RetryBase:    Duration(500 * time.Millisecond),
+		RetryMax:     Duration(30 * time.Second),
+		SwitchBack:   Duration(10 * time.Second),
+		Auth:         DefaultAuth(),
+	}
+}
+
+// DefaultAuth returns the documented defaults of an authentication table.
+func DefaultAuth() AuthConfig {
+	return AuthConfig{
+		Type:            "none",
+		AuthHeader:      "icecast-auth-user: 1",
+		TimelimitHeader: "icecast-auth-timelimit:",
+		OnError:         "open",
+		Timeout:         Duration(2500 * time.Millisecond),
+		Handlers:        16,
+		Pending:         500,
+		OnErrorWait:     Duration(30 * time.Second),
+		CacheTTL:        Duration(10 * time.Minute),
+		NegativeTTL:     Duration(30 * time.Second),
+		StaleTTL:        Duration(time.Hour),
+		ReconnectGrace:  Duration(10 * time.Minute),
+		StatsInterval:   Duration(5 * time.Second),
+	}
+}
+
+// WithDefaults returns a copy of c whose mounts have every zero option set to
+// its default, so a TOML file may list only what it changes.
+func (c Config) WithDefaults() Config {
+	out := c
+	out.Mounts = make([]MountConfig, len(c.Mounts))
+	for i, m := range c.Mounts {
+		out.Mounts[i] = m.withDefaults()
+	}
+	return out
+}
+
+func (m MountConfig) withDefaults() MountConfig {
+	d := DefaultMount()
+	setStr(&m.Username, d.Username)
+	setInt(&m.MetaInterval, d.MetaInterval)
+	setDur(&m.FallbackHold, d.FallbackHold)
+	setDur(&m.RetryBase, d.RetryBase)
+	setDur(&m.RetryMax, d.RetryMax)
+	setDur(&m.SwitchBack, d.SwitchBack)
+	a, da := &m.Auth, d.Auth
+	setStr(&a.Type, da.Type)
+	setStr(&a.AuthHeader, da.AuthHeader)
+	setStr(&a.TimelimitHeader, da.TimelimitHeader)
+	setStr(&a.OnError, da.OnError)
+	setDur(&a.Timeout, da.Timeout)
+	setInt(&a.Handlers, da.Handlers)
+	setInt(&a.Pending, da.Pending)
+	setDur(&a.OnErrorWait, da.OnErrorWait)
+	setDur(&a.CacheTTL, da.CacheTTL)
+	setDur(&a.NegativeTTL, da.NegativeTTL)
+	setDur(&a.StaleTTL, da.StaleTTL)
+	setDur(&a.ReconnectGrace, da.ReconnectGrace)
+	setDur(&a.StatsInterval, da.StatsInterval)
+	return m
+}
+
+func setStr(p *string, d string) {
+	if *p == "" {
+		*p = d
+	}
+}
+
+func setInt(p *int, d int) {
+	if *p == 0 {
+		*p = d
+	}
+}
+
+func setDur(p *Duration, d Duration) {
+	if *p == 0 {
+		*p = d
+	}
+}
+
+// Validate reports every problem of the section, with keys relative to it.
+func (c Config) Validate(report func(key, msg string)) {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		report("listen", fmt.Sprintf("%q is not host:port: %v", c.Listen, err))
+	}
+	positive := []struct {
+		key string
+		v   int64
+	}{
+		{"header-timeout", int64(c.HeaderTimeout)}, {"source-timeout", int64(c.SourceTimeout)},
+		{"queue-size", int64(c.QueueSize)}, {"ring-size", int64(c.RingSize)},
+		{"write-timeout", int64(c.WriteTimeout)}, {"ready-source-fresh", int64(c.ReadyFresh)},
+		{"admission-burst", int64(c.AdmissionBurst)}, {"retry-after", int64(c.RetryAfter)},
+		{"clients", int64(c.Clients)},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			report(p.key, "must be greater than zero")
+		}
+	}
+	if c.AdmissionRate <= 0 {
+		report("admission-rate", "must be greater than zero")
+	}
+	if c.BurstSize < 0 || c.MaxSkips < 0 || c.NotsentLowat < 0 || c.Writers < 0 {
+		report("burst-size", "burst-size, max-skips-per-minute, tcp-notsent-lowat and writers must not be negative")
+	}
+	if c.RingSize > 0 && c.QueueSize+c.BurstSize+4*slotCap >= c.RingSize {
+		report("ring-size", fmt.Sprintf("must exceed queue-size + burst-size + %d bytes of guard (got %d)", 4*slotCap, c.RingSize))
+	}
+	if c.DrainDelay < 0 || c.DrainWindow < 0 {
+		report("drain-window", "drain-delay and drain-window must not be negative")
+	}
+	seen := map[string]bool{}
+	for i, m := range c.Mounts {
+		prefix := fmt.Sprintf("mount[%d].", i)
+		if seen[m.Name] {
+			report(prefix+"mount-name", fmt.Sprintf("%q is used by two mounts", m.Name))
+		}
+		seen[m.Name] = true
+		m.Validate(func(k, msg string) { report(prefix+k, msg) })
+	}
+}
+
+// Validate reports every problem of one mount.
+func (m MountConfig) Validate(report func(key, msg string)) {
+	if !strings.HasPrefix(m.Name, "/") || len(m.Name) < 2 || strings.ContainsAny(m.Name, "? #") {
+		report("mount-name", fmt.Sprintf("%q must start with / and hold no space, ? or #", m.Name))
+	}
+	switch m.Name {
+	case "/healthz", "/readyz", "/status.json", "/admin/metadata":
+		report("mount-name", fmt.Sprintf("%q is reserved", m.Name))
+	}
+	for i, u := range m.Upstreams {
+		pu, err := url.Parse(u)
+		if err != nil || pu.Scheme != "http" || pu.Host == "" {
+			report(fmt.Sprintf("upstream[%d]", i), fmt.Sprintf("%q must be an http://host[:port]/path URL", u))
+		}
+	}
+	if m.Type != "" && codecForType(m.Type) == codecUnknown {
+		report("type", fmt.Sprintf("%q is not one of audio/mpeg, audio/aac, audio/aacp, application/ogg, audio/ogg", m.Type))
+	}
+	if m.MetaInterval < 0 || m.MetaInterval > 1<<20 {
+		report("icy-metadata-interval", "must be between 1 and 1048576 (0 = default 16000)")
+	}
+	if m.MaxListeners < 0 {
+		report("max-listeners", "must not be negative")
+	}
+	if m.FallbackHold < 0 || m.RetryBase < 0 || m.RetryMax < m.RetryBase || m.SwitchBack < 0 {
+		report("retry-max", "durations must not be negative and retry-max must be >= retry-base")
+	}
+	m.Auth.Validate(func(k, msg string) { report("authentication."+k, msg) })
+}
+
+// Validate reports every problem of an authentication table.
+func (a AuthConfig) Validate(report func(key, msg string)) {
+	switch a.Type {
+	case "", "none", "token":
+	case "url":
+		if u, err := url.Parse(a.ListenerAdd); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			report("listener_add", fmt.Sprintf("%q must be an http(s) URL for type url", a.ListenerAdd))
+		}
+	case "users":
+		if len(a.Users) == 0 {
+			report("users", "type users needs at least one user:password")
+		}
+	default:
+		report("type", fmt.Sprintf("%q is not one of none, url, users, token", a.Type))
+	}
+	for i, u := range a.Users {
+		if !strings.Contains(u, ":") {
+			report(fmt.Sprintf("users[%d]", i), "must be user:password")
+		}
+	}
+	if a.Type == "token" && len(a.TokenKeys) == 0 {
+		report("token-keys", "type token needs at least one key")
+	}
+	for i, k := range a.TokenKeys {
+		if _, err := parseTokenKey(k); err != nil {
+			report(fmt.Sprintf("token-keys[%d]", i), err.Error())
+		}
+	}
+	switch a.OnError {
+	case "", "open", "closed":
+	default:
+		report("on-error", fmt.Sprintf("%q is not open or closed", a.OnError))
+	}
+	if a.Handlers < 0 || a.Pending < 0 || a.Timeout < 0 {
+		report("handlers", "handlers, pending and timeout must not be negative")
+	}
+	if a.ListenerRemove != "" {
+		if u, err := url.Parse(a.ListenerRemove); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			report("listener_remove", fmt.Sprintf("%q must be an http(s) URL", a.ListenerRemove))
+		}
+	}
+}

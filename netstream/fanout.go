@@ -1,0 +1,366 @@
+package netstream
+
+import (
+	"errors"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// maxIov bounds the segments written by one writev.
+const maxIov = 16
+
+// listener is one connected listener. It has no goroutine of its own: a
+// writer shard services it with non-blocking writes.
+type listener struct {
+	m        *mount
+	conn     net.Conn
+	rc       syscall.RawConn
+	identity string // user or token subject; "" = anonymous
+	ip       string
+	agent    string
+	user     string
+	pass     string
+	uri      string
+	id       uint64
+	start    time.Time
+	cacheKey string
+
+	cursor  uint64 // ring sequence being sent
+	off     int    // bytes of the cursor slot already sent
+	metaint int    // 0 = no inline metadata
+	until   int    // audio bytes before the next metadata point
+	metaBlk []byte // metadata block being sent
+	metaOff int
+	metaVer uint32 // title version of metaBlk (0 = the zero block)
+	sentVer uint32
+	pre     []byte // response head (and Ogg headers) still to send
+	preOff  int
+
+	bytes        uint64
+	lastProgress int64
+	skipWin      int64
+	skipCount    int
+	kill         atomic.Bool
+	closeAt      atomic.Int64 // unix nanos; 0 = not scheduled
+	limitAt      int64        // unix nanos from the auth time limit; 0 = none
+}
+
+// segKind says what a write segment holds, so a partial write can be
+// accounted for exactly.
+type segKind uint8
+
+const (
+	segPre segKind = iota
+	segMeta
+	segAudio
+)
+
+type seg struct {
+	kind segKind
+	cont bool // continues the listener's partly sent metadata block
+	ver  uint32
+	seq  uint64
+	blk  []byte
+	n    int
+}
+
+// shard is one writer goroutine servicing many listeners.
+type shard struct {
+	fan  *fanout
+	mu   sync.Mutex
+	add  []*listener
+	ls   []*listener
+	kick chan struct{}
+
+	bufs [maxIov][]byte
+	segs [maxIov]seg
+	k    int
+	audio bool // some segment holds ring data
+	first uint64 // sequence of the first ring segment
+	wn   int
+	werr error
+	wfn  func(fd uintptr) bool
+	wio  iovecs
+}
+
+// fanout owns the writer shards.
+type fanout struct {
+	srv    *Server
+	shards []*shard
+	next   atomic.Uint64
+	wg     sync.WaitGroup
+	quit   chan struct{}
+	lsn    atomic.Int64
+}
+
+func newFanout(srv *Server, n int) *fanout {
+	if n <= 0 {
+		n = min(runtime.GOMAXPROCS(0), 8)
+	}
+	f := &fanout{srv: srv, quit: make(chan struct{})}
+	for range n {
+		sh := &shard{fan: f, kick: make(chan struct{}, 1)}
+		sh.wfn = func(fd uintptr) bool {
+			sh.wn, sh.werr = sh.wio.writev(fd, sh.bufs[:sh.k])
+			return true // never park: a full socket is retried on the next pass
+		}
+		f.shards = append(f.shards, sh)
+	}
+	return f
+}
+
+func (f *fanout) start() {
+	for _, sh := range f.shards {
+		f.wg.Add(1)
+		go sh.run()
+	}
+}
+
+func (f *fanout) stop() {
+	close(f.quit)
+	f.wg.Wait()
+}
+
+// kick wakes every shard; it never blocks or allocates.
+func (f *fanout) kick() {
+	for _, sh := range f.shards {
+		select {
+		case sh.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (f *fanout) kickOne(*listener) { f.kick() }
+
+// attach hands a listener to the least recently chosen shard.
+func (f *fanout) attach(l *listener) {
+	sh := f.shards[f.next.Add(1)%uint64(len(f.shards))]
+	sh.mu.Lock()
+	sh.add = append(sh.add, l)
+	sh.mu.Unlock()
+	f.lsn.Add(1)
+	select {
+	case sh.kick <- struct{}{}:
+	default:
+	}
+}
+
+// each calls fn for every listener (registered or pending); fn must only
+// touch atomic fields.
+func (f *fanout) each(fn func(*listener)) {
+	for _, sh := range f.shards {
+		sh.mu.Lock()
+		for _, l := range sh.ls {
+			fn(l)
+		}
+		for _, l := range sh.add {
+			fn(l)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+func (sh *shard) run() {
+	defer sh.fan.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-sh.fan.quit:
+			sh.closeAll()
+			return
+		case <-sh.kick:
+		case <-t.C:
+		}
+		sh.pass(time.Now().UnixNano())
+	}
+}
+
+func (sh *shard) closeAll() {
+	sh.mu.Lock()
+	all := append(sh.ls, sh.add...)
+	sh.ls, sh.add = nil, nil
+	sh.mu.Unlock()
+	for _, l := range all {
+		sh.fan.finish(l, "shutdown")
+	}
+}
+
+// pass services every listener once.
+func (sh *shard) pass(now int64) {
+	sh.mu.Lock()
+	if len(sh.add) > 0 {
+		sh.ls = append(sh.ls, sh.add...)
+		clear(sh.add)
+		sh.add = sh.add[:0]
+	}
+	sh.mu.Unlock()
+	for i := 0; i < len(sh.ls); {
+		l := sh.ls[i]
+		if reason := sh.service(l, now); reason != "" {
+			sh.mu.Lock()
+			last := len(sh.ls) - 1
+			sh.ls[i] = sh.ls[last]
+			sh.ls[last] = nil
+			sh.ls = sh.ls[:last]
+			sh.mu.Unlock()
+			sh.fan.finish(l, reason)
+			continue
+		}
+		i++
+	}
+}
+
+// service writes what listener l can take now. It returns a non-empty reason
+// when l must be closed. It allocates nothing.
+func (sh *shard) service(l *listener, now int64) string {
+	if l.kill.Load() {
+		return "replaced"
+	}
+	if c := l.closeAt.Load(); c != 0 && now >= c {
+		return "closed"
+	}
+	if l.limitAt != 0 && now >= l.limitAt {
+		return "time limit"
+	}
+	cfg := &sh.fan.srv.cfg
+	r := l.m.ring
+	head := r.head.Load()
+	if l.preOff == len(l.pre) && l.metaOff == len(l.metaBlk) && l.cursor >= head {
+		l.lastProgress = now
+		return ""
+	}
+	if head-l.cursor > uint64(cfg.QueueSize/slotCap) && l.metaOff == len(l.metaBlk) {
+		if now-l.skipWin > int64(time.Minute) {
+			l.skipWin, l.skipCount = now, 0
+		}
+		l.skipCount++
+		l.m.skips.Add(1)
+		if l.skipCount > cfg.MaxSkips {
+			l.m.drops.Add(1)
+			return "too slow"
+		}
+		l.cursor, l.off = r.startFor(cfg.BurstSize), 0
+	}
+	sh.build(l, head)
+	if sh.k == 0 {
+		return ""
+	}
+	if err := l.rc.Write(sh.wfn); err != nil {
+		return "write: " + err.Error()
+	}
+	if sh.werr != nil && !errors.Is(sh.werr, syscall.EAGAIN) {
+		return "write error"
+	}
+	if sh.wn > 0 {
+		sh.advance(l, sh.wn)
+		l.lastProgress = now
+		if sh.audio && !r.valid(sh.first) { // lapped during the write: data may be torn
+			l.m.drops.Add(1)
+			return "lapped"
+		}
+	} else if now-l.lastProgress > int64(cfg.WriteTimeout) {
+		l.m.drops.Add(1)
+		return "write timeout"
+	}
+	return ""
+}
+
+func (sh *shard) push(kind segKind, seq uint64, b []byte) {
+	if kind == segAudio && !sh.audio {
+		sh.audio, sh.first = true, seq
+	}
+	sh.segs[sh.k] = seg{kind: kind, seq: seq, blk: b, n: len(b)}
+	sh.bufs[sh.k] = b
+	sh.k++
+}
+
+// build fills bufs/segs from l's position up to head without changing l.
+func (sh *shard) build(l *listener, head uint64) {
+	sh.k, sh.audio = 0, false
+	if l.preOff < len(l.pre) {
+		sh.push(segPre, 0, l.pre[l.preOff:])
+	}
+	until := l.until
+	if l.metaOff < len(l.metaBlk) {
+		sh.push(segMeta, 0, l.metaBlk[l.metaOff:])
+		sh.segs[sh.k-1].cont, sh.segs[sh.k-1].ver = true, l.metaVer
+		until = l.metaint
+	}
+	r := l.m.ring
+	s, off := l.cursor, l.off
+	for s < head && sh.k < maxIov-1 {
+		sl := r.at(s)
+		if off >= sl.n {
+			s, off = s+1, 0
+			continue
+		}
+		if l.metaint > 0 && until == 0 {
+			blk, ver := zeroMeta, uint32(0)
+			if ms := l.m.meta.Load(); ms.ver != l.sentVer {
+				blk, ver = ms.block, ms.ver
+			}
+			sh.push(segMeta, 0, blk)
+			sh.segs[sh.k-1].ver = ver
+			until = l.metaint
+			continue
+		}
+		take := sl.n - off
+		if l.metaint > 0 {
+			take = min(take, until)
+			until -= take
+		}
+		sh.push(segAudio, s, sl.buf[off:off+take])
+		off += take
+	}
+}
+
+// advance moves l past n written bytes.
+func (sh *shard) advance(l *listener, n int) {
+	l.bytes += uint64(n)
+	for i := 0; i < sh.k && n > 0; i++ {
+		sg := &sh.segs[i]
+		c := min(n, sg.n)
+		n -= c
+		switch sg.kind {
+		case segPre:
+			l.preOff += c
+			if l.preOff == len(l.pre) {
+				l.pre, l.preOff = nil, 0
+			}
+		case segMeta:
+			if !sg.cont { // a new block starts
+				l.metaBlk, l.metaOff, l.metaVer = sg.blk, 0, sg.ver
+			}
+			l.metaOff += c
+			if l.metaOff == len(l.metaBlk) {
+				l.until = l.metaint
+				if l.metaVer != 0 {
+					l.sentVer = l.metaVer
+				}
+			}
+		case segAudio:
+			l.off += c
+			if l.metaint > 0 {
+				l.until -= c
+			}
+			if l.off == l.m.ring.at(sg.seq).n {
+				l.cursor, l.off = sg.seq+1, 0
+			}
+		}
+	}
+}
+
+// finish closes a listener and reports its session.
+func (f *fanout) finish(l *listener, reason string) {
+	_ = l.conn.Close()
+	f.lsn.Add(-1)
+	l.m.listeners.Add(-1)
+	l.m.unregister(l)
+	f.srv.listenerGone(l, reason)
+}

@@ -1,0 +1,329 @@
+package netstream
+
+import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Source kinds, by priority: a push preempts an upstream, which preempts the
+// file loop.
+const (
+	kindPush = iota
+	kindUpstream
+	kindFile
+)
+
+var kindNames = [...]string{"push", "upstream", "file"}
+
+// sourceRef identifies the source feeding a mount.
+type sourceRef struct {
+	kind int
+	url  string
+	stop func() // asks the source to let go (preemption)
+}
+
+// streamInfo holds the icy-* values a source announced.
+type streamInfo struct {
+	name, description, url, genre, contentType string
+	public                                     bool
+	bitrate                                    int // kbit/s
+}
+
+// metaState is the current title and its precomputed ICY block.
+type metaState struct {
+	ver   uint32
+	title string
+	block []byte
+}
+
+// mount is one mount point: its ring, the frame writer feeding it, the
+// silence generator, metadata and the listener registry.
+type mount struct {
+	srv  *Server
+	name string
+	cfg  atomic.Pointer[MountConfig]
+	ring *ring
+
+	mu          sync.Mutex // serialises ingest, silence and publishing
+	fr          *framer
+	codec       atomic.Uint32
+	active      *sourceRef
+	fillN       int
+	fillSync    bool
+	fillSince   time.Time
+	key         uint32
+	silence     []byte
+	silenceDur  time.Duration
+	gapStart    time.Time // zero while real audio flows
+	gapProduced time.Duration
+	downSince   time.Time // sourceless since (zero = has a source)
+	closing     bool      // hold expired: listeners are being closed
+	bytesIn     uint64    // real audio bytes, for the bitrate estimate
+	rateMark    time.Time
+	rateBytes   uint64
+
+	lastReal  atomic.Int64 // unix nanos of the last real (not silence) frame
+	everAudio atomic.Bool
+	bitrate   atomic.Int64 // bits per second
+	info      atomic.Pointer[streamInfo]
+	meta      atomic.Pointer[metaState]
+	oggHdr    atomic.Pointer[[]byte]
+	srcDesc   atomic.Pointer[sourceRef]
+
+	adm       atomic.Pointer[admission]
+	listeners atomic.Int64
+	skips     atomic.Uint64
+	drops     atomic.Uint64
+
+	smu      sync.Mutex
+	sessions map[string]*listener // identity -> live connection (newest wins)
+
+	stopSources func()
+	done        chan struct{}
+}
+
+func newMount(srv *Server, cfg MountConfig) *mount {
+	m := &mount{
+		srv: srv, name: cfg.Name, ring: newRing(srv.cfg.RingSize),
+		fr: newFramer(codecUnknown), sessions: map[string]*listener{},
+		done: make(chan struct{}),
+	}
+	m.cfg.Store(&cfg)
+	m.setTitle(cfg.Title)
+	m.info.Store(&streamInfo{})
+	m.downSince = time.Now()
+	return m
+}
+
+// setTitle installs a new StreamTitle; listeners pick it up at their next
+// metadata point. It allocates once per change, never per chunk.
+func (m *mount) setTitle(t string) {
+	t = sanitizeTitle(t)
+	old := m.meta.Load()
+	if old != nil && old.title == t {
+		return
+	}
+	var ver uint32 = 1
+	if old != nil {
+		ver = old.ver + 1
+	}
+	m.meta.Store(&metaState{ver: ver, title: t, block: buildMetaBlock(t)})
+}
+
+// attach makes src the mount's source if nothing of higher or equal priority
+// feeds it; a lower-priority source is preempted.
+func (m *mount) attach(src *sourceRef, c codec) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a := m.active; a != nil {
+		if a.kind <= src.kind {
+			return false
+		}
+		if a.stop != nil {
+			a.stop()
+		}
+	}
+	m.active = src
+	m.srcDesc.Store(src)
+	m.fr.reset(c)
+	m.codec.Store(uint32(c))
+	m.downSince = time.Time{}
+	m.closing = false
+	m.srv.log.Info("stream: source attached", "mount", m.name, "kind", kindNames[src.kind], "url", src.url, "codec", c.String())
+	return true
+}
+
+// detach removes src if it is still the active source; silence starts at once.
+func (m *mount) detach(src *sourceRef) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.active != src {
+		return
+	}
+	m.active = nil
+	m.srcDesc.Store(nil)
+	m.downSince = time.Now()
+	if m.gapStart.IsZero() {
+		m.gapStart, m.gapProduced = time.Now(), 0
+	}
+	m.srv.log.Warn("stream: source lost", "mount", m.name, "kind", kindNames[src.kind], "url", src.url)
+}
+
+// ingest feeds bytes from src; it returns false if src is no longer active.
+func (m *mount) ingest(src *sourceRef, p []byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.active != src {
+		return false
+	}
+	m.fr.write(p, m)
+	return true
+}
+
+// putFrame appends one frame to the ring (called with m.mu held, by the
+// framer for real audio or by the silence generator).
+func (m *mount) putFrame(f []byte, fi frameInfo) {
+	m.realFrame(f, fi)
+	m.appendFrame(f)
+}
+
+// appendFrame copies one frame into the ring, publishing full slots.
+func (m *mount) appendFrame(f []byte) {
+	r := m.ring
+	sync := true
+	for len(f) > 0 {
+		if m.fillN > 0 && (sync && m.fillN+len(f) > slotCap || m.fillN == slotCap) {
+			m.publishLocked()
+		}
+		sl := r.at(r.head.Load())
+		if m.fillN == 0 {
+			m.fillSync, m.fillSince = sync, time.Now()
+		}
+		n := copy(sl.buf[m.fillN:], f)
+		m.fillN += n
+		f = f[n:]
+		sync = false
+	}
+}
+
+// realFrame tracks parameters, bitrate and freshness of real audio.
+func (m *mount) realFrame(f []byte, fi frameInfo) {
+	now := time.Now()
+	m.lastReal.Store(now.UnixNano())
+	m.everAudio.Store(true)
+	m.gapStart = time.Time{}
+	c := codec(m.codec.Load())
+	if fi.key != m.key || m.silence == nil && c != codecOgg {
+		if m.key != 0 && fi.key != m.key {
+			m.srv.log.Warn("stream: codec parameters changed, closing listeners over the drain window", "mount", m.name)
+			m.staggerClose(m.srv.cfg.DrainWindow.D())
+		}
+		m.key = fi.key
+		m.silence = silenceFrame(c, f)
+		m.silenceDur = fi.dur
+	}
+	if c == codecOgg && !m.fr.oggCapturing && len(m.fr.oggHdr) > 0 {
+		if cur := m.oggHdr.Load(); cur == nil || string(*cur) != string(m.fr.oggHdr) {
+			h := append([]byte(nil), m.fr.oggHdr...)
+			m.oggHdr.Store(&h)
+		}
+	}
+	m.bytesIn += uint64(len(f))
+	if fi.bitrate > 0 {
+		m.bitrate.Store(int64(fi.bitrate))
+	} else if d := now.Sub(m.rateMark); d > 5*time.Second {
+		if !m.rateMark.IsZero() {
+			m.bitrate.Store(int64(float64(m.bytesIn-m.rateBytes) * 8 / d.Seconds()))
+		}
+		m.rateMark, m.rateBytes = now, m.bytesIn
+	}
+}
+
+// publishLocked publishes the slot being filled and wakes the writers.
+func (m *mount) publishLocked() {
+	if m.fillN == 0 {
+		return
+	}
+	m.ring.publish(m.fillN, m.fillSync)
+	m.fillN = 0
+	m.srv.fan.kick()
+}
+
+// tick runs every 50 ms: flushes a partial slot, bridges gaps with silence,
+// and enforces the fallback hold.
+func (m *mount) tick(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cfg := m.cfg.Load()
+	last := time.Unix(0, m.lastReal.Load())
+	stalled := m.active == nil || now.Sub(last) > time.Second
+	if stalled && m.everAudio.Load() {
+		if m.gapStart.IsZero() {
+			m.gapStart, m.gapProduced = last, 0
+			if cfg.FallbackTitle != "" {
+				m.setTitle(cfg.FallbackTitle)
+			}
+		}
+		m.fillSilence(now)
+	}
+	if m.active == nil && !m.downSince.IsZero() && !m.closing && m.listeners.Load() > 0 &&
+		now.Sub(m.downSince) > cfg.FallbackHold.D() {
+		m.closing = true
+		m.srv.log.Warn("stream: fallback hold expired, closing listeners over the drain window", "mount", m.name)
+		m.staggerClose(m.srv.cfg.DrainWindow.D())
+	}
+	if m.fillN > 0 && now.Sub(m.fillSince) > 200*time.Millisecond {
+		m.publishLocked()
+	}
+}
+
+// fillSilence writes silent frames so that the stream keeps real time.
+func (m *mount) fillSilence(now time.Time) {
+	if m.silence == nil || m.silenceDur <= 0 {
+		return // Ogg: hold the connection without data
+	}
+	target := now.Sub(m.gapStart)
+	if target-m.gapProduced > 2*time.Second { // never burst more than 2 s
+		m.gapProduced = target - 2*time.Second
+	}
+	for m.gapProduced < target {
+		m.appendFrame(m.silence)
+		m.gapProduced += m.silenceDur
+	}
+}
+
+// staggerClose schedules every listener of the mount to close at a random
+// moment within window, so their reconnects do not arrive all at once.
+func (m *mount) staggerClose(window time.Duration) {
+	now := time.Now().UnixNano()
+	m.srv.fan.each(func(l *listener) {
+		if l.m == m {
+			l.closeAt.Store(now + rand.Int64N(int64(window)+1))
+		}
+	})
+}
+
+// fresh reports whether real audio arrived within d.
+func (m *mount) fresh(now time.Time, d time.Duration) bool {
+	return m.everAudio.Load() && now.Sub(time.Unix(0, m.lastReal.Load())) <= d
+}
+
+// playable reports whether a new listener can be served now: audio was seen
+// and either it still flows or gaps are being bridged within the hold.
+func (m *mount) playable() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.everAudio.Load() || m.closing {
+		return false
+	}
+	return m.active != nil || m.silence != nil
+}
+
+// register replaces any live session of the same identity (the newest
+// connection wins) and records the new one.
+func (m *mount) register(l *listener) {
+	if l.identity == "" {
+		return
+	}
+	m.smu.Lock()
+	old := m.sessions[l.identity]
+	m.sessions[l.identity] = l
+	m.smu.Unlock()
+	if old != nil {
+		old.kill.Store(true)
+		m.srv.fan.kickOne(old)
+	}
+}
+
+func (m *mount) unregister(l *listener) {
+	if l.identity == "" {
+		return
+	}
+	m.smu.Lock()
+	if m.sessions[l.identity] == l {
+		delete(m.sessions, l.identity)
+	}
+	m.smu.Unlock()
+}

@@ -1,0 +1,713 @@
+// Package netstream is satd's LAN audio relay: it pulls an internet-radio
+// stream from an ordered list of Icecast/SHOUTcast upstreams (or takes an
+// Icecast PUT/SOURCE push, or loops a local file) and serves it to many LAN
+// listeners. It is built to survive what breaks Icecast 2.4 relays: ingest
+// loss (listeners get silence frames instead of a disconnect), reconnect
+// storms (large accept backlog, no per-listener goroutine, token bucket) and
+// slow auth backends (cached, coalesced, bounded, breaker-protected URL auth
+// that never answers 401 for an infrastructure problem).
+package netstream
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/textproto"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// ErrClosed is returned by Start after Shutdown.
+var ErrClosed = errors.New("netstream: server closed")
+
+// Server is the relay: one listen socket, the mounts, the writer shards and
+// the admission gates.
+type Server struct {
+	cfgp atomic.Pointer[Config]
+	cfg  Config // the configuration at construction; immutable fields only
+	log  *slog.Logger
+	fan  *fanout
+
+	mu     sync.Mutex
+	mounts atomic.Pointer[map[string]*mount]
+	ln     net.Listener
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	draining atomic.Bool
+	nextID   atomic.Uint64
+	bucket   tokenBucket
+	events   chan listenerEvent
+	dropped  atomic.Uint64
+}
+
+// New validates cfg (after filling defaults) and returns a server that is
+// not yet listening.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.WithDefaults()
+	var problems []string
+	cfg.Validate(func(k, msg string) { problems = append(problems, "stream."+k+": "+msg) })
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("netstream config: %s", strings.Join(problems, "; "))
+	}
+	s := &Server{cfg: cfg, log: log, events: make(chan listenerEvent, 8192)}
+	s.cfgp.Store(&cfg)
+	s.fan = newFanout(s, cfg.Writers)
+	s.bucket.set(cfg.AdmissionRate, cfg.AdmissionBurst)
+	empty := map[string]*mount{}
+	s.mounts.Store(&empty)
+	return s, nil
+}
+
+func (s *Server) conf() *Config { return s.cfgp.Load() }
+
+// Start binds the listen address and serves in the background until
+// Shutdown or ctx ends. It logs one "stream: URL" line per mount.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx != nil {
+		return errors.New("netstream: already started")
+	}
+	ln, err := listen(s.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.fan.start()
+	mounts := map[string]*mount{}
+	for _, mc := range s.cfg.Mounts {
+		m := s.newMountLocked(mc)
+		mounts[mc.Name] = m
+	}
+	s.mounts.Store(&mounts)
+	s.wg.Add(3)
+	go s.acceptLoop(ln)
+	go s.tickLoop()
+	go s.statsLoop()
+	for _, mc := range s.cfg.Mounts {
+		s.log.Info("stream: http://" + ln.Addr().String() + mc.Name)
+	}
+	return nil
+}
+
+// listen binds with the system's maximum accept backlog (Go uses
+// net.core.somaxconn), which is what absorbs a reconnect storm.
+func listen(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("netstream: listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Serve starts the server and blocks until ctx ends, then shuts down with
+// the configured drain.
+func (s *Server) Serve(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), s.conf().DrainDelay.D()+s.conf().DrainWindow.D()+5*time.Second)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// Addr returns the bound address (useful with port 0).
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return s.cfg.Listen
+	}
+	return s.ln.Addr().String()
+}
+
+func (s *Server) port() string {
+	_, p, _ := net.SplitHostPort(s.Addr())
+	return p
+}
+
+func (s *Server) newMountLocked(mc MountConfig) *mount {
+	m := newMount(s, mc)
+	m.adm.Store(newAdmission(s, mc.Name, mc.Auth))
+	m.runSources(s.ctx, mc)
+	return m
+}
+
+func (s *Server) mount(name string) *mount { return (*s.mounts.Load())[name] }
+
+// Reload applies a new configuration without dropping listeners: mounts are
+// added or removed (the removed mount's listeners are closed staggered), a
+// mount whose sources changed restarts only its sources, and admission
+// changes apply to new listeners. ring-size and writers apply to new mounts
+// and the next start only.
+func (s *Server) Reload(cfg Config) error {
+	cfg = cfg.WithDefaults()
+	var problems []string
+	cfg.Validate(func(k, msg string) { problems = append(problems, "stream."+k+": "+msg) })
+	if len(problems) > 0 {
+		return fmt.Errorf("netstream reload: %s", strings.Join(problems, "; "))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil {
+		return errors.New("netstream: reload before start")
+	}
+	old := s.conf()
+	if cfg.Listen != old.Listen {
+		ln, err := listen(cfg.Listen)
+		if err != nil {
+			return err
+		}
+		_ = s.ln.Close()
+		s.ln = ln
+		s.wg.Add(1)
+		go s.acceptLoop(ln)
+	}
+	cfg.RingSize = s.cfg.RingSize
+	s.cfgp.Store(&cfg)
+	s.bucket.set(cfg.AdmissionRate, cfg.AdmissionBurst)
+	cur := *s.mounts.Load()
+	next := map[string]*mount{}
+	for _, mc := range cfg.Mounts {
+		m := cur[mc.Name]
+		if m == nil {
+			next[mc.Name] = s.newMountLocked(mc)
+			s.log.Info("stream: http://" + s.ln.Addr().String() + mc.Name)
+			continue
+		}
+		prev := m.cfg.Load()
+		m.cfg.Store(&mc)
+		if !reflect.DeepEqual(prev.Auth, mc.Auth) {
+			m.adm.Store(newAdmission(s, mc.Name, mc.Auth))
+		}
+		if !slices.Equal(prev.Upstreams, mc.Upstreams) || prev.File != mc.File || prev.Type != mc.Type {
+			m.stopSources()
+			m.runSources(s.ctx, mc)
+		}
+		if prev.Title != mc.Title && mc.Title != "" {
+			m.setTitle(mc.Title)
+		}
+		next[mc.Name] = m
+	}
+	for name, m := range cur {
+		if next[name] == nil {
+			m.stopSources()
+			m.staggerClose(cfg.DrainWindow.D())
+		}
+	}
+	s.mounts.Store(&next)
+	return nil
+}
+
+// Shutdown drains: /readyz fails at once, accepting stops after drain-delay,
+// then listeners are closed spread over drain-window (shortened to fit ctx).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.mu.Lock()
+	started := s.ctx != nil
+	s.mu.Unlock()
+	if !started {
+		return nil
+	}
+	cfg := s.conf()
+	sleepCtx(ctx, cfg.DrainDelay.D())
+	s.mu.Lock()
+	_ = s.ln.Close()
+	s.mu.Unlock()
+	window := cfg.DrainWindow.D()
+	if dl, ok := ctx.Deadline(); ok {
+		window = min(window, time.Until(dl)-time.Second)
+	}
+	window = max(window, 0)
+	now := time.Now().UnixNano()
+	s.fan.each(func(l *listener) { l.closeAt.Store(now + rand.Int64N(int64(window)+1)) })
+	for s.fan.lsn.Load() > 0 && sleepCtx(ctx, 50*time.Millisecond) {
+	}
+	s.fan.stop()
+	for _, m := range *s.mounts.Load() {
+		m.stopSources()
+	}
+	s.cancel()
+	s.wg.Wait()
+	return ctx.Err()
+}
+
+func (s *Server) acceptLoop(ln net.Listener) {
+	defer s.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("stream: accept", "err", err)
+			if !sleepCtx(s.ctx, 50*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		go s.handle(c)
+	}
+}
+
+func (s *Server) tickLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			for _, m := range *s.mounts.Load() {
+				m.tick(now)
+			}
+		}
+	}
+}
+
+// capReader limits how many bytes the request head may take.
+type capReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, errors.New("request head larger than 8 KiB")
+	}
+	if len(p) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= n
+	return n, err
+}
+
+var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// handle reads one request and dispatches it. Listener connections are
+// handed to a writer shard and this goroutine ends.
+func (s *Server) handle(conn net.Conn) {
+	cfg := s.conf()
+	_ = conn.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout.D()))
+	cr := &capReader{r: conn, n: 8 << 10}
+	br := brPool.Get().(*bufio.Reader)
+	br.Reset(cr)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		brPool.Put(br)
+		writeSimple(conn, http.StatusBadRequest, nil, "bad request\n")
+		conn.Close()
+		return
+	}
+	path := req.URL.Path
+	switch {
+	case path == "/healthz":
+		writeSimple(conn, http.StatusOK, nil, bodyFor(req, "ok\n"))
+	case path == "/readyz":
+		code, why := s.ready(req.URL.Query().Get("mount"))
+		writeSimple(conn, code, nil, bodyFor(req, why+"\n"))
+	case path == "/status.json":
+		b, _ := json.Marshal(s.Stats())
+		writeSimple(conn, http.StatusOK, []string{"Content-Type: application/json"}, bodyFor(req, string(b)+"\n"))
+	case req.Method == http.MethodOptions:
+		writeSimple(conn, http.StatusNoContent, []string{
+			"Access-Control-Allow-Origin: *",
+			"Access-Control-Allow-Methods: GET, HEAD, OPTIONS",
+			"Access-Control-Allow-Headers: Icy-MetaData, Range",
+			"Access-Control-Max-Age: 600",
+		}, "")
+	case path == "/admin/metadata":
+		s.adminMetadata(conn, req)
+	case req.Method == http.MethodPut || req.Method == "SOURCE":
+		cr.n = 1 << 62 // the body is an unbounded stream
+		s.handleSource(conn, br, req)
+	case req.Method == http.MethodGet || req.Method == http.MethodHead:
+		brPool.Put(br)
+		if s.handleListener(conn, req) {
+			return // the shard owns conn now
+		}
+		conn.Close()
+		return
+	default:
+		writeSimple(conn, http.StatusMethodNotAllowed, nil, "method not allowed\n")
+	}
+	conn.Close()
+	brPool.Put(br)
+}
+
+func bodyFor(req *http.Request, body string) string {
+	if req.Method == http.MethodHead {
+		return ""
+	}
+	return body
+}
+
+// writeSimple writes a complete HTTP/1.0 response with a text body.
+func writeSimple(conn net.Conn, code int, headers []string, body string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP/1.0 %d %s\r\nServer: satd\r\nConnection: close\r\nCache-Control: no-cache, no-store\r\n", code, http.StatusText(code))
+	hasType := false
+	for _, h := range headers {
+		hasType = hasType || strings.HasPrefix(h, "Content-Type:")
+		b.WriteString(h + "\r\n")
+	}
+	if !hasType {
+		b.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
+	}
+	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
+	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(conn, b.String())
+}
+
+// retryAfter is the jittered Retry-After header for 503 answers.
+func (s *Server) retryAfter() string {
+	base := s.conf().RetryAfter.D()
+	d := base + rand.N(base+1)
+	return "Retry-After: " + strconv.Itoa(int((d+time.Second-1)/time.Second))
+}
+
+func (s *Server) unavailable(conn net.Conn, why string) {
+	writeSimple(conn, http.StatusServiceUnavailable, []string{s.retryAfter()}, why+"\n")
+}
+
+// ready evaluates /readyz for one mount (or all when name is empty).
+func (s *Server) ready(name string) (int, string) {
+	if s.draining.Load() {
+		return http.StatusServiceUnavailable, "draining"
+	}
+	cfg := s.conf()
+	now := time.Now()
+	total := int(s.fan.lsn.Load())
+	if total*10 >= cfg.Clients*9 {
+		return http.StatusServiceUnavailable, "listener capacity nearly exhausted"
+	}
+	if s.bucket.saturated() {
+		return http.StatusServiceUnavailable, "admission rate saturated"
+	}
+	mounts := *s.mounts.Load()
+	if name != "" {
+		if mounts[name] == nil {
+			return http.StatusNotFound, "no such mount"
+		}
+		mounts = map[string]*mount{name: mounts[name]}
+	}
+	for _, m := range mounts {
+		mc := m.cfg.Load()
+		if !m.fresh(now, cfg.ReadyFresh.D()) {
+			return http.StatusServiceUnavailable, "mount " + m.name + ": no fresh audio from the source"
+		}
+		if mc.MaxListeners > 0 && int(m.listeners.Load())*10 >= mc.MaxListeners*9 {
+			return http.StatusServiceUnavailable, "mount " + m.name + ": listener capacity nearly exhausted"
+		}
+		if a := m.adm.Load(); mc.Auth.OnError == "closed" && a.BreakerOpen() {
+			return http.StatusServiceUnavailable, "mount " + m.name + ": auth backend breaker open"
+		}
+	}
+	return http.StatusOK, "ready"
+}
+
+// basicAuth encodes user:pass for an Authorization header.
+func basicAuth(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+}
+
+func clientIP(conn net.Conn) string {
+	host, _, err := net.SplitHostPort(conn.RemoteAddr().String())
+	if err != nil {
+		return conn.RemoteAddr().String()
+	}
+	return host
+}
+
+// listenerHead builds the response head for a listener of m.
+func listenerHead(m *mount, metaint int) []byte {
+	si := m.info.Load()
+	ct := si.contentType
+	if ct == "" {
+		ct = codec(m.codec.Load()).contentType()
+	}
+	var b strings.Builder
+	b.WriteString("HTTP/1.0 200 OK\r\nServer: satd\r\nContent-Type: " + ct + "\r\n")
+	b.WriteString("Cache-Control: no-cache, no-store\r\nPragma: no-cache\r\nExpires: Mon, 26 Jul 1997 05:00:00 GMT\r\nConnection: close\r\n")
+	b.WriteString("Access-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: icy-br, icy-description, icy-genre, icy-metaint, icy-name, icy-pub, icy-url\r\n")
+	hdr := func(k, v string) {
+		if v != "" {
+			b.WriteString(k + ": " + strings.NewReplacer("\r", " ", "\n", " ").Replace(v) + "\r\n")
+		}
+	}
+	hdr("icy-name", si.name)
+	hdr("icy-description", si.description)
+	hdr("icy-genre", si.genre)
+	hdr("icy-url", si.url)
+	pub := "0"
+	if si.public {
+		pub = "1"
+	}
+	hdr("icy-pub", pub)
+	br := si.bitrate
+	if br == 0 {
+		br = int(m.bitrate.Load() / 1000)
+	}
+	if br > 0 {
+		hdr("icy-br", strconv.Itoa(br))
+	}
+	if metaint > 0 {
+		hdr("icy-metaint", strconv.Itoa(metaint))
+	}
+	b.WriteString("\r\n")
+	return []byte(b.String())
+}
+
+// handleListener admits a GET/HEAD listener and hands it to a shard. It
+// returns true when the connection now belongs to the shard.
+func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
+	m := s.mount(req.URL.Path)
+	if m == nil {
+		writeSimple(conn, http.StatusNotFound, nil, "no such mount\n")
+		return false
+	}
+	cfg, mc := s.conf(), m.cfg.Load()
+	head := req.Method == http.MethodHead
+	switch {
+	case s.draining.Load():
+		s.unavailable(conn, "draining")
+		return false
+	case !head && !s.bucket.take():
+		s.unavailable(conn, "too many new connections, retry later")
+		return false
+	case int(s.fan.lsn.Load()) >= cfg.Clients, mc.MaxListeners > 0 && int(m.listeners.Load()) >= mc.MaxListeners:
+		s.unavailable(conn, "listener limit reached")
+		return false
+	case !m.playable():
+		s.unavailable(conn, "mount has no source yet")
+		return false
+	}
+	metaint := 0
+	if req.Header.Get("Icy-MetaData") == "1" {
+		metaint = mc.MetaInterval
+	}
+	if head {
+		writeHead(conn, listenerHead(m, metaint))
+		return false
+	}
+	user, pass, _ := req.BasicAuth()
+	ar := admitRequest{
+		uri: req.URL.RequestURI(), user: user, pass: pass, token: req.URL.Query().Get("token"),
+		ip: clientIP(conn), agent: req.UserAgent(), header: req.Header, clientID: s.nextID.Add(1),
+	}
+	v := m.adm.Load().check(s.ctx, ar)
+	switch v.code {
+	case admitOK:
+	case admitChallenge:
+		writeSimple(conn, http.StatusUnauthorized, []string{`WWW-Authenticate: Basic realm="` + m.name + `"`}, "authentication required\n")
+		return false
+	case admitDeny:
+		writeSimple(conn, http.StatusForbidden, nil, "forbidden\n")
+		return false
+	default:
+		s.unavailable(conn, "busy, retry later")
+		return false
+	}
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		writeSimple(conn, http.StatusInternalServerError, nil, "not a socket\n")
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	_ = conn.SetDeadline(time.Time{})
+	tuneListenerSocket(rc, cfg.NotsentLowat)
+	pre := listenerHead(m, metaint)
+	if hdr := m.oggHdr.Load(); hdr != nil && codec(m.codec.Load()) == codecOgg {
+		pre = append(pre, *hdr...)
+	}
+	now := time.Now()
+	l := &listener{
+		m: m, conn: conn, rc: rc, identity: v.identity, ip: ar.ip, agent: ar.agent, user: user, pass: pass,
+		uri: ar.uri, id: ar.clientID, start: now, cacheKey: v.cacheKey,
+		cursor: m.ring.startFor(cfg.BurstSize), metaint: metaint, until: metaint, pre: pre,
+		lastProgress: now.UnixNano(),
+	}
+	if v.limit > 0 {
+		l.limitAt = now.Add(v.limit).UnixNano()
+	}
+	m.listeners.Add(1)
+	m.register(l)
+	s.fan.attach(l)
+	return true
+}
+
+func writeHead(conn net.Conn, head []byte) {
+	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = conn.Write(head)
+}
+
+// sourceAllowed checks push credentials for mount m.
+func (s *Server) sourceAllowed(mc *MountConfig, user, pass string) bool {
+	want := mc.Password
+	if want == "" {
+		want = s.conf().SourcePassword
+	}
+	return want != "" && user == mc.Username && constEq(pass, want)
+}
+
+// handleSource serves an Icecast PUT or legacy SOURCE push.
+func (s *Server) handleSource(conn net.Conn, br *bufio.Reader, req *http.Request) {
+	m := s.mount(req.URL.Path)
+	if m == nil {
+		writeSimple(conn, http.StatusNotFound, nil, "no such mount\n")
+		return
+	}
+	mc := m.cfg.Load()
+	user, pass, _ := req.BasicAuth()
+	if !s.sourceAllowed(mc, user, pass) {
+		writeSimple(conn, http.StatusUnauthorized, []string{`WWW-Authenticate: Basic realm="satd source"`}, "bad source credentials\n")
+		return
+	}
+	ct := req.Header.Get("Content-Type")
+	c := codecForType(ct)
+	switch {
+	case ct == "" && req.Method == http.MethodPut:
+		writeSimple(conn, http.StatusForbidden, nil, "No Content-type given\n")
+		return
+	case ct == "":
+		c = codecMP3 // legacy SOURCE assumes MP3
+	case c == codecUnknown:
+		writeSimple(conn, http.StatusForbidden, nil, "Content-type not supported\n")
+		return
+	}
+	var once sync.Once
+	src := &sourceRef{kind: kindPush, url: "push://" + clientIP(conn), stop: func() { once.Do(func() { conn.Close() }) }}
+	if !m.attach(src, c) {
+		writeSimple(conn, http.StatusForbidden, nil, "Mountpoint in use\n")
+		return
+	}
+	defer m.detach(src)
+	if strings.EqualFold(req.Header.Get("Expect"), "100-continue") {
+		_, _ = io.WriteString(conn, "HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\n")
+	}
+	_, _ = io.WriteString(conn, "HTTP/1.0 200 OK\r\n\r\n")
+	si := infoFromHeaders(textproto.MIMEHeader(req.Header), mc)
+	si.contentType = c.contentType()
+	m.info.Store(si)
+	var body io.Reader = br
+	if len(req.TransferEncoding) > 0 || req.ContentLength > 0 {
+		body = req.Body
+	}
+	var strip *icyStripper
+	if mi, _ := strconv.Atoi(req.Header.Get("Icy-Metaint")); mi > 0 {
+		strip = newICYStripper(mi, m.setTitle)
+	}
+	buf := make([]byte, 16<<10)
+	to := s.conf().SourceTimeout.D()
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(to))
+		n, err := body.Read(buf)
+		if n > 0 {
+			if strip != nil {
+				n = strip.strip(buf[:n])
+			}
+			if !m.ingest(src, buf[:n]) {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func constEq(a, b string) bool {
+	return len(a) == len(b) && subtleEq([]byte(a), []byte(b))
+}
+
+// adminMetadata implements Icecast's /admin/metadata?mode=updinfo.
+func (s *Server) adminMetadata(conn net.Conn, req *http.Request) {
+	q := req.URL.Query()
+	m := s.mount(q.Get("mount"))
+	if m == nil {
+		writeSimple(conn, http.StatusNotFound, nil, "no such mount\n")
+		return
+	}
+	user, pass, _ := req.BasicAuth()
+	cfg := s.conf()
+	admin := cfg.AdminPassword != "" && user == cfg.AdminUser && constEq(pass, cfg.AdminPassword)
+	if !admin && !s.sourceAllowed(m.cfg.Load(), user, pass) {
+		writeSimple(conn, http.StatusUnauthorized, []string{`WWW-Authenticate: Basic realm="satd admin"`}, "bad credentials\n")
+		return
+	}
+	if q.Get("mode") != "updinfo" {
+		writeSimple(conn, http.StatusBadRequest, nil, "only mode=updinfo is supported\n")
+		return
+	}
+	m.setTitle(q.Get("song"))
+	writeSimple(conn, http.StatusOK, []string{"Content-Type: text/xml"},
+		"<?xml version=\"1.0\"?>\n<iceresponse><message>Metadata update successful</message><return>1</return></iceresponse>\n")
+}
+
+// tokenBucket limits the rate of new listener connections.
+type tokenBucket struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func (b *tokenBucket) set(rate float64, burst int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rate, b.burst = rate, float64(burst)
+	if b.last.IsZero() {
+		b.tokens, b.last = b.burst, time.Now()
+	}
+}
+
+func (b *tokenBucket) refill(now time.Time) {
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+}
+
+func (b *tokenBucket) take() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(time.Now())
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+func (b *tokenBucket) saturated() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(time.Now())
+	return b.tokens < 1
+}

@@ -1,0 +1,186 @@
+package netstream
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+func subtleEq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
+
+// listenerEvent is one listener session that ended, sent to the stats
+// backends asynchronously.
+type listenerEvent struct {
+	mount    string
+	req      admitRequest
+	duration time.Duration
+	bytes    uint64
+	reason   string
+}
+
+// listenerGone is called by a shard after it closed l. It never blocks:
+// events are dropped (and counted) when the queue is full.
+func (s *Server) listenerGone(l *listener, reason string) {
+	if a := l.m.adm.Load(); a != nil {
+		a.released(l.cacheKey)
+	}
+	ev := listenerEvent{
+		mount: l.m.name, duration: time.Since(l.start), bytes: l.bytes, reason: reason,
+		req: admitRequest{uri: l.uri, user: l.user, pass: l.pass, ip: l.ip, agent: l.agent, clientID: l.id},
+	}
+	select {
+	case s.events <- ev:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// statsLoop batches listener events per mount and sends them: Icecast
+// listener_remove POSTs (at most 4 in flight) and one batch POST to
+// stats-url. Nothing here is on the admission path.
+func (s *Server) statsLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	pending := map[string][]listenerEvent{}
+	lastFlush := map[string]time.Time{}
+	client := &http.Client{Timeout: 5 * time.Second}
+	sem := make(chan struct{}, 4)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case ev := <-s.events:
+			if len(pending[ev.mount]) < 10000 {
+				pending[ev.mount] = append(pending[ev.mount], ev)
+			} else {
+				s.dropped.Add(1)
+			}
+		case now := <-t.C:
+			for name, evs := range pending {
+				m := s.mount(name)
+				if m == nil {
+					delete(pending, name)
+					continue
+				}
+				ac := m.cfg.Load().Auth
+				if now.Sub(lastFlush[name]) < ac.StatsInterval.D() || len(evs) == 0 {
+					continue
+				}
+				lastFlush[name] = now
+				delete(pending, name)
+				inflight.Add(1)
+				go func() {
+					defer inflight.Done()
+					s.sendEvents(s.ctx, client, sem, ac, evs)
+				}()
+			}
+		}
+	}
+}
+
+func (s *Server) sendEvents(ctx context.Context, client *http.Client, sem chan struct{}, ac AuthConfig, evs []listenerEvent) {
+	post := func(url, body string) {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-sem }()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("User-Agent", "satd")
+		if ac.Username != "" {
+			req.SetBasicAuth(ac.Username, ac.Password)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			s.log.Debug("stream: stats post", "url", url, "err", err)
+			return
+		}
+		resp.Body.Close()
+	}
+	if ac.StatsURL != "" {
+		var b strings.Builder
+		for _, ev := range evs {
+			b.WriteString(icecastForm("listener_remove", s.cfg.Hostname, s.port(), ev.req,
+				"duration", strconv.Itoa(int(ev.duration.Seconds())), "bytes", strconv.FormatUint(ev.bytes, 10)))
+			b.WriteByte('\n')
+		}
+		post(ac.StatsURL, b.String())
+	}
+	if ac.ListenerRemove != "" {
+		for _, ev := range evs {
+			if ctx.Err() != nil {
+				return
+			}
+			post(ac.ListenerRemove, icecastForm("listener_remove", s.cfg.Hostname, s.port(), ev.req,
+				"duration", strconv.Itoa(int(ev.duration.Seconds()))))
+		}
+	}
+}
+
+// MountStats is a snapshot of one mount for the web form and metrics.
+type MountStats struct {
+	Name      string `json:"name"`
+	URL       string `json:"url"`
+	Codec     string `json:"codec"`
+	Source    string `json:"source"`   // push, upstream, file, or silence/none when sourceless
+	Upstream  string `json:"upstream"` // URL of the source in use
+	Fresh     bool   `json:"fresh"`
+	Listeners int    `json:"listeners"`
+	Bitrate   int    `json:"bitrate_kbps"`
+	Title     string `json:"title"`
+	Skips     uint64 `json:"skips"`
+	Drops     uint64 `json:"drops"`
+	AuthCalls uint64 `json:"auth_calls"`
+	FailOpens uint64 `json:"auth_fail_opens"`
+	AuthBusy  uint64 `json:"auth_busy"`
+	Breaker   bool   `json:"auth_breaker_open"`
+}
+
+// Stats is a snapshot of the whole relay.
+type Stats struct {
+	Listeners     int          `json:"listeners"`
+	Draining      bool         `json:"draining"`
+	EventsDropped uint64       `json:"events_dropped"`
+	Mounts        []MountStats `json:"mounts"`
+}
+
+// Stats returns a snapshot; it is safe to call from any goroutine.
+func (s *Server) Stats() Stats {
+	st := Stats{Listeners: int(s.fan.lsn.Load()), Draining: s.draining.Load(), EventsDropped: s.dropped.Load()}
+	addr := s.Addr()
+	now := time.Now()
+	for _, mc := range s.conf().Mounts {
+		m := s.mount(mc.Name)
+		if m == nil {
+			continue
+		}
+		ms := MountStats{
+			Name: m.name, URL: "http://" + addr + m.name, Codec: codec(m.codec.Load()).String(),
+			Source: "none", Fresh: m.fresh(now, s.conf().ReadyFresh.D()),
+			Listeners: int(m.listeners.Load()), Bitrate: int(m.bitrate.Load() / 1000),
+			Title: m.meta.Load().title, Skips: m.skips.Load(), Drops: m.drops.Load(),
+		}
+		if src := m.srcDesc.Load(); src != nil {
+			ms.Source, ms.Upstream = kindNames[src.kind], src.url
+		} else if m.everAudio.Load() {
+			ms.Source = "silence"
+		}
+		if a := m.adm.Load(); a != nil {
+			ms.AuthCalls, ms.FailOpens, ms.AuthBusy, ms.Breaker = a.calls.Load(), a.failOpens.Load(), a.busy.Load(), a.BreakerOpen()
+		}
+		st.Mounts = append(st.Mounts, ms)
+	}
+	return st
+}
