@@ -1,0 +1,41 @@
+// Package cardreader turns a hal slot into a card that answers APDUs: ISO
+// 7816-3 activation (ATR, convention, PPS), the T=0 and T=1 transmission
+// protocols with their timing and error recovery, and a per-slot reader
+// lifecycle that reactivates cards with capped exponential backoff.
+//
+// Pure encodings live in cardreader/iso7816 and cardreader/t1; the card
+// simulator used by tests and demo mode lives in cardreader/cardsim.
+package cardreader
+
+import (
+	"errors"
+	"fmt"
+
+	"satd.dev/satd/hal"
+)
+
+// Errors callers branch on.
+var (
+	// ErrCardRemoved aborts a command whose card was pulled out; it also
+	// matches hal.ErrNoCard.
+	ErrCardRemoved = fmt.Errorf("cardreader: card removed during command: %w", hal.ErrNoCard)
+	// ErrMute reports a card that did not answer within the waiting time.
+	ErrMute = errors.New("cardreader: card did not answer in time")
+	// ErrProtocol reports a card answer that breaks the transmission
+	// protocol (unknown procedure byte, invalid block, …).
+	ErrProtocol = errors.New("cardreader: protocol error")
+	// ErrT1Dead reports a T=1 card that did not recover through
+	// retransmission and S(RESYNCH); the reader resets it.
+	ErrT1Dead = errors.New("cardreader: T=1 link not recoverable")
+	// ErrAborted reports a chain the card aborted with S(ABORT).
+	ErrAborted = errors.New("cardreader: card aborted the chain")
+	// ErrNotReady reports a command sent to a reader without a ready card.
+	ErrNotReady = errors.New("cardreader: card not ready")
+	// ErrAPDU reports a malformed command APDU or a response buffer that is
+	// too small.
+	ErrAPDU = errors.New("cardreader: bad APDU or buffer")
+	// ErrNoATR reports a card that did not answer the reset.
+	ErrNoATR = errors.New("cardreader: no answer to reset")
+	// ErrUnknownCard reports that no card system recognised the card.
+	ErrUnknownCard = errors.New("cardreader: no card system recognised the card")
+)

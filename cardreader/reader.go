@@ -1,0 +1,449 @@
+package cardreader
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"satd.dev/satd/cardreader/iso7816"
+	"satd.dev/satd/hal"
+)
+
+// State is a reader's lifecycle state.
+type State uint8
+
+// Lifecycle states, in the order a card goes through them.
+const (
+	StateAbsent     State = iota // no card in the slot
+	StateActivating              // resetting the card
+	StateATR                     // reading the answer to reset
+	StatePPS                     // negotiating protocol and speed
+	StateIdentify                // asking the card systems who the card is
+	StateInit                    // card-system initialisation
+	StateReady                   // answering APDUs
+	StateFault                   // deactivated, waiting to retry
+	StateStopped                 // Run has returned
+)
+
+var stateNames = [...]string{"absent", "activating", "atr", "pps", "identify", "init", "ready", "fault", "stopped"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "state?"
+}
+
+// MarshalText encodes the state name.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Card is the APDU channel a card system uses during identification and
+// initialisation.
+type Card interface {
+	ATR() *iso7816.ATR
+	// Transmit sends a command APDU and writes data and SW1 SW2 into resp.
+	Transmit(cmd, resp []byte) (int, error)
+}
+
+// CardSystem is a card-system personality (cardreader/system/...): it
+// recognises its cards and initialises them once the link is up.
+type CardSystem interface {
+	Name() string
+	// Identify reports whether the card belongs to this system; it may send
+	// APDUs.
+	Identify(ctx context.Context, c Card) (bool, error)
+	// Init runs the system's start-up exchange (serial numbers, …).
+	Init(ctx context.Context, c Card) error
+}
+
+// Stats is a snapshot of a reader for the web form and metrics.
+type Stats struct {
+	Name       string    `json:"name"`
+	State      State     `json:"state"`
+	Since      time.Time `json:"since"`
+	ATR        string    `json:"atr,omitempty"`
+	Protocol   int       `json:"protocol"`
+	Baud       int       `json:"baud"`
+	ClockHz    int       `json:"clock_hz"`
+	F          int       `json:"f"`
+	D          int       `json:"d"`
+	Convention string    `json:"convention,omitempty"`
+	System     string    `json:"system,omitempty"`
+	Defaults   bool      `json:"default_speed_fallback"`
+
+	Exchanges   uint64 `json:"exchanges"`
+	Errors      uint64 `json:"errors"`
+	ColdResets  uint64 `json:"cold_resets"`
+	WarmResets  uint64 `json:"warm_resets"`
+	Removals    uint64 `json:"removals"`
+	Retransmits uint64 `json:"t1_retransmits"`
+	Resynchs    uint64 `json:"t1_resynchs"`
+	WTX         uint64 `json:"t1_wtx"`
+	PPSFailures uint64 `json:"pps_failures"`
+	Faults      uint64 `json:"faults"`
+
+	// LastError is the last error with its cause chain; LastErrorState is
+	// the state it happened in.
+	LastError      string    `json:"last_error,omitempty"`
+	LastErrorState State     `json:"last_error_state"`
+	LastErrorAt    time.Time `json:"last_error_at,omitzero"`
+}
+
+// Reader runs the lifecycle of one slot: absent → activating → ATR → PPS →
+// identify → init → ready, and fault with capped exponential backoff.
+// Create it with New, run Run in a goroutine, send APDUs with Transmit.
+type Reader struct {
+	slot    hal.Slot
+	opts    Options
+	systems []CardSystem
+
+	removed  atomic.Bool
+	state    atomic.Uint32
+	counters Counters
+	wake     chan struct{} // card-detect edges
+	faults   chan error    // errors from Transmit that need a reset
+
+	cardMu sync.Mutex // serialises use of the card
+	sess   *session
+	consec int // consecutive soft command errors
+
+	mu        sync.Mutex // guards the fields below
+	stats     Stats
+	changed   chan struct{} // closed and replaced on every state change
+	defaults  bool          // stay at default speed for this card
+	eventsRun bool
+}
+
+// New returns a reader for slot. Card systems are tried in order during
+// identification; without any the card is ready after activation.
+func New(slot hal.Slot, opts Options, systems ...CardSystem) (*Reader, error) {
+	var problems []string
+	opts.Validate(func(key, msg string) { problems = append(problems, key+": "+msg) })
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("reader %s: %s", slot.Name(), strings.Join(problems, "; "))
+	}
+	r := &Reader{
+		slot: slot, opts: opts, systems: systems,
+		wake: make(chan struct{}, 1), faults: make(chan error, 1), changed: make(chan struct{}),
+	}
+	r.stats.Name = slot.Name()
+	r.stats.ClockHz = slot.ClockHz()
+	r.stats.Since = time.Now()
+	return r, nil
+}
+
+// Name returns the slot name.
+func (r *Reader) Name() string { return r.slot.Name() }
+
+// State returns the current state.
+func (r *Reader) State() State { return State(r.state.Load()) }
+
+// Stats returns a snapshot of the reader.
+func (r *Reader) Stats() Stats {
+	r.mu.Lock()
+	s := r.stats
+	r.mu.Unlock()
+	c := &r.counters
+	s.State = r.State()
+	s.Exchanges, s.Errors = c.Exchanges.Load(), c.Errors.Load()
+	s.ColdResets, s.WarmResets, s.Removals = c.ColdResets.Load(), c.WarmResets.Load(), c.Removals.Load()
+	s.Retransmits, s.Resynchs, s.WTX = c.Retransmits.Load(), c.Resynchs.Load(), c.WTX.Load()
+	s.PPSFailures, s.Faults = c.PPSFailures.Load(), c.Faults.Load()
+	return s
+}
+
+// Changed returns a channel closed at the next state change.
+func (r *Reader) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+// WaitState blocks until the reader is in state s or ctx ends.
+func (r *Reader) WaitState(ctx context.Context, s State) error {
+	for {
+		ch := r.Changed()
+		if r.State() == s {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("reader %s: waiting for %s in state %s: %w", r.Name(), s, r.State(), ctx.Err())
+		}
+	}
+}
+
+func (r *Reader) setState(s State) {
+	r.mu.Lock()
+	r.state.Store(uint32(s))
+	r.stats.Since = time.Now()
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+}
+
+func (r *Reader) recordError(err error) {
+	r.mu.Lock()
+	r.stats.LastError = err.Error()
+	r.stats.LastErrorState = r.State()
+	r.stats.LastErrorAt = time.Now()
+	r.mu.Unlock()
+}
+
+// Transmit sends a command APDU to the ready card and writes the response
+// data and SW1 SW2 into resp, returning its length. It does not allocate.
+// A card pulled out mid-command fails with ErrCardRemoved.
+func (r *Reader) Transmit(cmd, resp []byte) (int, error) {
+	r.cardMu.Lock()
+	defer r.cardMu.Unlock()
+	if r.State() != StateReady || r.sess == nil {
+		return 0, ErrNotReady
+	}
+	return r.transmitLocked(cmd, resp)
+}
+
+func (r *Reader) transmitLocked(cmd, resp []byte) (int, error) {
+	r.counters.Exchanges.Add(1)
+	n, err := r.sess.transmit(cmd, resp)
+	if err == nil {
+		r.consec = 0
+		return n, nil
+	}
+	r.counters.Errors.Add(1)
+	if r.removed.Load() {
+		err = ErrCardRemoved
+	}
+	r.recordError(err)
+	if r.needsReset(err) {
+		select {
+		case r.faults <- err:
+		default:
+		}
+	}
+	return 0, err
+}
+
+// needsReset decides whether a command error leaves the card in an unknown
+// state: mute cards, dead T=1 links and line faults do at once, other
+// protocol errors after three in a row.
+func (r *Reader) needsReset(err error) bool {
+	switch {
+	case errors.Is(err, ErrCardRemoved), errors.Is(err, ErrAPDU), errors.Is(err, ErrAborted):
+		return false
+	case errors.Is(err, ErrMute), errors.Is(err, ErrT1Dead), errors.Is(err, hal.ErrFault), errors.Is(err, hal.ErrEcho):
+		return true
+	}
+	r.consec++
+	return r.consec >= 3
+}
+
+// Run drives the lifecycle until ctx ends; it deactivates the card before
+// returning ctx's error.
+func (r *Reader) Run(ctx context.Context) error {
+	go r.watchEvents(ctx)
+	defer func() {
+		r.cardMu.Lock()
+		r.sess = nil
+		r.cardMu.Unlock()
+		r.slot.Deactivate(context.WithoutCancel(ctx))
+		r.setState(StateStopped)
+	}()
+	backoff := time.Duration(r.opts.BackoffMin)
+	for ctx.Err() == nil {
+		present, err := r.slot.Present()
+		if err != nil {
+			return fmt.Errorf("reader %s: card detect: %w", r.Name(), err)
+		}
+		if !present {
+			r.setState(StateAbsent)
+			r.waitWake(ctx, 0)
+			continue
+		}
+		r.removed.Store(false)
+		err = r.bringUp(ctx)
+		if err == nil {
+			backoff = time.Duration(r.opts.BackoffMin)
+			err = r.serve(ctx)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if r.removed.Load() || errors.Is(err, ErrCardRemoved) {
+			r.deactivate(ctx)
+			r.setState(StateAbsent)
+			continue
+		}
+		r.fault(ctx, err)
+		r.waitWake(ctx, backoff)
+		backoff = min(2*backoff, time.Duration(r.opts.BackoffMax))
+	}
+	return ctx.Err()
+}
+
+// watchEvents turns card-detect edges into the removal flag and wake-ups.
+func (r *Reader) watchEvents(ctx context.Context) {
+	events := r.slot.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if ev.Kind == hal.CardRemoved {
+				r.removed.Store(true)
+				r.counters.Removals.Add(1)
+				r.mu.Lock()
+				r.defaults = false
+				r.mu.Unlock()
+			}
+			select {
+			case r.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// waitWake waits for a card-detect edge, ctx, or d (0: no timeout).
+func (r *Reader) waitWake(ctx context.Context, d time.Duration) {
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ctx.Done():
+	case <-r.wake:
+	case <-timeout:
+	}
+}
+
+// bringUp activates the card and runs the card-system hooks.
+func (r *Reader) bringUp(ctx context.Context) error {
+	r.cardMu.Lock()
+	defer r.cardMu.Unlock()
+	r.sess = nil
+	r.setState(StateActivating)
+	r.mu.Lock()
+	noPPS := r.defaults
+	r.mu.Unlock()
+	a := activator{slot: r.slot, opts: r.opts, removed: &r.removed, counters: &r.counters, stage: r.setState}
+	s, err := a.activate(ctx, hal.ColdReset, noPPS)
+	if err != nil {
+		return err
+	}
+	r.sess = s
+	r.publishSession(s)
+	if err := r.identify(ctx); err != nil {
+		if s.fidi != iso7816.DefaultFIDI && !r.opts.Deprecated {
+			r.mu.Lock()
+			r.defaults = true // next try at the default speed (OSCam's deprecated fallback)
+			r.mu.Unlock()
+		}
+		return err
+	}
+	r.consec = 0
+	r.setState(StateReady)
+	return nil
+}
+
+// publishSession copies the negotiated parameters into the stats.
+func (r *Reader) publishSession(s *session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stats.ATR = strings.ToUpper(hex.EncodeToString(s.atr.Raw))
+	r.stats.Protocol = s.protocol
+	r.stats.Baud = s.port.link.Config().Baud
+	r.stats.F, r.stats.D = s.timing.F, s.timing.D
+	r.stats.Convention = s.atr.Convention.String()
+	r.stats.Defaults = r.defaults
+	r.stats.System = ""
+}
+
+// identify runs the card systems: the first that recognises the card is
+// initialised.
+func (r *Reader) identify(ctx context.Context) error {
+	if len(r.systems) == 0 {
+		return nil
+	}
+	r.setState(StateIdentify)
+	c := lockedCard{r}
+	for _, sys := range r.systems {
+		ok, err := sys.Identify(ctx, c)
+		if err != nil {
+			return fmt.Errorf("identify %s: %w", sys.Name(), err)
+		}
+		if !ok {
+			continue
+		}
+		r.setState(StateInit)
+		if err := sys.Init(ctx, c); err != nil {
+			return fmt.Errorf("init %s: %w", sys.Name(), err)
+		}
+		r.mu.Lock()
+		r.stats.System = sys.Name()
+		r.mu.Unlock()
+		return nil
+	}
+	return ErrUnknownCard
+}
+
+// lockedCard is the Card handed to card systems while bringUp holds cardMu.
+type lockedCard struct{ r *Reader }
+
+func (c lockedCard) ATR() *iso7816.ATR { return c.r.sess.atr }
+func (c lockedCard) Transmit(cmd, resp []byte) (int, error) {
+	return c.r.transmitLocked(cmd, resp)
+}
+
+// serve waits while the card is ready, until removal, a fault reported by
+// Transmit, or ctx.
+func (r *Reader) serve(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.wake:
+			if r.removed.Load() {
+				return ErrCardRemoved
+			}
+			if ok, err := r.slot.Present(); err == nil && !ok {
+				return ErrCardRemoved
+			}
+		case err := <-r.faults:
+			return err
+		}
+	}
+}
+
+// fault records err, deactivates the card and enters StateFault.
+func (r *Reader) fault(ctx context.Context, err error) {
+	if err == nil {
+		err = errors.New("unknown fault")
+	}
+	r.counters.Faults.Add(1)
+	r.counters.Errors.Add(1)
+	r.recordError(err)
+	r.deactivate(ctx)
+	r.setState(StateFault)
+}
+
+func (r *Reader) deactivate(ctx context.Context) {
+	r.cardMu.Lock()
+	r.sess = nil
+	r.cardMu.Unlock()
+	select { // a fault reported for the old session is moot now
+	case <-r.faults:
+	default:
+	}
+	r.slot.Deactivate(ctx)
+}
