@@ -68,6 +68,9 @@ type Config struct {
 	T0Ack   AckMode
 	T0Nulls int
 	T0Chunk int
+	// T0NullGap is slept before every NULL byte and the procedure byte
+	// that follows them (a card that keeps the host waiting).
+	T0NullGap time.Duration
 	// Delay is slept before each response (a slow card). With WTX set the
 	// T=1 card first asks for that waiting time extension.
 	Delay time.Duration
@@ -235,12 +238,6 @@ func (s *Sim) answerReset() error {
 	s.inverse = s.atr.Convention == iso7816.Inverse
 	s.fidi, s.ppsOK = iso7816.DefaultFIDI, !s.atr.Specific
 	s.protocol = s.atr.FirstProtocol
-	if s.atr.Specific {
-		s.protocol = s.atr.SpecificProtocol
-		if !s.atr.ImplicitFD {
-			s.fidi = s.atr.TA1
-		}
-	}
 	s.edc = t1.LRC
 	if s.atr.EDC == iso7816.EDCCRC {
 		s.edc = s.cfg.CRC
@@ -257,7 +254,16 @@ func (s *Sim) answerReset() error {
 		return err
 	}
 	time.Sleep(12 * s.etu())
-	return s.send(s.cfg.ATR[1:])
+	if err := s.send(s.cfg.ATR[1:]); err != nil {
+		return err
+	}
+	if s.atr.Specific { // specific mode applies right after the ATR
+		s.protocol = s.atr.SpecificProtocol
+		if !s.atr.ImplicitFD {
+			s.fidi = s.atr.TA1
+		}
+	}
+	return nil
 }
 
 // etu returns the card's current elementary time unit.

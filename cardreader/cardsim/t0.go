@@ -1,5 +1,7 @@
 package cardsim
 
+import "time"
+
 // serveT0 handles one T=0 command whose first header byte is cla.
 func (s *Sim) serveT0(cla byte) error {
 	s.hdr[0] = cla
@@ -119,14 +121,25 @@ func (s *Sim) sendData(ins byte, data []byte) error {
 // procedure sends the configured NULL bytes, then the procedure bytes p.
 func (s *Sim) procedure(p ...byte) error {
 	for range s.cfg.T0Nulls {
+		s.gap()
 		s.one[0] = 0x60
 		if err := s.send(s.one[:]); err != nil {
 			return err
 		}
+	}
+	if s.cfg.T0Nulls > 0 {
+		s.gap()
 	}
 	if len(p) == 2 {
 		return s.sendFaulty(s.sw(p[0], p[1]))
 	}
 	s.one[0] = p[0]
 	return s.send(s.one[:])
+}
+
+// gap sleeps T0NullGap.
+func (s *Sim) gap() {
+	if s.cfg.T0NullGap > 0 {
+		time.Sleep(s.cfg.T0NullGap)
+	}
 }
