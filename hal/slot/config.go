@@ -1,0 +1,258 @@
+package slot
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"satd.dev/satd/hal"
+	"satd.dev/satd/hal/pins"
+)
+
+// PinMap names the GPIO lines of an internal slot. Each value is a line
+// address understood by pins.ParseAddr ("gpiochip0:17", "45" for sysfs, or
+// a device-tree line name), with a leading "!" when the board inverts the
+// signal between SoC and chip.
+type PinMap struct {
+	CMDVCC  string `toml:"cmdvcc" comment:"CMDVCC line of the TDA8024 (CMDVCCN on TDA8035); the chip pin is active low, a leading ! means an inverter sits in between"`
+	RST     string `toml:"rst" comment:"RSTIN line (high releases the card from reset)"`
+	OFF     string `toml:"off" comment:"OFF/OFFN or PRES line: high = card present while idle, falls on removal or fault while active"`
+	VSel    string `toml:"vsel" comment:"5V/3V select line (high = 5 V); empty if strapped"`
+	ClkDiv1 string `toml:"clkdiv1" comment:"CLKDIV1 line; empty if strapped"`
+	ClkDiv2 string `toml:"clkdiv2" comment:"CLKDIV2 line; empty if strapped"`
+}
+
+// merge fills the empty fields of m from base.
+func (m PinMap) merge(base PinMap) PinMap {
+	pick := func(a, b string) string {
+		if a != "" {
+			return a
+		}
+		return b
+	}
+	return PinMap{pick(m.CMDVCC, base.CMDVCC), pick(m.RST, base.RST), pick(m.OFF, base.OFF),
+		pick(m.VSel, base.VSel), pick(m.ClkDiv1, base.ClkDiv1), pick(m.ClkDiv2, base.ClkDiv2)}
+}
+
+// Board is a known receiver's slot wiring.
+type Board struct {
+	Chip   string
+	Device string
+	Pins   PinMap
+}
+
+// Boards holds the board profiles selectable with `board = "name"`. Only
+// wirings checked on real hardware belong here; until then every internal
+// slot is described with a custom pin map (docs/slots.md).
+var Boards = map[string]Board{}
+
+// Config describes one slot; it is embedded flat into each [[reader]]
+// table of the satd configuration, next to the reader's own options.
+type Config struct {
+	Protocol       string `toml:"protocol" comment:"slot wiring: internal (TDA8024/TDA8035 chip on GPIO lines) or mouse (Phoenix/Smartmouse serial reader)"`
+	Device         string `toml:"device" comment:"serial device of the card I/O line, e.g. /dev/ttyS1 or /dev/ttyUSB0"`
+	Board          string `toml:"board" comment:"board profile naming the GPIO lines of a known receiver; pins.* entries override it"`
+	Chip           string `toml:"chip" comment:"interface chip of an internal slot: tda8024 or tda8035"`
+	Detect         string `toml:"detect" comment:"mouse readers: modem line showing card presence, cd, dsr, cts, ring or none; a leading ! inverts it (OSCam)"`
+	Reset          string `toml:"reset" comment:"mouse readers: modem line holding the card in reset when asserted, rts or dtr; a leading ! inverts it (Smartmouse jumper)"`
+	Mhz            int    `toml:"mhz" comment:"card clock f in units of 10 kHz, as OSCam (357 = 3.57 MHz); sets the initial baud f/372"`
+	CardMhz        int    `toml:"cardmhz" comment:"nominal card clock in 10 kHz units (OSCam); mhz above it overclocks the card"`
+	ClkDiv         int    `toml:"clkdiv" comment:"internal slots: clock divider 1, 2, 4 or 8 set on the CLKDIV lines; 0 leaves them alone"`
+	Voltage        string `toml:"voltage" comment:"card supply of an internal slot: 5 or 3 (volts)"`
+	Echo           string `toml:"echo" comment:"single-wire echo: auto detects it at each cold reset, on or off force it"`
+	GPIO           string `toml:"gpio" comment:"GPIO backend: auto (character device on Linux >= 5.10, else sysfs), chardev or sysfs"`
+	ActivationMs   int    `toml:"activation_ms" comment:"internal slots: milliseconds from CMDVCC to RST high"`
+	ResetMs        int    `toml:"reset_ms" comment:"milliseconds RST is held low for a warm reset, and for every reset of a mouse reader"`
+	DeactivationMs int    `toml:"deactivation_ms" comment:"internal slots: milliseconds waited after power-off before the next activation"`
+	DebounceMs     int    `toml:"debounce_ms" comment:"card-detect debounce in milliseconds"`
+	PollMs         int    `toml:"poll_ms" comment:"card-detect polling period in milliseconds when the line cannot interrupt"`
+	Pins           PinMap `toml:"pins" comment:"GPIO lines of an internal slot"`
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Protocol:       "internal",
+		Chip:           "tda8024",
+		Detect:         "cd",
+		Reset:          "rts",
+		Mhz:            357,
+		CardMhz:        357,
+		Voltage:        "5",
+		Echo:           "auto",
+		GPIO:           string(pins.Auto),
+		ActivationMs:   10,
+		ResetMs:        50,
+		DeactivationMs: 100,
+		DebounceMs:     int(pins.DefaultDebounce / time.Millisecond),
+		PollMs:         int(pins.DefaultPoll / time.Millisecond),
+	}
+}
+
+// chipMinActivation is the interface chip's own activation time before the
+// card clock runs (spec §3.2): TDA8024 t5 ≈ 175 µs (sleep >= 1 ms), TDA8035
+// 3.1 ms crystal start + 320 µs.
+var chipMinActivation = map[string]time.Duration{
+	"tda8024": time.Millisecond,
+	"tda8035": 3500 * time.Microsecond,
+}
+
+// ClockHz returns the card clock in hertz.
+func (c Config) ClockHz() int { return c.Mhz * 10_000 }
+
+// resolvedPins returns the pin map after applying the board profile.
+func (c Config) resolvedPins() PinMap {
+	return c.Pins.merge(Boards[c.Board].Pins)
+}
+
+// Validate reports every problem of c (keys relative to the reader table).
+func (c Config) Validate(report func(key, msg string)) {
+	if c.Board != "" {
+		if _, ok := Boards[c.Board]; !ok {
+			report("board", fmt.Sprintf("unknown board %q; known: %s; describe the lines with pins.* instead", c.Board, knownBoards()))
+		}
+	}
+	if c.Device == "" && Boards[c.Board].Device == "" {
+		report("device", "missing: the serial device of the slot, e.g. /dev/ttyS1")
+	}
+	if c.Mhz < 100 || c.Mhz > 2000 {
+		report("mhz", fmt.Sprintf("%d: the card clock must be 100..2000 (1 to 20 MHz)", c.Mhz))
+	}
+	if c.CardMhz < 100 || c.CardMhz > 2000 {
+		report("cardmhz", fmt.Sprintf("%d: must be 100..2000 (1 to 20 MHz)", c.CardMhz))
+	}
+	if c.Echo != "auto" && c.Echo != "on" && c.Echo != "off" {
+		report("echo", fmt.Sprintf("%q: want auto, on or off", c.Echo))
+	}
+	if !pins.Backend(c.GPIO).Valid() {
+		report("gpio", fmt.Sprintf("%q: want auto, chardev or sysfs", c.GPIO))
+	}
+	if c.ResetMs < 1 || c.ResetMs > 1000 {
+		report("reset_ms", fmt.Sprintf("%d: want 1..1000 (RST must stay low >= 400 clocks)", c.ResetMs))
+	}
+	if c.DebounceMs < 1 || c.DebounceMs > 500 {
+		report("debounce_ms", fmt.Sprintf("%d: want 1..500", c.DebounceMs))
+	}
+	if c.PollMs < 5 || c.PollMs > 5000 {
+		report("poll_ms", fmt.Sprintf("%d: want 5..5000", c.PollMs))
+	}
+	switch c.Protocol {
+	case "internal":
+		c.validateInternal(report)
+	case "mouse":
+		if _, _, err := modemBit(c.Detect, true); err != nil {
+			report("detect", err.Error())
+		}
+		if _, _, err := modemBit(c.Reset, false); err != nil {
+			report("reset", err.Error())
+		}
+	default:
+		report("protocol", fmt.Sprintf("%q: want internal or mouse", c.Protocol))
+	}
+}
+
+func (c Config) validateInternal(report func(key, msg string)) {
+	chip := c.Chip
+	if b, ok := Boards[c.Board]; ok && b.Chip != "" && chip == "" {
+		chip = b.Chip
+	}
+	minAct, ok := chipMinActivation[chip]
+	if !ok {
+		report("chip", fmt.Sprintf("%q: want tda8024 or tda8035", c.Chip))
+	} else if min := minAct + 400*time.Second/time.Duration(max(c.ClockHz(), 1)); time.Duration(c.ActivationMs)*time.Millisecond < min || c.ActivationMs > 1000 {
+		report("activation_ms", fmt.Sprintf("%d: want %v..1000 ms for %s (chip start-up plus 400 clocks)", c.ActivationMs, min.Round(time.Millisecond)+time.Millisecond, chip))
+	}
+	if c.DeactivationMs < 100 || c.DeactivationMs > 5000 {
+		report("deactivation_ms", fmt.Sprintf("%d: want 100..5000 (the chip needs up to 100 ms to power down)", c.DeactivationMs))
+	}
+	if c.Voltage != "5" && c.Voltage != "3" {
+		report("voltage", fmt.Sprintf("%q: want 5 or 3", c.Voltage))
+	}
+	_, needDiv := clkDivLevels[c.ClkDiv]
+	if !needDiv && c.ClkDiv != 0 {
+		report("clkdiv", fmt.Sprintf("%d: want 0, 1, 2, 4 or 8", c.ClkDiv))
+	}
+	p := c.resolvedPins()
+	for _, f := range []struct {
+		key, v   string
+		required bool
+	}{
+		{"pins.cmdvcc", p.CMDVCC, true}, {"pins.rst", p.RST, true}, {"pins.off", p.OFF, true},
+		{"pins.vsel", p.VSel, false}, {"pins.clkdiv1", p.ClkDiv1, needDiv}, {"pins.clkdiv2", p.ClkDiv2, needDiv},
+	} {
+		if f.v == "" {
+			if f.required {
+				report(f.key, "missing: a GPIO line address such as gpiochip0:17, 45 (sysfs number) or a line name")
+			}
+			continue
+		}
+		if _, err := pins.ParseAddr(strings.TrimPrefix(f.v, "!")); err != nil {
+			report(f.key, err.Error())
+		}
+	}
+}
+
+func knownBoards() string {
+	if len(Boards) == 0 {
+		return "none yet"
+	}
+	var n []string
+	for k := range Boards {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return strings.Join(n, ", ")
+}
+
+// timing converts the millisecond options.
+func (c Config) timing() (Timing, error) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	return Timing{Activation: ms(c.ActivationMs), ResetHold: ms(c.ResetMs), Deactivation: ms(c.DeactivationMs),
+		Debounce: ms(c.DebounceMs), Poll: ms(c.PollMs)}, nil
+}
+
+func (c Config) echoMode() Echo {
+	switch c.Echo {
+	case "on":
+		return EchoOn
+	case "off":
+		return EchoOff
+	}
+	return EchoAuto
+}
+
+func (c Config) voltage() hal.Voltage {
+	if c.Voltage == "3" {
+		return hal.Volt3
+	}
+	return hal.Volt5
+}
+
+// Modem status and control bits (TIOCM_*), identical on every Linux arch.
+const (
+	ModemDTR = 0x002
+	ModemRTS = 0x004
+	ModemCTS = 0x020
+	ModemCD  = 0x040
+	ModemRI  = 0x080
+	ModemDSR = 0x100
+)
+
+// modemBit parses "[!]name" for a presence (status) or reset (control)
+// line. bit 0 means none.
+func modemBit(s string, status bool) (bit int, invert bool, err error) {
+	invert = strings.HasPrefix(s, "!")
+	name := strings.TrimPrefix(s, "!")
+	names := map[string]int{"rts": ModemRTS, "dtr": ModemDTR}
+	want := "rts or dtr"
+	if status {
+		names = map[string]int{"cd": ModemCD, "dsr": ModemDSR, "cts": ModemCTS, "ring": ModemRI, "none": 0}
+		want = "cd, dsr, cts, ring or none"
+	}
+	bit, ok := names[name]
+	if !ok {
+		return 0, false, fmt.Errorf("%q: want %s, optionally preceded by !", s, want)
+	}
+	return bit, invert, nil
+}
