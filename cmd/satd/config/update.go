@@ -14,11 +14,23 @@ type Update struct {
 	PublicKeys     []string `toml:"public_keys" comment:"minisign public keys (base64, as in minisign.pub) accepted for manifests; several allow key rotation"`
 	Board          string   `toml:"board" comment:"board/architecture name a manifest must target"`
 	AllowDowngrade bool     `toml:"allow_downgrade" comment:"accept a manifest older than the running version"`
+	Install        string   `toml:"install" comment:"how this box installs updates: \"binary\" (satd alone, run under satd launch) or \"rauc\" (full image through RAUC)"`
+	MaxSize        Size     `toml:"max_size" comment:"largest payload accepted, whatever a manifest announces"`
+	HealthTimeout  Duration `toml:"health_timeout" comment:"how long the new version has to pass its health checks (readers ready again, web form, stream mounts) before it is rolled back"`
+	RAUCCommand    []string `toml:"rauc_command" comment:"the rauc command and its global options (install = \"rauc\")"`
+	RebootCommand  []string `toml:"reboot_command" comment:"command that reboots the box after a RAUC install or a failed health check"`
 }
 
 // DefaultUpdate returns the [update] defaults.
 func DefaultUpdate() Update {
-	return Update{Interval: Duration(6 * time.Hour)}
+	return Update{
+		Interval:      Duration(6 * time.Hour),
+		Install:       "binary",
+		MaxSize:       256 << 20,
+		HealthTimeout: Duration(2 * time.Minute),
+		RAUCCommand:   []string{"rauc"},
+		RebootCommand: []string{"reboot"},
+	}
 }
 
 // Validate reports every problem of the [update] table.
@@ -33,6 +45,24 @@ func (u *Update) Validate(report func(key, msg string)) {
 	}
 	if d := u.Interval.Std(); d < time.Minute {
 		report("interval", "must be at least 1m")
+	}
+	if u.Install != "binary" && u.Install != "rauc" {
+		report("install", fmt.Sprintf("%q: want \"binary\" or \"rauc\"", u.Install))
+	}
+	if u.MaxSize < 1<<20 {
+		report("max_size", "must be at least 1MiB")
+	}
+	if d := u.HealthTimeout.Std(); d < 5*time.Second || d > 30*time.Minute {
+		report("health_timeout", "must be between 5s and 30m")
+	}
+	if u.Install == "rauc" && len(u.RAUCCommand) == 0 {
+		report("rauc_command", "must name the rauc executable")
+	}
+	if u.Install == "rauc" && len(u.RebootCommand) == 0 {
+		report("reboot_command", "must name a command when install = \"rauc\"")
+	}
+	if u.Enabled && u.Board == "" {
+		report("board", "must be set when enabled = true")
 	}
 	if u.Enabled && len(u.PublicKeys) == 0 {
 		report("public_keys", "at least one key is needed to verify updates")
