@@ -125,19 +125,10 @@ func TestATRTracker(t *testing.T) {
 }
 
 func FuzzParseATR(f *testing.F) {
-	for _, s := range []string{
-		"3B9F95801FC38031E073FE211357868102869844 18A8",
-		"3B021450",
-		"3FFF9500FF918171A0470044 4E415350303131205265764132321 5",
-		"3BD0130 2C01471FE450116",
-		"3B80 0F8F",
-		"3B",
-		"",
-	} {
-		s = strings.ReplaceAll(s, " ", "")
-		b, _ := hex.DecodeString(s)
-		f.Add(b)
+	for _, s := range readSamples(f) {
+		f.Add(s.atr)
 	}
+	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, mode := range []ParseMode{Strict, Lenient} {
 			a, err := ParseATR(b, mode)

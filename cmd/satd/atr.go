@@ -24,7 +24,8 @@ type atrResult struct {
 // the mode that accepted it and every deviation. Each argument is one ATR
 // (spaces and colons inside are ignored); a run of two-digit arguments is
 // taken as one ATR typed without quotes; with no arguments ATRs are read from
-// stdin, one per line. It exits 1 if any ATR is rejected even leniently.
+// stdin, one per line (text after "|" or "#" is ignored). A leading raw 03
+// (an inverse-convention TS as a direct UART reads it) is transformed. It exits 1 if any ATR is rejected even leniently.
 func runATR(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprintln(stderr, "usage: satd atr HEX...   (or one ATR per line on stdin)\nprints one JSON object per ATR: fields, accepting mode and deviations; exit 1 if any is rejected")
@@ -84,6 +85,9 @@ func atrInputs(args []string) []string {
 
 // parseATRInput decodes and parses one ATR, strict first.
 func parseATRInput(in string) atrResult {
+	if i := strings.IndexAny(in, "|#"); i >= 0 { // "HEX | note" lines as in testdata/atr
+		in = strings.TrimSpace(in[:i])
+	}
 	r := atrResult{Input: in}
 	clean := strings.NewReplacer(" ", "", ":", "", "\t", "", "0x", "", "0X", "").Replace(in)
 	b, err := hex.DecodeString(clean)
