@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/cmd/satd/web"
+)
+
+// webLogs is the ring of recent log records the Log page tails. The daemon's
+// logging adds webLogs.Handler() to its handler fan-out.
+var webLogs = web.NewLogRing(1000)
+
+// webMetrics is the Prometheus exposition; the balancer and the relay report
+// their events to it when they are wired.
+var webMetrics = web.NewMetrics()
+
+func init() {
+	registerComponent(componentSpec{name: "web", order: 90, build: buildWeb})
+}
+
+// webComponent adapts web.Server to the daemon's component lifecycle.
+type webComponent struct {
+	srv *web.Server
+	log *slog.Logger
+}
+
+func buildWeb(e env) (component, error) {
+	if !e.cfg.Web.Enabled {
+		return nil, nil
+	}
+	d := e.daemon
+	path := d.configPath
+	if path == "" {
+		// The embedded demo has no file; the form saves next to its state.
+		path = filepath.Join(e.cfg.Global.StateDir, "satd.toml")
+		if err := os.MkdirAll(e.cfg.Global.StateDir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	var mu sync.Mutex // the web form's applies, one at a time
+	srv, err := web.New(web.Options{
+		Config:     func() *config.Config { mu.Lock(); defer mu.Unlock(); return d.cfg },
+		ConfigPath: path,
+		Apply: func(cfg *config.Config) error {
+			mu.Lock()
+			defer mu.Unlock()
+			d.apply(cfg, e.log)
+			return nil
+		},
+		Restart: restartSelf,
+		Logs:    webLogs,
+		Metrics: webMetrics,
+		Log:     e.log,
+		Version: version,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &webComponent{srv: srv, log: e.log}, nil
+}
+
+func (c *webComponent) Start(ctx context.Context) error {
+	if err := c.srv.Start(ctx); err != nil {
+		return err
+	}
+	if code := c.srv.SetupCode(); code != "" {
+		c.log.Warn("web form has no password yet: set it from this machine's browser, or elsewhere with the one-time setup code",
+			"url", "http://"+c.srv.Addr()+"/setup", "setup_code", code)
+	}
+	return nil
+}
+
+func (c *webComponent) Reload(cfg *config.Config) error { return c.srv.Reload(cfg) }
+
+func (c *webComponent) Stop(ctx context.Context) error { return c.srv.Stop(ctx) }
+
+// restartSelf re-executes satd with the same arguments, after the response
+// that asked for it has gone out.
+func restartSelf() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		syscall.Exec(exe, os.Args, os.Environ())
+	}()
+	return nil
+}

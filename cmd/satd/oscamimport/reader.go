@@ -1,0 +1,131 @@
+package oscamimport
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"satd.dev/satd/cmd/satd/config"
+)
+
+// unsupportedReaders are local reader types satd has no driver for.
+var unsupportedReaders = map[string]bool{
+	"smartreader": true, "pcsc": true, "sc8in1": true, "mp35": true, "stapi": true, "stinger": true,
+	"serial": true, "db2com": true, "sci": true, "emu": true,
+}
+
+var badLabelChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+func (c *converter) server(doc []byte) {
+	const file = "oscam.server"
+	secs, problems := ParseINI(file, doc)
+	c.rep.Notes = append(c.rep.Notes, problems...)
+	// Room for every reader up front: the undo closures point into the slice.
+	c.cfg.Readers = make([]config.Reader, 0, len(secs))
+	labels := map[string]bool{}
+	for _, s := range secs {
+		if s.Name != "reader" {
+			for _, kv := range s.Keys {
+				c.ignore(file, kv.Line, "["+s.Name+"] "+kv.Key, kv.Value, "oscam.server has only [reader] sections")
+			}
+			continue
+		}
+		c.reader(file, s, labels)
+	}
+}
+
+func value(s Section, key string) (KeyValue, bool) {
+	for _, kv := range s.Keys {
+		if kv.Key == key {
+			return kv, true
+		}
+	}
+	return KeyValue{}, false
+}
+
+// reader converts one [reader] section, or reports it ignored as a whole.
+func (c *converter) reader(file string, s Section, labels map[string]bool) {
+	lkv, _ := value(s, "label")
+	pkv, _ := value(s, "protocol")
+	proto := strings.ToLower(pkv.Value)
+	whole := fmt.Sprintf("[reader] %s", lkv.Value)
+	switch {
+	case sharingProtocols[proto]:
+		c.ignore(file, s.Line, whole, "protocol = "+proto, "network reader of a card-sharing protocol: satd reads local cards only")
+		return
+	case unsupportedReaders[proto]:
+		c.ignore(file, s.Line, whole, "protocol = "+proto, "reader type not supported by satd (internal, mouse and constcw are)")
+		return
+	case !isProtocol(proto):
+		c.ignore(file, s.Line, whole, "protocol = "+proto, "unknown reader protocol")
+		return
+	}
+	r := config.DefaultReader()
+	if e, ok := config.DefaultElement("reader"); ok {
+		r = *e.(*config.Reader)
+	}
+	c.cfg.Readers = append(c.cfg.Readers, r)
+	i := len(c.cfg.Readers) - 1
+	prefix := fmt.Sprintf("reader[%d]", i)
+	label := uniqueLabel(lkv.Value, i, labels)
+	c.cfg.Readers[i].Label = label
+	it := Item{File: file, Line: lkv.Line, Key: "[reader] label", Value: lkv.Value, To: prefix + ".label"}
+	if label != lkv.Value {
+		it.Reason = fmt.Sprintf("renamed to %q (satd labels are 1-32 letters, digits, _ . -, unique)", label)
+	}
+	c.mapped(it)
+	for _, kv := range s.Keys {
+		if kv.Key == "label" {
+			continue
+		}
+		c.generic(file, "[reader "+label+"] "+kv.Key, kv, []string{"reader"}, prefix)
+	}
+}
+
+func isProtocol(p string) bool {
+	for _, q := range config.Protocols {
+		if p == q {
+			return true
+		}
+	}
+	return false
+}
+
+func uniqueLabel(l string, i int, seen map[string]bool) string {
+	l = badLabelChars.ReplaceAllString(strings.TrimSpace(l), "_")
+	if len(l) > 28 {
+		l = l[:28]
+	}
+	if l == "" {
+		l = fmt.Sprintf("reader%d", i)
+	}
+	base := l
+	for n := 2; seen[l]; n++ {
+		l = fmt.Sprintf("%s-%d", base, n)
+	}
+	seen[l] = true
+	return l
+}
+
+// user reports the accounts of oscam.user: satd has no network clients, so
+// accounts have nothing to map to; the dvbapi user keeps its name.
+func (c *converter) user(doc []byte) {
+	const file = "oscam.user"
+	secs, problems := ParseINI(file, doc)
+	c.rep.Notes = append(c.rep.Notes, problems...)
+	for _, s := range secs {
+		ukv, _ := value(s, "user")
+		for _, kv := range s.Keys {
+			key := "[" + s.Name + " " + ukv.Value + "] " + kv.Key
+			v := kv.Value
+			if kv.Key == "pwd" {
+				v = "(not shown)"
+			}
+			reason := "accounts serve network clients; satd serves the local receiver over dvbapi only"
+			if s.Name == "account" && ukv.Value == c.cfg.DVBAPI.User {
+				reason = "account of the dvbapi client: satd needs no account for it (dvbapi.user names it in the statistics)"
+			}
+			c.ignore(file, kv.Line, key, v, reason)
+		}
+	}
+}

@@ -1,0 +1,276 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"reflect"
+	"time"
+
+	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/cmd/satd/oscamimport"
+)
+
+// configData is the Configuration page.
+type configData struct {
+	Sections []string
+	Section  formSection
+	Count    int // elements of an array section, with the one being added
+	Other    []config.Problem
+}
+
+// problemMap indexes the problems by key; the rest (keys of other
+// sections, or none) are returned apart.
+func problemMap(err error, section string) (map[string]string, []config.Problem) {
+	m := map[string]string{}
+	var ps config.Problems
+	if !errors.As(err, &ps) {
+		if err != nil {
+			return m, []config.Problem{{Msg: err.Error()}}
+		}
+		return m, nil
+	}
+	var other []config.Problem
+	for _, p := range ps {
+		if inSection(p.Key, section) {
+			m[p.Key] = p.Msg
+		} else {
+			other = append(other, p)
+		}
+	}
+	return m, other
+}
+
+func inSection(key, section string) bool {
+	return len(key) > len(section) && key[:len(section)] == section && (key[len(section)] == '.' || key[len(section)] == '[')
+}
+
+func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("section")
+	if name == "" {
+		name = sectionNames()[0]
+	}
+	cfg, err := cloneConfig(s.opt.Config())
+	if err != nil {
+		s.message(w, r, http.StatusInternalServerError, "Configuration", err.Error())
+		return
+	}
+	if r.URL.Query().Get("add") != "" {
+		if err := appendDefault(cfg, name); err != nil {
+			s.message(w, r, http.StatusBadRequest, "Configuration", err.Error())
+			return
+		}
+	}
+	d := pageData{Title: "Configuration", Active: "config"}
+	if r.URL.Query().Get("saved") != "" {
+		d.Flash = "Configuration saved and applied."
+	}
+	s.renderConfig(w, r, http.StatusOK, cfg, name, nil, nil, nil, d)
+}
+
+// appendDefault adds a default element to an array section (the "add"
+// button); it is saved only when the form is submitted and valid.
+func appendDefault(cfg *config.Config, name string) error {
+	f, v, ok := sectionField(cfg, name)
+	if !ok || v.Kind() != reflect.Slice {
+		return fmt.Errorf("%q is not a list section", name)
+	}
+	v.Set(reflect.Append(v, defaultElement(name, f.Type.Elem())))
+	return nil
+}
+
+func (s *Server) renderConfig(w http.ResponseWriter, r *http.Request, status int, cfg *config.Config, name string, problems, raw map[string]string, other []config.Problem, d pageData) {
+	sec, ok := buildSection(cfg, name, problems, raw)
+	if !ok {
+		s.message(w, r, http.StatusNotFound, "Configuration", fmt.Sprintf("no configuration section %q", name))
+		return
+	}
+	d.Data = configData{Sections: sectionNames(), Section: sec, Count: len(sec.Tables), Other: other}
+	if len(problems)+len(other) > 0 {
+		d.Error = "Not saved: fix the fields marked below."
+	}
+	s.render(w, r, status, "config", d)
+}
+
+// editSection applies form to a copy of the configuration in force and
+// validates it; ok is false with the problems when it is not valid.
+func (s *Server) editSection(name string, form url.Values) (cfg *config.Config, problems, raw map[string]string, other []config.Problem, err error) {
+	cfg, err = cloneConfig(s.opt.Config())
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	problems, raw, err = applyForm(cfg, name, form)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if len(problems) > 0 {
+		return cfg, problems, raw, nil, nil
+	}
+	problems, other = problemMap(cfg.Validate(), name)
+	return cfg, problems, raw, other, nil
+}
+
+func (s *Server) handleConfigSave(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		s.message(w, r, http.StatusBadRequest, "Configuration", err.Error())
+		return
+	}
+	name := r.PostForm.Get("section")
+	cfg, problems, raw, other, err := s.editSection(name, r.PostForm)
+	if err != nil {
+		s.message(w, r, http.StatusBadRequest, "Configuration", err.Error())
+		return
+	}
+	d := pageData{Title: "Configuration", Active: "config"}
+	if len(problems)+len(other) > 0 {
+		s.renderConfig(w, r, http.StatusUnprocessableEntity, cfg, name, problems, raw, other, d)
+		return
+	}
+	res, err := s.save(cfg)
+	if err != nil {
+		d.Error = "Not saved: " + err.Error()
+		s.renderConfig(w, r, http.StatusConflict, cfg, name, nil, nil, nil, d)
+		return
+	}
+	if res.Confirm {
+		http.Redirect(w, r, "/confirm", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/config?section="+url.QueryEscape(name)+"&saved=1", http.StatusSeeOther)
+}
+
+// confirmData is the countdown page of a change awaiting confirmation.
+type confirmData struct {
+	Pending  bool
+	Deadline time.Time
+	Seconds  int
+	Outcome  string
+	NewURL   string // where the form now listens, when that moved
+}
+
+func (s *Server) handleConfirmPage(w http.ResponseWriter, r *http.Request) {
+	deadline, pending := s.confirm.pending()
+	d := confirmData{Pending: pending, Deadline: deadline, Outcome: s.confirm.outcome()}
+	if pending {
+		d.Seconds = int(time.Until(deadline).Seconds())
+		if addr := s.opt.Config().Web.Listen; addr != "" && !sameHostPort(r.Host, addr) {
+			d.NewURL = "http://" + addr + "/confirm"
+		}
+	}
+	s.render(w, r, http.StatusOK, "confirm", pageData{Title: "Confirm the change", Active: "config", Data: d})
+}
+
+func sameHostPort(host, listen string) bool { return host == listen }
+
+func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
+	if !s.confirm.confirm() {
+		s.message(w, r, http.StatusConflict, "Nothing to confirm", "no change is waiting for confirmation (it may have been reverted already)")
+		return
+	}
+	http.Redirect(w, r, "/config?section=web&saved=1", http.StatusSeeOther)
+}
+
+// handleBackup downloads the configuration in force as TOML. The password
+// hash lives in its own file and is not part of it.
+func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
+	var b bytes.Buffer
+	if err := s.opt.Config().Encode(&b); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	name := "satd-" + s.opt.Now().Format("20060102-150405") + ".toml"
+	w.Header().Set("Content-Type", "application/toml")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.Write(b.Bytes())
+}
+
+// handleRestore validates an uploaded (or pasted) configuration as a whole,
+// then saves and applies it like any other change.
+func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	doc, err := formFile(r, "backup")
+	if err != nil {
+		s.message(w, r, http.StatusBadRequest, "Restore", err.Error())
+		return
+	}
+	cfg, err := config.Parse("uploaded configuration", doc)
+	if err != nil {
+		s.message(w, r, http.StatusUnprocessableEntity, "Restore refused", "The file is not a valid configuration; nothing was changed.\n"+err.Error())
+		return
+	}
+	res, err := s.save(cfg)
+	if err != nil {
+		s.message(w, r, http.StatusConflict, "Restore failed", err.Error())
+		return
+	}
+	if res.Confirm {
+		http.Redirect(w, r, "/confirm", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/system?done=restored", http.StatusSeeOther)
+}
+
+// formFile returns the uploaded file field, or the text field "toml".
+func formFile(r *http.Request, field string) ([]byte, error) {
+	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		return nil, fmt.Errorf("read upload: %w", err)
+	}
+	if t := r.FormValue("toml"); t != "" {
+		return []byte(t), nil
+	}
+	f, _, err := r.FormFile(field)
+	if err != nil {
+		return nil, fmt.Errorf("no file in the upload field %q", field)
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// importData is the result page of an OSCam import.
+type importData struct {
+	Report   oscamimport.Report
+	TOML     string
+	Problems string
+}
+
+// handleImport converts uploaded oscam.conf / oscam.server / oscam.user into
+// a satd configuration and shows it with the report; the user then restores
+// it (the same validated path as a backup).
+func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<20)
+	if err := r.ParseMultipartForm(4 << 20); err != nil {
+		s.message(w, r, http.StatusBadRequest, "Import", "expected an upload of OSCam files: "+err.Error())
+		return
+	}
+	var in oscamimport.Files
+	for _, f := range []struct {
+		field string
+		dst   *[]byte
+	}{{"conf", &in.Conf}, {"server", &in.Server}, {"user", &in.User}} {
+		if file, _, err := r.FormFile(f.field); err == nil {
+			*f.dst, _ = io.ReadAll(file)
+			file.Close()
+		}
+	}
+	base, err := cloneConfig(s.opt.Config())
+	if err != nil {
+		s.message(w, r, http.StatusInternalServerError, "Import failed", err.Error())
+		return
+	}
+	res, err := oscamimport.Convert(in, base)
+	if err != nil {
+		s.message(w, r, http.StatusUnprocessableEntity, "Import failed", err.Error())
+		return
+	}
+	var b bytes.Buffer
+	res.Config.Encode(&b)
+	d := importData{Report: res.Report, TOML: b.String()}
+	if err := res.Config.Validate(); err != nil {
+		d.Problems = err.Error()
+	}
+	s.render(w, r, http.StatusOK, "import", pageData{Title: "OSCam import", Active: "config", Data: d})
+}

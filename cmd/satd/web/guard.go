@@ -1,0 +1,202 @@
+package web
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+
+	"satd.dev/satd/cmd/satd/config"
+)
+
+// csp allows nothing inline: scripts and styles come from the embedded files.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// guard holds the request filters that depend on [web]: the Host allow-list
+// (against DNS rebinding) and the client address allow-list (httpallowed).
+type guard struct {
+	policy atomic.Pointer[guardPolicy]
+}
+
+type guardPolicy struct {
+	hosts   map[string]bool
+	clients []netip.Prefix // empty: everyone
+	public  bool           // /metrics without login
+	ro      bool
+}
+
+func (g *guard) update(w config.Web) {
+	p := &guardPolicy{hosts: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}, public: w.MetricsPublic, ro: w.ReadOnly}
+	if h, _, err := net.SplitHostPort(w.Listen); err == nil && h != "" {
+		p.hosts[strings.ToLower(h)] = true
+	}
+	for _, h := range w.AllowedHosts {
+		p.hosts[strings.ToLower(stripPort(h))] = true
+	}
+	// The box's own addresses: a browser that types the IP must get in.
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				p.hosts[ipn.IP.String()] = true
+			}
+		}
+	}
+	for _, a := range w.Allow {
+		if pfx, err := netip.ParsePrefix(a); err == nil {
+			p.clients = append(p.clients, pfx.Masked())
+		} else if ip, err := netip.ParseAddr(a); err == nil {
+			p.clients = append(p.clients, netip.PrefixFrom(ip, ip.BitLen()))
+		}
+	}
+	g.policy.Store(p)
+}
+
+func stripPort(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
+}
+
+// hostAllowed reports whether the Host header names this box.
+func (p *guardPolicy) hostAllowed(host string) bool {
+	return p.hosts[strings.ToLower(stripPort(host))]
+}
+
+// clientAllowed reports whether the remote address may use the form.
+// Loopback always may, so a wrong allow-list cannot lock out the box itself.
+func (p *guardPolicy) clientAllowed(remote string) bool {
+	ip, ok := remoteIP(remote)
+	if !ok {
+		return false
+	}
+	if len(p.clients) == 0 || ip.IsLoopback() {
+		return true
+	}
+	for _, pfx := range p.clients {
+		if pfx.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func remoteIP(remote string) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
+}
+
+func isLoopback(r *http.Request) bool {
+	ip, ok := remoteIP(r.RemoteAddr)
+	return ok && ip.IsLoopback()
+}
+
+// wrap puts the guards around the site: headers first, then the address and
+// Host checks, then Go's cross-origin protection for every unsafe method.
+func (s *Server) wrap(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.opt.Metrics.auth("cross_origin")
+		http.Error(w, "403 cross-origin request refused", http.StatusForbidden)
+	}))
+	inner := cop.Handler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		p := s.guard.policy.Load()
+		if !p.clientAllowed(r.RemoteAddr) {
+			s.opt.Metrics.auth("client_refused")
+			http.Error(w, "403 your address is not in web.allow", http.StatusForbidden)
+			return
+		}
+		if !p.hostAllowed(r.Host) {
+			s.opt.Metrics.auth("host_refused")
+			http.Error(w, "421 unknown Host "+sanitizeHeader(r.Host)+"; add it to web.allowed_hosts", http.StatusMisdirectedRequest)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+}
+
+// sanitizeHeader keeps an echoed header printable (the error is plain text).
+func sanitizeHeader(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+const sessionCookie = "satd_session"
+
+// loggedIn reports whether r carries a live session.
+func (s *Server) loggedIn(r *http.Request) bool {
+	c, err := r.Cookie(sessionCookie)
+	return err == nil && s.sess.valid(c.Value)
+}
+
+func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: token, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+	})
+}
+
+// page requires a session for a browser page: without one it sends the
+// browser to the login (or first-time setup) page.
+func (s *Server) page(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.loggedIn(r) {
+			to := "/login"
+			if !s.pw.isSet() {
+				to = "/setup"
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// action requires a session for a state change, and refuses it in read-only
+// mode. It answers 401/403 rather than redirecting: a refused POST must not
+// look like success to a script.
+func (s *Server) action(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.loggedIn(r) {
+			s.opt.Metrics.auth("no_session")
+			http.Error(w, "401 log in first", http.StatusUnauthorized)
+			return
+		}
+		if s.guard.policy.Load().ro {
+			http.Error(w, "403 the web form is read-only (web.readonly)", http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// api requires a session for a read-only API call.
+func (s *Server) api(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.loggedIn(r) {
+			s.opt.Metrics.auth("no_session")
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "log in first"})
+			return
+		}
+		h(w, r)
+	}
+}

@@ -1,0 +1,378 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"time"
+)
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler()))
+	mux.HandleFunc("GET /{$}", s.page(s.handleStatus))
+	mux.HandleFunc("GET /balancer", s.page(s.handleBalancer))
+	mux.HandleFunc("POST /balancer/reset", s.action(s.handleBalancerReset))
+	mux.HandleFunc("POST /balancer/clear", s.action(s.handleBalancerClear))
+	mux.HandleFunc("GET /config", s.page(s.handleConfig))
+	mux.HandleFunc("POST /config", s.action(s.handleConfigSave))
+	mux.HandleFunc("POST /config/import", s.action(s.handleImport))
+	mux.HandleFunc("GET /log", s.page(s.handleLog))
+	mux.HandleFunc("GET /log/events", s.api(s.handleLogEvents))
+	mux.HandleFunc("GET /system", s.page(s.handleSystem))
+	mux.HandleFunc("GET /system/backup", s.page(s.handleBackup))
+	mux.HandleFunc("POST /system/restore", s.action(s.handleRestore))
+	mux.HandleFunc("POST /system/restart", s.action(s.handleRestart))
+	mux.HandleFunc("POST /system/password", s.action(s.handlePassword))
+	mux.HandleFunc("POST /system/firmware", s.action(s.handleFirmware))
+	mux.HandleFunc("GET /confirm", s.page(s.handleConfirmPage))
+	mux.HandleFunc("POST /confirm", s.action(s.handleConfirm))
+	mux.HandleFunc("GET /login", s.handleLoginPage)
+	mux.HandleFunc("POST /login", s.handleLogin)
+	mux.HandleFunc("POST /logout", s.handleLogout)
+	mux.HandleFunc("GET /setup", s.handleSetupPage)
+	mux.HandleFunc("POST /setup", s.handleSetup)
+	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	s.apiRoutes(mux)
+	return s.wrap(mux)
+}
+
+// statusData is the Status page.
+type statusData struct {
+	Uptime   time.Duration
+	Started  time.Time
+	Memory   memInfo
+	Status   Status
+	Now      time.Time
+	Services int
+}
+
+type memInfo struct {
+	Total      uint64 `json:"total_bytes"` // all memory mapped by the Go runtime
+	Heap       uint64 `json:"heap_bytes"`
+	Limit      int64  `json:"limit_bytes"`
+	Goroutines int    `json:"goroutines"`
+}
+
+var memSamples = []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/gomemlimit:bytes"}}
+
+func readMem() memInfo {
+	ss := make([]metrics.Sample, len(memSamples))
+	copy(ss, memSamples)
+	metrics.Read(ss)
+	var m memInfo
+	if ss[0].Value.Kind() == metrics.KindUint64 {
+		m.Total = ss[0].Value.Uint64()
+	}
+	if ss[1].Value.Kind() == metrics.KindUint64 {
+		m.Heap = ss[1].Value.Uint64()
+	}
+	if ss[2].Value.Kind() == metrics.KindUint64 {
+		m.Limit = int64(ss[2].Value.Uint64())
+	}
+	m.Goroutines = runtime.NumGoroutine()
+	return m
+}
+
+func (s *Server) statusData() statusData {
+	now := s.opt.Now()
+	return statusData{Uptime: now.Sub(s.started).Truncate(time.Second), Started: s.started, Memory: readMem(), Status: s.opt.Status.Status(), Now: now}
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "status", pageData{Title: "Status", Active: "status", Data: s.statusData()})
+}
+
+// balancerData is the Load balancer page.
+type balancerData struct {
+	Stats     []StatsRow
+	Decisions []Decision
+	Now       time.Time
+}
+
+func (s *Server) handleBalancer(w http.ResponseWriter, r *http.Request) {
+	d := pageData{Title: "Load balancer", Active: "balancer", Data: balancerData{s.opt.Balancer.Stats(), s.opt.Balancer.Decisions(), s.opt.Now()}}
+	if r.URL.Query().Get("done") != "" {
+		d.Flash = "Statistics " + r.URL.Query().Get("done") + "."
+	}
+	s.render(w, r, http.StatusOK, "balancer", d)
+}
+
+func (s *Server) handleBalancerReset(w http.ResponseWriter, r *http.Request) {
+	if err := s.opt.Balancer.Reset(r.FormValue("reader")); err != nil {
+		s.message(w, r, http.StatusConflict, "Reset failed", err.Error())
+		return
+	}
+	http.Redirect(w, r, "/balancer?done=reset", http.StatusSeeOther)
+}
+
+func (s *Server) handleBalancerClear(w http.ResponseWriter, r *http.Request) {
+	if err := s.opt.Balancer.Clear(r.FormValue("reader"), r.FormValue("key")); err != nil {
+		s.message(w, r, http.StatusConflict, "Clear failed", err.Error())
+		return
+	}
+	http.Redirect(w, r, "/balancer?done=cleared", http.StatusSeeOther)
+}
+
+// logData is the Log page.
+type logData struct {
+	Level     string
+	Levels    []string
+	Entries   []LogEntry
+	Connected bool
+	Last      uint64
+}
+
+func parseLevel(s string) (slog.Level, string) {
+	var l slog.Level
+	if s == "" || l.UnmarshalText([]byte(s)) != nil {
+		return slog.LevelInfo, "INFO"
+	}
+	return l, l.String()
+}
+
+func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
+	lv, name := parseLevel(r.URL.Query().Get("level"))
+	d := logData{Level: name, Levels: []string{"DEBUG", "INFO", "WARN", "ERROR"}}
+	if s.opt.Logs != nil {
+		d.Connected = true
+		d.Entries, _ = s.opt.Logs.Since(0, lv)
+		if n := len(d.Entries); n > 0 {
+			d.Last = d.Entries[n-1].Seq
+			if n > 200 {
+				d.Entries = d.Entries[n-200:]
+			}
+		}
+	}
+	s.render(w, r, http.StatusOK, "log", pageData{Title: "Log", Active: "log", Data: d})
+}
+
+// handleLogEvents streams new log records as server-sent events. Each stream
+// ends after a while; EventSource reconnects with Last-Event-ID, so a stream
+// never pins a server that is moving or stopping.
+func (s *Server) handleLogEvents(w http.ResponseWriter, r *http.Request) {
+	if s.opt.Logs == nil {
+		http.Error(w, "log tail not connected", http.StatusNotFound)
+		return
+	}
+	lv, _ := parseLevel(r.URL.Query().Get("level"))
+	since, _ := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64)
+	if since == 0 {
+		since, _ = strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	rc := http.NewResponseController(w)
+	end := time.NewTimer(25 * time.Second)
+	defer end.Stop()
+	for {
+		entries, changed := s.opt.Logs.Since(since, lv)
+		for _, e := range entries {
+			b, _ := json.Marshal(e)
+			fmt.Fprintf(w, "id: %d\ndata: %s\n\n", e.Seq, b)
+			since = e.Seq
+		}
+		if rc.Flush() != nil {
+			return
+		}
+		select {
+		case <-changed:
+		case <-end.C:
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// systemData is the System page.
+type systemData struct {
+	CanRestart bool
+	Update     UpdateState
+	ConfigPath string
+}
+
+func (s *Server) handleSystem(w http.ResponseWriter, r *http.Request) {
+	d := pageData{Title: "System", Active: "system", Data: systemData{s.opt.Restart != nil, s.opt.Updater.State(), s.opt.ConfigPath}}
+	switch r.URL.Query().Get("done") {
+	case "password":
+		d.Flash = "Password changed; other sessions were logged out."
+	case "restored":
+		d.Flash = "Configuration restored and applied."
+	}
+	s.render(w, r, http.StatusOK, "system", d)
+}
+
+func (s *Server) handleRestart(w http.ResponseWriter, r *http.Request) {
+	if s.opt.Restart == nil {
+		s.message(w, r, http.StatusNotImplemented, "Restart", "restart is not available")
+		return
+	}
+	s.opt.Log.Warn("web: restart requested", "from", r.RemoteAddr)
+	if err := s.opt.Restart(); err != nil {
+		s.message(w, r, http.StatusInternalServerError, "Restart failed", err.Error())
+		return
+	}
+	s.render(w, r, http.StatusAccepted, "message", pageData{Title: "Restarting", Flash: "satd is restarting; reload this page in a few seconds."})
+}
+
+func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
+	if err := s.pw.check(r.FormValue("current")); err != nil {
+		s.opt.Metrics.auth("password_change_refused")
+		s.message(w, r, http.StatusForbidden, "Password not changed", "the current password is wrong")
+		return
+	}
+	if r.FormValue("new") != r.FormValue("repeat") {
+		s.message(w, r, http.StatusUnprocessableEntity, "Password not changed", "the two new passwords differ")
+		return
+	}
+	if err := s.pw.set(r.FormValue("new")); err != nil {
+		s.message(w, r, http.StatusUnprocessableEntity, "Password not changed", err.Error())
+		return
+	}
+	s.sess.endAll()
+	s.setSessionCookie(w, r, s.sess.create(), 0)
+	http.Redirect(w, r, "/system?done=password", http.StatusSeeOther)
+}
+
+func (s *Server) handleFirmware(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxUpload)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		s.message(w, r, http.StatusBadRequest, "Firmware update", "expected a multipart upload: "+err.Error())
+		return
+	}
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			s.message(w, r, http.StatusBadRequest, "Firmware update", "no file named image in the upload")
+			return
+		}
+		if part.FormName() != "image" {
+			continue
+		}
+		err = s.opt.Updater.Install(r.Context(), part.FileName(), part, r.ContentLength)
+		if err != nil {
+			s.message(w, r, http.StatusUnprocessableEntity, "Firmware update refused", err.Error())
+			return
+		}
+		s.render(w, r, http.StatusOK, "message", pageData{Title: "Firmware update", Flash: "Image verified; installation started. Progress: " + s.opt.Updater.State().Phase})
+		return
+	}
+}
+
+// loginData is the login and setup pages.
+type loginData struct {
+	NeedCode bool
+	Wait     time.Duration
+}
+
+func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	if !s.pw.isSet() {
+		http.Redirect(w, r, "/setup", http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "login", pageData{Title: "Log in"})
+}
+
+func clientKey(r *http.Request) string {
+	if ip, ok := remoteIP(r.RemoteAddr); ok {
+		return ip.String()
+	}
+	return r.RemoteAddr
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	who := clientKey(r)
+	if ok, wait := s.thr.allowed(who); !ok {
+		s.opt.Metrics.auth("login_throttled")
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		s.render(w, r, http.StatusTooManyRequests, "login", pageData{Title: "Log in", Error: fmt.Sprintf("Too many failed logins; try again in %v.", wait.Round(time.Second))})
+		return
+	}
+	err := s.pw.check(r.FormValue("password"))
+	if err != nil {
+		s.opt.Metrics.auth("login_failed")
+		msg := "Wrong password."
+		if s.thr.fail(who) {
+			s.opt.Log.Warn("web: login locked out after repeated failures", "client", who)
+			msg = "Wrong password. Too many failures: this address is locked out for a while."
+		}
+		if errors.Is(err, ErrNoPassword) {
+			http.Redirect(w, r, "/setup", http.StatusSeeOther)
+			return
+		}
+		s.render(w, r, http.StatusUnauthorized, "login", pageData{Title: "Log in", Error: msg})
+		return
+	}
+	s.thr.succeed(who)
+	s.opt.Metrics.auth("login_ok")
+	s.setSessionCookie(w, r, s.sess.create(), 0)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		s.sess.end(c.Value)
+	}
+	s.setSessionCookie(w, r, "", -1)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (s *Server) handleSetupPage(w http.ResponseWriter, r *http.Request) {
+	if s.pw.isSet() {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "setup", pageData{Title: "Set the password", Data: loginData{NeedCode: !isLoopback(r)}})
+}
+
+// handleSetup sets the first password: from loopback freely, from elsewhere
+// only with the one-time code from the log.
+func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
+	if s.pw.isSet() {
+		http.Error(w, "403 the password is already set; log in and change it on the System page", http.StatusForbidden)
+		return
+	}
+	d := pageData{Title: "Set the password", Data: loginData{NeedCode: !isLoopback(r)}}
+	who := clientKey(r)
+	if ok, _ := s.thr.allowed(who); !ok {
+		s.opt.Metrics.auth("setup_throttled")
+		d.Error = "Too many wrong setup codes; wait a while."
+		s.render(w, r, http.StatusTooManyRequests, "setup", d)
+		return
+	}
+	if !isLoopback(r) && !s.pw.checkSetupCode(r.FormValue("code")) {
+		s.opt.Metrics.auth("setup_refused")
+		s.thr.fail(who)
+		d.Error = "Wrong setup code. It is printed in satd's log."
+		s.render(w, r, http.StatusForbidden, "setup", d)
+		return
+	}
+	if r.FormValue("password") != r.FormValue("repeat") {
+		d.Error = "The two passwords differ."
+		s.render(w, r, http.StatusUnprocessableEntity, "setup", d)
+		return
+	}
+	if err := s.pw.set(r.FormValue("password")); err != nil {
+		d.Error = err.Error()
+		s.render(w, r, http.StatusUnprocessableEntity, "setup", d)
+		return
+	}
+	s.opt.Log.Info("web: password set", "from", who)
+	s.opt.Metrics.auth("setup_ok")
+	s.setSessionCookie(w, r, s.sess.create(), 0)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	enc.Encode(v)
+}

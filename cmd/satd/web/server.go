@@ -1,0 +1,218 @@
+// Package web is satd's device web form: Status, Load balancer,
+// Configuration, Log and System pages rendered on the server with
+// html/template, a JSON API mirroring them under /api/, and Prometheus
+// metrics at /metrics.
+//
+// The daemon's parts are seen through the small interfaces of sources.go, so
+// the package knows no reader, balancer or relay. Every state change is a
+// POST behind a session cookie (HttpOnly, SameSite=Strict), Go's
+// CrossOriginProtection and a Host allow-list against DNS rebinding.
+// Settings that can cut the browser off are applied with confirm-or-revert.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"satd.dev/satd/cmd/satd/config"
+)
+
+// Options wires a Server to the daemon.
+type Options struct {
+	// Config returns the configuration in force.
+	Config func() *config.Config
+	// ConfigPath is the file the form saves to (atomically, config.Save).
+	ConfigPath string
+	// Apply puts a saved, valid configuration in force without a restart:
+	// the daemon's apply path, which also calls the server's Reload.
+	Apply func(*config.Config) error
+	// Restart restarts the daemon (System page); nil hides the action.
+	Restart func() error
+
+	Status   StatusSource
+	Balancer BalancerView
+	Updater  Updater
+	Logs     *LogRing // nil: the Log page says the tail is not connected
+	Metrics  *Metrics // nil: a private set is made
+	Log      *slog.Logger
+	Version  string
+
+	// ConfirmTimeout overrides web.confirm_timeout (tests).
+	ConfirmTimeout time.Duration
+	// Now is the clock of sessions and the login throttle (tests).
+	Now func() time.Time
+	// MaxUpload caps restore and firmware uploads (default 64 MiB).
+	MaxUpload int64
+}
+
+// Server is the web form.
+type Server struct {
+	opt     Options
+	started time.Time
+	pw      *passwordStore
+	sess    *sessions
+	thr     *throttle
+	pages   *pages
+	handler http.Handler
+	guard   *guard
+	confirm confirmer
+
+	applyMu sync.Mutex // one save-and-apply at a time
+
+	lmu   sync.Mutex
+	srv   *http.Server
+	addr  string // listen address in force
+	bound string // actual address (port 0 resolved)
+}
+
+// New makes a Server; it does not listen until Start.
+func New(opt Options) (*Server, error) {
+	if opt.Config == nil || opt.Apply == nil {
+		return nil, errors.New("web: Options.Config and Options.Apply are required")
+	}
+	if opt.Status == nil {
+		opt.Status = noStatus{}
+	}
+	if opt.Balancer == nil {
+		opt.Balancer = noBalancer{}
+	}
+	if opt.Updater == nil {
+		opt.Updater = noUpdater{}
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = NewMetrics()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.MaxUpload == 0 {
+		opt.MaxUpload = 64 << 20
+	}
+	cfg := opt.Config()
+	pg, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opt:     opt,
+		started: opt.Now(),
+		pw:      newPasswordStore(passwordPath(cfg)),
+		sess:    &sessions{byToken: map[string]*session{}, now: opt.Now},
+		thr:     &throttle{failures: map[string]*failRecord{}, now: opt.Now},
+		pages:   pg,
+		guard:   &guard{},
+	}
+	s.confirm.s = s
+	s.configure(cfg)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// passwordPath is where the password hash lives.
+func passwordPath(cfg *config.Config) string {
+	if cfg.Web.PasswordFile != "" {
+		return cfg.Web.PasswordFile
+	}
+	return filepath.Join(cfg.Global.StateDir, "web-password")
+}
+
+// configure takes the [web] settings that need no listener change.
+func (s *Server) configure(cfg *config.Config) {
+	w := cfg.Web
+	s.sess.setLimits(w.SessionLifetime.Std(), w.IdleTimeout.Std())
+	s.thr.setLimits(w.LoginAttempts, w.LoginLockout.Std())
+	s.guard.update(w)
+}
+
+// Handler returns the whole site with its guards, for tests and for
+// embedding in another server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// SetupCode returns the one-time code that lets a non-loopback browser set
+// the first password, or "" when a password is already set. The daemon
+// prints it to the log.
+func (s *Server) SetupCode() string {
+	if s.pw.isSet() {
+		return ""
+	}
+	return s.pw.newSetupCode()
+}
+
+// Start listens on web.listen and serves until Stop. It does not block.
+func (s *Server) Start(ctx context.Context) error {
+	return s.listen(s.opt.Config().Web.Listen)
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() string {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	return s.bound
+}
+
+func (s *Server) listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("web: listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.lmu.Lock()
+	old := s.srv
+	s.srv, s.addr, s.bound = srv, addr, ln.Addr().String()
+	s.lmu.Unlock()
+	go srv.Serve(ln)
+	if old != nil {
+		// The old listener closes at once; requests in flight (the one that
+		// asked for the move, a log stream) finish in the background.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if old.Shutdown(ctx) != nil {
+				old.Close()
+			}
+		}()
+	}
+	s.opt.Log.Info("web form listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Reload applies a new configuration: session and login limits, the Host
+// and client allow-lists, and the listen address (moved without dropping
+// the requests in flight). It is called by the daemon's apply path.
+func (s *Server) Reload(cfg *config.Config) error {
+	s.configure(cfg)
+	s.lmu.Lock()
+	running, same := s.srv != nil, s.addr == cfg.Web.Listen
+	s.lmu.Unlock()
+	if !running || same {
+		return nil
+	}
+	return s.listen(cfg.Web.Listen)
+}
+
+// Stop closes the listener and waits for requests within ctx.
+func (s *Server) Stop(ctx context.Context) error {
+	s.confirm.stop()
+	s.lmu.Lock()
+	srv := s.srv
+	s.srv = nil
+	s.lmu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close()
+		return err
+	}
+	return nil
+}
