@@ -304,19 +304,20 @@ func (m *Manager) ConfirmBoot(ctx context.Context) error {
 	if !ok || err != nil {
 		return err
 	}
-	defer removeSynced(m.pendingPath())
 	if p.Version != m.o.Running {
+		defer removeSynced(m.pendingPath())
 		return m.fail(fmt.Errorf("update to %s failed and was rolled back to %s%s", p.Version, m.o.Running, m.rollbackReason()))
 	}
 	m.set(func(s *Status) { s.Phase, s.Version = PhaseHealth, p.Version })
 	rep := CheckHealth(ctx, m.o.Health, p.Baseline, m.o.HealthTimeout, 500*time.Millisecond)
 	m.set(func(s *Status) { s.Health = &rep })
 	if !rep.Passed {
-		return m.reject(ctx, p, rep)
+		return m.reject(ctx, p, rep) // pending stays for the version rolled back to
 	}
 	if err := m.confirm(ctx, p); err != nil {
 		return m.fail(err)
 	}
+	removeSynced(m.pendingPath())
 	m.o.Log.Info("update confirmed", "from", p.From, "to", p.Version, "health", rep.String())
 	m.set(func(s *Status) {
 		s.Phase, s.Outcome = PhaseDone, fmt.Sprintf("updated from %s to %s; health checks passed", p.From, p.Version)
