@@ -5,6 +5,17 @@
 //
 // Pure encodings live in cardreader/iso7816 and cardreader/t1; the card
 // simulator used by tests and demo mode lives in cardreader/cardsim.
+//
+// Use:
+//
+//	r, err := cardreader.New(slot, opts, systems...) // opts: DefaultOptions, then TOML
+//	go r.Run(ctx)                                    // lifecycle until ctx ends
+//	n, err := r.Transmit(cmd, resp)                  // APDU when r.State() == StateReady
+//	st := r.Stats()                                  // snapshot for web and metrics
+//
+// Transmit fails with ErrNotReady unless the card is ready and with
+// ErrCardRemoved when the card is pulled out mid-command; WaitState and
+// Changed let callers follow state changes.
 package cardreader
 
 import (

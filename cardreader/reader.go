@@ -112,11 +112,10 @@ type Reader struct {
 	sess   *session
 	consec int // consecutive soft command errors
 
-	mu        sync.Mutex // guards the fields below
-	stats     Stats
-	changed   chan struct{} // closed and replaced on every state change
-	defaults  bool          // stay at default speed for this card
-	eventsRun bool
+	mu       sync.Mutex // guards the fields below
+	stats    Stats
+	changed  chan struct{} // closed and replaced on every state change
+	defaults bool          // stay at default speed for this card
 }
 
 // New returns a reader for slot. Card systems are tried in order during
