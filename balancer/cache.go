@@ -29,18 +29,18 @@ func newCWCache(n int) cwCache {
 type cacheMatcher struct {
 	c    *cwCache
 	caid uint16
-	sum  *[16]byte
+	sum  [16]byte
 }
 
 func (m cacheMatcher) match(ref int32) bool {
 	e := &m.c.entries[ref]
-	return e.caid == m.caid && e.md5 == *m.sum
+	return e.caid == m.caid && e.md5 == m.sum
 }
 
 // lookup returns a live CW for the ECM if the client's groups overlap the
 // producing reader's (0 = every group).
 func (c *cwCache) lookup(h uint64, caid uint16, sum *[16]byte, groups Groups, now Time, maxAge int64) ([16]byte, int, bool) {
-	i := findIn(&c.index, h, cacheMatcher{c, caid, sum})
+	i := findIn(&c.index, h, cacheMatcher{c, caid, *sum})
 	if i < 0 {
 		return [16]byte{}, -1, false
 	}
@@ -54,7 +54,7 @@ func (c *cwCache) lookup(h uint64, caid uint16, sum *[16]byte, groups Groups, no
 // insert adds or refreshes the CW of an ECM and returns 1 if a live entry
 // was evicted to make room.
 func (c *cwCache) insert(h uint64, caid uint16, sum *[16]byte, cw [16]byte, groups Groups, reader int16, now Time) uint64 {
-	if i := findIn(&c.index, h, cacheMatcher{c, caid, sum}); i >= 0 {
+	if i := findIn(&c.index, h, cacheMatcher{c, caid, *sum}); i >= 0 {
 		c.entries[i].updated = now
 		c.entries[i].groups |= groups
 		return 0

@@ -91,18 +91,18 @@ func containsU32(l []uint32, v uint32) bool {
 type ecmMatcher struct {
 	d    *Dispatcher
 	caid uint16
-	sum  *[16]byte
+	sum  [16]byte
 }
 
 func (m ecmMatcher) match(ref int32) bool {
 	o := &m.d.ecms[ref]
-	return o.used && o.caid == m.caid && o.md5 == *m.sum
+	return o.used && o.caid == m.caid && o.md5 == m.sum
 }
 
 // findOrigin returns an in-flight ECM with the same CAID and ECM digest,
 // or -1 (OSCam's in-flight list scan, here one hash lookup).
 func (d *Dispatcher) findOrigin(e *inflight, idx int32, now Time) int32 {
-	o := findIn(&d.ecmIndex, e.hash, ecmMatcher{d, e.caid, &e.md5})
+	o := findIn(&d.ecmIndex, e.hash, ecmMatcher{d, e.caid, e.md5})
 	if o < 0 || o == idx || d.ecms[o].origin >= 0 {
 		return -1
 	}
