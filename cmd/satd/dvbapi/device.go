@@ -25,8 +25,8 @@ type DemuxHandle interface {
 
 // CAHandle is an open CA (descrambler) device.
 type CAHandle interface {
-	SetPID(pid uint16, index int32) error                 // CA_SET_PID
-	SetDescr(index, parity uint32, cw []byte) error       // CA_SET_DESCR
+	SetPID(pid uint16, index int32) error           // CA_SET_PID
+	SetDescr(index, parity uint32, cw []byte) error // CA_SET_DESCR
 	Close() error
 }
 

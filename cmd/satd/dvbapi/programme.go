@@ -21,11 +21,11 @@ const (
 
 // progID is what makes a programme "the same" across CA PMTs (spec §1.4).
 type progID struct {
-	program, pmtPID  uint16
-	adapter, demux   uint8
-	caMask           uint32
-	namespace        uint32
-	tsid, onid       uint16
+	program, pmtPID uint16
+	adapter, demux  uint8
+	caMask          uint32
+	namespace       uint32
+	tsid, onid      uint16
 }
 
 type ecmPID struct {

@@ -307,15 +307,15 @@ func (c *channelCache) put(id progID, e *ecmPID) {
 // ecmInfoFile writes /tmp/ecm.info for the programme that got the latest
 // CW, from its own goroutine so the CW path does no file I/O.
 type ecmInfoFile struct {
-	path string
-	log  *slog.Logger
-	mu   sync.Mutex
+	path  string
+	log   *slog.Logger
+	mu    sync.Mutex
 	owner *programme
-	info ECMInfo
-	chid uint16
+	info  ECMInfo
+	chid  uint16
 	dirty bool
-	wake chan struct{}
-	done chan struct{}
+	wake  chan struct{}
+	done  chan struct{}
 }
 
 func newECMInfoFile(path string, log *slog.Logger) *ecmInfoFile {

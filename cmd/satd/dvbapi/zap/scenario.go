@@ -1,0 +1,151 @@
+// Package zap is `satd zap`: a conformance client that plays a receiver
+// against a dvbapi server (satd or any OSCam-compatible softcam). It sends
+// CA PMTs from a scenario, answers filter requests with generated ECM
+// sections whose parity flips every crypto period, checks that CWs arrive in
+// time and that the server follows the protocol, and reports per service.
+package zap
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Scenario is a zap scenario file (TOML).
+type Scenario struct {
+	Protocol     int       `toml:"protocol"`      // 1, 2 or 3
+	Handshake    string    `toml:"handshake"`     // "client_info_first" (default) or "capmt_first"
+	ClientName   string    `toml:"client_name"`   // CLIENT_INFO name
+	CryptoPeriod Duration  `toml:"crypto_period"` // parity flips (default 2s)
+	ECMInterval  Duration  `toml:"ecm_interval"`  // ECM repetition (default 200ms)
+	CWDeadline   Duration  `toml:"cw_deadline"`   // ECM → CW in place (default 1s)
+	Verify       string    `toml:"verify"`        // "derived" (testecm CWs) or "nonzero"
+	Services     []Service `toml:"service"`
+	Steps        []Step    `toml:"step"`
+}
+
+// Service is a programme the receiver can tune.
+type Service struct {
+	Name     string   `toml:"name"`
+	SID      uint16   `toml:"sid"`
+	PMTPID   uint16   `toml:"pmt_pid"`
+	PIDs     []uint16 `toml:"pids"`
+	TSID     uint16   `toml:"tsid"`
+	ONID     uint16   `toml:"onid"`
+	Adapter  uint8    `toml:"adapter"`
+	Demux    uint8    `toml:"demux"`
+	MsgID    uint32   `toml:"msgid"` // protocol 3 frame id (default = sid)
+	ECM      []ECMPID `toml:"ecm"`
+	ExpectCW *bool    `toml:"expect_cw"` // default true
+}
+
+// ECMPID is one CA descriptor of a service.
+type ECMPID struct {
+	CAID uint16 `toml:"caid"`
+	PID  uint16 `toml:"pid"`
+}
+
+// Step is one action of the scenario.
+type Step struct {
+	Do      string   `toml:"do"` // zap, add, update, not_selected, stop, disconnect, wait
+	Service string   `toml:"service"`
+	PIDs    []uint16 `toml:"pids"` // update: new elementary PIDs
+	Hold    Duration `toml:"hold"` // time to run after the action
+}
+
+// Duration is a TOML duration string.
+type Duration time.Duration
+
+// UnmarshalText parses "2s".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
+
+// Load reads and validates a scenario file.
+func Load(path string) (*Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, b)
+}
+
+// Parse parses and validates a scenario.
+func Parse(name string, b []byte) (*Scenario, error) {
+	var sc Scenario
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sc); err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", name, err)
+	}
+	if err := sc.validate(); err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", name, err)
+	}
+	return &sc, nil
+}
+
+func (sc *Scenario) validate() error {
+	if sc.Protocol == 0 {
+		sc.Protocol = 2
+	}
+	if sc.Protocol < 1 || sc.Protocol > 3 {
+		return fmt.Errorf("protocol %d: want 1, 2 or 3", sc.Protocol)
+	}
+	switch sc.Handshake {
+	case "":
+		sc.Handshake = "client_info_first"
+	case "client_info_first", "capmt_first":
+	default:
+		return fmt.Errorf("handshake %q: want client_info_first or capmt_first", sc.Handshake)
+	}
+	if sc.ClientName == "" {
+		sc.ClientName = "satd-zap"
+	}
+	def := func(d *Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = Duration(v)
+		}
+	}
+	def(&sc.CryptoPeriod, 2*time.Second)
+	def(&sc.ECMInterval, 200*time.Millisecond)
+	def(&sc.CWDeadline, time.Second)
+	switch sc.Verify {
+	case "":
+		sc.Verify = "nonzero"
+	case "derived", "nonzero":
+	default:
+		return fmt.Errorf("verify %q: want derived or nonzero", sc.Verify)
+	}
+	names := map[string]bool{}
+	for i := range sc.Services {
+		s := &sc.Services[i]
+		if s.Name == "" || names[s.Name] {
+			return fmt.Errorf("service[%d]: missing or duplicate name %q", i, s.Name)
+		}
+		names[s.Name] = true
+		if s.MsgID == 0 {
+			s.MsgID = uint32(s.SID)
+		}
+		if s.ExpectCW == nil {
+			t := true
+			s.ExpectCW = &t
+		}
+	}
+	for i, st := range sc.Steps {
+		switch st.Do {
+		case "zap", "add", "update", "not_selected", "stop":
+			if !names[st.Service] && !(st.Do == "stop" && st.Service == "") {
+				return fmt.Errorf("step[%d] %s: unknown service %q", i, st.Do, st.Service)
+			}
+		case "disconnect", "wait":
+		default:
+			return fmt.Errorf("step[%d]: unknown action %q", i, st.Do)
+		}
+	}
+	return nil
+}
