@@ -76,15 +76,15 @@ type shard struct {
 	ls   []*listener
 	kick chan struct{}
 
-	bufs [maxIov][]byte
-	segs [maxIov]seg
-	k    int
-	audio bool // some segment holds ring data
+	bufs  [maxIov][]byte
+	segs  [maxIov]seg
+	k     int
+	audio bool   // some segment holds ring data
 	first uint64 // sequence of the first ring segment
-	wn   int
-	werr error
-	wfn  func(fd uintptr) bool
-	wio  iovecs
+	wn    int
+	werr  error
+	wfn   func(fd uintptr) bool
+	wio   iovecs
 }
 
 // fanout owns the writer shards.
@@ -294,6 +294,10 @@ func (sh *shard) build(l *listener, head uint64) {
 	}
 	r := l.m.ring
 	s, off := l.cursor, l.off
+	sent := l.sentVer
+	if l.metaOff < len(l.metaBlk) && l.metaVer != 0 {
+		sent = l.metaVer
+	}
 	for s < head && sh.k < maxIov-1 {
 		sl := r.at(s)
 		if off >= sl.n {
@@ -302,8 +306,8 @@ func (sh *shard) build(l *listener, head uint64) {
 		}
 		if l.metaint > 0 && until == 0 {
 			blk, ver := zeroMeta, uint32(0)
-			if ms := l.m.meta.Load(); ms.ver != l.sentVer {
-				blk, ver = ms.block, ms.ver
+			if ms := l.m.meta.Load(); ms.ver != sent {
+				blk, ver, sent = ms.block, ms.ver, ms.ver
 			}
 			sh.push(segMeta, 0, blk)
 			sh.segs[sh.k-1].ver = ver

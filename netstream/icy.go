@@ -32,7 +32,7 @@ func buildMetaBlock(title string) []byte {
 var ErrBadMetadata = errors.New("malformed ICY metadata")
 
 // parseStreamTitle extracts StreamTitle from an ICY metadata text such as
-// "StreamTitle='a - b';StreamUrl='';" (trailing NULs allowed).
+// "StreamTitle='a - b';StreamUrl=”;" (trailing NULs allowed).
 func parseStreamTitle(text []byte) (string, error) {
 	text = bytes.TrimRight(text, "\x00")
 	const key = "StreamTitle='"

@@ -1,0 +1,299 @@
+package netstream
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/textproto"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const demoFile = "../testdata/stream/demo.mp3"
+
+// demoFrames returns the MP3 frames of the demo sample.
+func demoFrames(t testing.TB) [][]byte {
+	t.Helper()
+	raw, err := os.ReadFile(demoFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c frameCollector
+	f := newFramer(codecMP3)
+	f.write(raw, &c)
+	f.write(raw[:4], &c) // confirm the last frame
+	if len(c.frames) < 100 {
+		t.Fatalf("demo sample: %d frames", len(c.frames))
+	}
+	return c.frames
+}
+
+type frameCollector struct {
+	frames [][]byte
+	infos  []frameInfo
+}
+
+func (c *frameCollector) putFrame(f []byte, fi frameInfo) {
+	c.frames = append(c.frames, append([]byte(nil), f...))
+	c.infos = append(c.infos, fi)
+}
+
+// testConfig returns a config for a loopback server on a free port.
+func testConfig(mounts ...MountConfig) Config {
+	c := DefaultConfig()
+	c.Enabled = true
+	c.Listen = "127.0.0.1:0"
+	c.SourcePassword = "hackme"
+	c.AdminPassword = "adminpw"
+	c.DrainDelay = 0
+	c.DrainWindow = Duration(500 * time.Millisecond)
+	c.RetryAfter = Duration(time.Second)
+	c.Mounts = mounts
+	return c
+}
+
+func startServer(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	s, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	return s
+}
+
+// waitFor polls cond every 20 ms for at most d.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", d, what)
+}
+
+// fakeUpstream is an Icecast-like HTTP server that streams MP3 frames in
+// real time with ICY metadata; it can be stopped and restarted on its port.
+type fakeUpstream struct {
+	t      testing.TB
+	frames [][]byte
+	title  string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
+	served atomic.Int64
+}
+
+func newFakeUpstream(t testing.TB, frames [][]byte, title string) *fakeUpstream {
+	u := &fakeUpstream{t: t, frames: frames, title: title, conns: map[net.Conn]bool{}}
+	u.start("127.0.0.1:0")
+	t.Cleanup(u.stop)
+	return u
+}
+
+func (u *fakeUpstream) url(path string) string { return "http://" + u.addr + path }
+
+func (u *fakeUpstream) start(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	u.mu.Lock()
+	u.ln, u.addr = ln, ln.Addr().String()
+	u.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u.mu.Lock()
+			u.conns[c] = true
+			u.mu.Unlock()
+			go u.serve(c)
+		}
+	}()
+}
+
+// stop closes the listener and every stream (the "ingest dies").
+func (u *fakeUpstream) stop() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.ln != nil {
+		u.ln.Close()
+		u.ln = nil
+	}
+	for c := range u.conns {
+		c.Close()
+		delete(u.conns, c)
+	}
+}
+
+func (u *fakeUpstream) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	tp := textproto.NewReader(br)
+	if _, err := tp.ReadLine(); err != nil {
+		return
+	}
+	h, err := tp.ReadMIMEHeader()
+	if err != nil {
+		return
+	}
+	u.served.Add(1)
+	metaint := 0
+	if h.Get("Icy-MetaData") == "1" {
+		metaint = 8192
+	}
+	head := "HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\nicy-name: fake upstream\r\nicy-br: 128\r\n"
+	if metaint > 0 {
+		head += "icy-metaint: " + strconv.Itoa(metaint) + "\r\n"
+	}
+	if _, err := io.WriteString(c, head+"\r\n"); err != nil {
+		return
+	}
+	until, sent := metaint, false
+	start := time.Now()
+	clock := -150 * 26122 * time.Microsecond // like Icecast, burst history first
+	for i := 0; ; i++ {
+		f := u.frames[i%len(u.frames)]
+		for len(f) > 0 {
+			n := len(f)
+			if metaint > 0 {
+				n = min(n, until)
+			}
+			if _, err := c.Write(f[:n]); err != nil {
+				return
+			}
+			f = f[n:]
+			until -= n
+			if metaint > 0 && until == 0 {
+				blk := zeroMeta
+				if !sent {
+					blk, sent = buildMetaBlock(u.title), true
+				}
+				if _, err := c.Write(blk); err != nil {
+					return
+				}
+				until = metaint
+			}
+		}
+		clock += 26122 * time.Microsecond
+		if ahead := clock - time.Since(start); ahead > 50*time.Millisecond {
+			time.Sleep(ahead)
+		}
+	}
+}
+
+// streamClient is a raw listener connection.
+type streamClient struct {
+	conn   net.Conn
+	br     *bufio.Reader
+	status string
+	header textproto.MIMEHeader
+}
+
+func dialListener(t testing.TB, addr, path string, extra ...string) *streamClient {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := "GET " + path + " HTTP/1.0\r\nHost: " + addr + "\r\nUser-Agent: test\r\n"
+	for _, e := range extra {
+		req += e + "\r\n"
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	sc := &streamClient{conn: c, br: bufio.NewReaderSize(c, 64<<10)}
+	tp := textproto.NewReader(sc.br)
+	if sc.status, err = tp.ReadLine(); err != nil {
+		t.Fatal(fmt.Errorf("read status: %w", err))
+	}
+	if sc.header, err = tp.ReadMIMEHeader(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return sc
+}
+
+// readFor reads the body for d and returns it.
+func (sc *streamClient) readFor(d time.Duration) []byte {
+	_ = sc.conn.SetReadDeadline(time.Now().Add(d))
+	var out []byte
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := sc.br.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			return out
+		}
+	}
+}
+
+func (sc *streamClient) code() int {
+	f := strings.Fields(sc.status)
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
+}
+
+// countFrames counts decodable MP3 frames in b, starting at offset 0.
+func countFrames(t testing.TB, b []byte) (frames int, silent int) {
+	t.Helper()
+	var c frameCollector
+	f := newFramer(codecMP3)
+	f.write(b, &c)
+	for _, fr := range c.frames {
+		zero := true
+		for _, x := range fr[4:] {
+			if x != 0 {
+				zero = false
+				break
+			}
+		}
+		if zero {
+			silent++
+		}
+	}
+	return len(c.frames), silent
+}
+
+func newBufReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+// waitBurst waits until the mount has played enough for a full burst.
+func waitBurst(t testing.TB, m *mount) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "64 KiB of audio in the ring", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.bytesIn > 72<<10
+	})
+}
