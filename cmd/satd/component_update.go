@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/cmd/satd/update"
+)
+
+func init() {
+	registerComponent(componentSpec{name: "update", order: 80, build: buildUpdate})
+	register("launch", "supervise satd for binary-only updates: start the current build, confirm or roll back a new one", runLaunch)
+}
+
+// readyReaders is implemented by components that own card readers; the
+// post-update health checks ask it which readers are ready.
+type readyReaders interface{ ReadyReaders() []string }
+
+// upMounts is implemented by components that serve stream mounts.
+type upMounts interface{ UpMounts() []string }
+
+// updateComponent polls for updates, runs the post-update health checks
+// and gives the web form its Manager.
+type updateComponent struct {
+	m        *update.Manager
+	interval time.Duration
+	poll     bool
+	log      *slog.Logger
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// updateDir is where downloads and the binary slots live.
+func updateDir(g config.Global) string { return filepath.Join(g.StateDir, "update") }
+
+func buildUpdate(e env) (component, error) {
+	u := e.cfg.Update
+	if len(u.PublicKeys) == 0 || u.Board == "" {
+		e.log.Info("updates off: [update] public_keys and board are not set")
+		return nil, nil
+	}
+	dir := updateDir(e.cfg.Global)
+	m, err := update.New(update.Options{
+		Policy:        update.Policy{PublicKeys: u.PublicKeys, Board: u.Board, Running: version, AllowDowngrade: u.AllowDowngrade},
+		ManifestURL:   u.URL,
+		Dir:           filepath.Join(dir, "work"),
+		Kind:          update.Kind(u.Install),
+		MaxSize:       int64(u.MaxSize),
+		RAUC:          &update.RAUCCommand{Path: u.RAUCCommand[0], Args: u.RAUCCommand[1:]},
+		Slots:         update.Slots{Dir: dir},
+		ConfigPath:    e.daemon.configPath,
+		Health:        daemonHealth{d: e.daemon},
+		HealthTimeout: u.HealthTimeout.Std(),
+		Restart:       restarter(u, e.log),
+		Log:           e.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &updateComponent{m: m, interval: u.Interval.Std(), poll: u.Enabled && u.URL != "", log: e.log}, nil
+}
+
+// restarter returns what happens after an install or a failed health
+// check: a reboot for RAUC; for a binary update, a clean stop, after which
+// `satd launch` starts the executable now current.
+func restarter(u config.Update, log *slog.Logger) func(rollback bool) {
+	return func(rollback bool) {
+		if u.Install == "rauc" {
+			log.Warn("rebooting", "rollback", rollback, "command", u.RebootCommand)
+			if out, err := exec.Command(u.RebootCommand[0], u.RebootCommand[1:]...).CombinedOutput(); err != nil {
+				log.Error("reboot failed", "err", err, "output", string(out))
+			}
+			return
+		}
+		log.Warn("stopping so that satd launch starts the new executable", "rollback", rollback)
+		syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	}
+}
+
+func (c *updateComponent) Start(ctx context.Context) error {
+	ctx, c.cancel = context.WithCancel(ctx)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := c.m.ConfirmBoot(ctx); err != nil {
+			c.log.Error("post-update check", "err", err)
+		}
+		if c.poll {
+			c.m.Poll(ctx, c.interval)
+		}
+	}()
+	return nil
+}
+
+// Reload keeps the running manager: key, board and URL changes take effect
+// at the next start, so that an update in flight is not cut off.
+func (c *updateComponent) Reload(cfg *config.Config) error { return nil }
+
+func (c *updateComponent) Stop(ctx context.Context) error {
+	c.cancel()
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	return waitTimeout(ctx, done)
+}
+
+// updateManager returns the update manager for the web form, or nil when
+// updates are off.
+func (d *daemon) updateManager() *update.Manager {
+	for _, p := range d.parts {
+		if c, ok := p.c.(*updateComponent); ok {
+			return c.m
+		}
+	}
+	return nil
+}
+
+// daemonHealth feeds the post-update health checks from the running daemon.
+type daemonHealth struct{ d *daemon }
+
+var _ update.HealthSource = daemonHealth{}
+
+// ConfigLoaded is nil: the daemon only starts on a loaded, valid configuration.
+func (h daemonHealth) ConfigLoaded() error {
+	if h.d.cfg == nil {
+		return errors.New("no configuration in force")
+	}
+	return nil
+}
+
+func (h daemonHealth) WebURL() string {
+	w := h.d.cfg.Web
+	if !w.Enabled {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(w.Listen)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+func (h daemonHealth) ReadyReaders() []string {
+	return collect(h.d.parts, readyReaders.ReadyReaders)
+}
+
+func (h daemonHealth) UpMounts() []string { return collect(h.d.parts, upMounts.UpMounts) }
+
+// collect gathers the names that the components implementing T report.
+func collect[T any](parts []namedComponent, names func(T) []string) []string {
+	var out []string
+	for _, p := range parts {
+		if c, ok := p.c.(T); ok {
+			out = append(out, names(c)...)
+		}
+	}
+	return out
+}
+
+// runLaunch is `satd launch`: the supervisor of binary-only updates.
+func runLaunch(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("launch", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", updateDir(config.DefaultGlobal()), "update directory ([global] state_dir + /update)")
+	factory := fs.String("factory", "", "executable to run when the update directory has none (default: this one)")
+	attempts := fs.Int("attempts", 3, "starts a new build gets to pass its health checks before it is rolled back")
+	timeout := fs.Duration("health-timeout", 5*time.Minute, "how long a new build may run without confirming (longer than [update] health_timeout)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: satd launch [flags] [-- daemon flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *factory == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(stderr, "launch:", err)
+			return 1
+		}
+		*factory = exe
+	}
+	l := &update.Launcher{Slots: update.Slots{Dir: *dir}, Factory: *factory, Args: fs.Args(), MaxAttempts: *attempts,
+		HealthTimeout: *timeout, Backoff: time.Second, Log: slog.New(slog.NewTextHandler(stderr, nil)).With("component", "launch")}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := l.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "launch:", err)
+		return 1
+	}
+	return 0
+}
