@@ -279,7 +279,8 @@ func (c *conn) ECMAnswered(a ECMAnswer) {
 	if p == nil || !p.active || !p.pending || p.gen != gen || p.cur != cur {
 		return // late answer for a stopped or moved-on programme
 	}
-	p.answered(&a)
+	p.ans = a
+	p.answered(&p.ans)
 }
 
 // flushLocked wakes the writer and releases the lock.

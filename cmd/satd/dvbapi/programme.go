@@ -70,8 +70,10 @@ type programme struct {
 	timer   *time.Timer
 	backoff time.Duration
 
-	ecm [MaxECMLen]byte
-	req ECMRequest
+	ecm  [MaxECMLen]byte
+	req  ECMRequest
+	ans  ECMAnswer // the answer being applied (kept here: no escape)
+	info ECMInfo
 
 	dmx DemuxHandle // local-device mode
 	ca  CAHandle
@@ -404,10 +406,10 @@ func (p *programme) writeCW(a *ECMAnswer) {
 		}
 	}
 	e := &p.pids[p.cur]
-	info := ECMInfo{Adapter: p.id.adapter, SID: p.id.program, CAID: e.CAID, PID: e.PID, PRID: e.PRID,
+	p.info = ECMInfo{Adapter: p.id.adapter, SID: p.id.program, CAID: e.CAID, PID: e.PID, PRID: e.PRID,
 		TimeMs: uint32(a.After.Milliseconds()), System: a.System, Reader: a.Reader, Source: "local", Protocol: a.Protocol}
-	p.c.sink.ecmInfo(p, &info)
-	p.c.srv.ecmFile.set(p, &info, e.chid)
+	p.c.sink.ecmInfo(p, &p.info)
+	p.c.srv.ecmFile.set(p, &p.info, e.chid)
 }
 
 // onTimer fires for a filter that delivered nothing, an answer that did
@@ -423,8 +425,8 @@ func (p *programme) onTimer() {
 	case stTrying:
 		if p.pending {
 			p.gen++ // a late answer is dropped
-			a := ECMAnswer{Result: Timeout}
-			p.answered(&a)
+			p.ans = ECMAnswer{Result: Timeout}
+			p.answered(&p.ans)
 			return
 		}
 		e := &p.pids[p.cur]
