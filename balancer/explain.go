@@ -156,6 +156,9 @@ func (d *Dispatcher) explanation(r *explainRec) Explanation {
 	x := Explanation{CAID: r.caid, PRID: r.prid, SrvID: r.srvid, At: time.Duration(r.at) * time.Millisecond}
 	for j := range r.slots {
 		s := &r.slots[j]
+		if s.value != 0 && usesRank(s.why) {
+			s.b = rankOf(r.slots, j)
+		}
 		re := ReaderExplanation{Reader: d.readers[j].name, Asked: s.active, Reason: d.reason(s)}
 		if s.active {
 			re.Role = s.role.String()
@@ -238,4 +241,21 @@ func rcText(r Result) string {
 		return "TIMEOUT"
 	}
 	return "INVALID"
+}
+
+func usesRank(w whyCode) bool {
+	return w == whyPrimary || w == whyFallback || w == whyNotSelected
+}
+
+// rankOf is slot j's rank by value (1 = best, ties by order). It is
+// computed when an explanation is read, not on the ECM path.
+func rankOf(slots []explainSlot, j int) int32 {
+	rk := int32(1)
+	v := slots[j].value
+	for i := range slots {
+		if w := slots[i].value; w != 0 && (w < v || w == v && i < j) {
+			rk++
+		}
+	}
+	return rk
 }

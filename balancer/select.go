@@ -55,7 +55,6 @@ func (d *Dispatcher) selectBest(e *inflight, now Time) {
 		sl.value = d.value(&d.readers[i], st, r, now)
 		sl.shown, sl.time = sl.value, st.avg
 	}
-	d.rank(e)
 
 	if nlocal > nbest {
 		nlocal, nbest = nbest, 0
@@ -146,24 +145,6 @@ func (d *Dispatcher) value(rs *readerState, st *statEntry, r int, now Time) int6
 		v = 1
 	}
 	return v
-}
-
-// rank stores each valued slot's rank (1 = best, ties by order) in b.
-func (d *Dispatcher) rank(e *inflight) {
-	for i := range e.slots {
-		si := &e.slots[i]
-		if si.value == 0 {
-			continue
-		}
-		rk := int32(1)
-		for j := range e.slots {
-			sj := &e.slots[j]
-			if sj.value != 0 && (sj.value < si.value || sj.value == si.value && j < i) {
-				rk++
-			}
-		}
-		si.b = rk
-	}
 }
 
 // minValued returns the slot with the smallest non-zero value (the first
