@@ -1,20 +1,31 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // DVBAPI configures the receiver-facing dvbapi front door (OSCam's [dvbapi]).
 type DVBAPI struct {
-	Enabled bool     `toml:"enabled" comment:"serve the receiver's descrambler (OSCam: enabled)"`
-	Listen  string   `toml:"listen" comment:"TCP address:port for network clients such as tvheadend; empty = no TCP (OSCam: listen_port)"`
-	Allow   []string `toml:"allow" comment:"client addresses or CIDR ranges allowed on the TCP port; empty = loopback only"`
-	Socket  string   `toml:"socket" comment:"Unix socket path served for local clients; empty = none"`
-	Connect string   `toml:"connect" comment:"enigma2 listen socket satd connects to (client mode); empty = none"`
-	User    string   `toml:"user" comment:"client name used for balancer accounting (OSCam: user)"`
+	Enabled       bool     `toml:"enabled" comment:"serve the receiver's descrambler (OSCam: enabled)"`
+	Listen        string   `toml:"listen" comment:"TCP address:port for network clients such as tvheadend; empty = no TCP (OSCam: listen_port)"`
+	Allow         []string `toml:"allow" comment:"client addresses or CIDR ranges allowed on the TCP port; empty = loopback only"`
+	Socket        string   `toml:"socket" comment:"Unix socket path served for local clients; empty = none"`
+	Connect       string   `toml:"connect" comment:"enigma2 listen socket satd connects to (client mode); empty = none"`
+	User          string   `toml:"user" comment:"client name used for balancer accounting (OSCam: user)"`
+	LocalDevices  bool     `toml:"local_devices" comment:"program /dev/dvb/adapterN/demuxM and caM directly for clients on socket and connect (enigma2 boxes; OSCam boxtype = dreambox); false = send filters and CWs back on the socket (OSCam boxtype = pc)"`
+	DeviceRoot    string   `toml:"device_root" comment:"directory of the DVB adapters for local_devices"`
+	ECMInfo       string   `toml:"ecm_info" comment:"file rewritten on every CW for enigma2 skins; empty = none"`
+	FilterTimeout Duration `toml:"filter_timeout" comment:"how long an ECM PID may deliver nothing before the next one is tried"`
+	AnswerTimeout Duration `toml:"answer_timeout" comment:"how long an ECM may wait for its answer before it counts as a timeout"`
+	RetryMax      Duration `toml:"retry_max" comment:"longest wait between retry cycles when no ECM PID of a programme answers (starts at 1s, doubles)"`
 }
 
 // DefaultDVBAPI returns the [dvbapi] defaults.
 func DefaultDVBAPI() DVBAPI {
-	return DVBAPI{Enabled: true, Listen: "127.0.0.1:9000", Socket: "/tmp/camd.socket", User: "dvbapi"}
+	return DVBAPI{Enabled: true, Listen: "127.0.0.1:9000", Socket: "/tmp/camd.socket", User: "dvbapi",
+		DeviceRoot: "/dev/dvb", ECMInfo: "/tmp/ecm.info",
+		FilterTimeout: Duration(3 * time.Second), AnswerTimeout: Duration(6 * time.Second), RetryMax: Duration(30 * time.Second)}
 }
 
 // Validate reports every problem of the [dvbapi] table.
@@ -27,6 +38,14 @@ func (d *DVBAPI) Validate(report func(key, msg string)) {
 	for i, a := range d.Allow {
 		if !validAddrOrCIDR(a) {
 			report(fmt.Sprintf("allow[%d]", i), fmt.Sprintf("%q is not an IP address or CIDR range", a))
+		}
+	}
+	for _, t := range []struct {
+		key string
+		v   Duration
+	}{{"filter_timeout", d.FilterTimeout}, {"answer_timeout", d.AnswerTimeout}, {"retry_max", d.RetryMax}} {
+		if t.v < Duration(100*time.Millisecond) || t.v > Duration(10*time.Minute) {
+			report(t.key, fmt.Sprintf("%s is outside 100ms..10m", t.v.Std()))
 		}
 	}
 }

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/cmd/satd/dvbapi"
+)
+
+func init() {
+	registerComponent(componentSpec{name: "dvbapi", order: 40, build: buildDVBAPI})
+}
+
+// dvbapiSolver returns the ECM back end for the dvbapi front door. Until
+// the balancer component provides its Dispatcher (adapted to
+// dvbapi.ECMSolver), every ECM is answered "not found", as OSCam does when
+// no reader matches.
+var dvbapiSolver = func(e env) dvbapi.ECMSolver { return noMatchingReader{} }
+
+type noMatchingReader struct{}
+
+func (noMatchingReader) Solve(req *dvbapi.ECMRequest) {
+	req.Done.ECMAnswered(dvbapi.ECMAnswer{Tag: req.Tag, Result: dvbapi.NotFound})
+}
+
+// dvbapiComponent runs the dvbapi server on the configured transports.
+type dvbapiComponent struct {
+	e   env
+	cfg config.DVBAPI
+	srv *dvbapi.Server
+}
+
+func buildDVBAPI(e env) (component, error) {
+	if !e.cfg.DVBAPI.Enabled {
+		return nil, nil
+	}
+	return &dvbapiComponent{e: e, cfg: e.cfg.DVBAPI}, nil
+}
+
+func allowList(a []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range a {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p)
+		} else if ip, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+		}
+	}
+	return out
+}
+
+func (d *dvbapiComponent) Start(ctx context.Context) error {
+	c := d.cfg
+	opt := dvbapi.Options{
+		Solver:        dvbapiSolver(d.e),
+		Log:           d.e.log,
+		ServerName:    "satd " + version,
+		ECMInfoPath:   c.ECMInfo,
+		Allow:         allowList(c.Allow),
+		FilterTimeout: c.FilterTimeout.Std(), AnswerTimeout: c.AnswerTimeout.Std(), RetryMax: c.RetryMax.Std(),
+	}
+	if c.LocalDevices {
+		opt.Devices = dvbapi.LinuxDevices{Root: c.DeviceRoot}
+	}
+	d.srv = dvbapi.NewServer(opt)
+	if c.Listen != "" {
+		addr, err := d.srv.ListenTCP(c.Listen)
+		if err != nil {
+			return err
+		}
+		d.e.log.Info("dvbapi listening", "tcp", addr.String())
+	}
+	if c.Socket != "" {
+		if err := d.srv.ListenUnix(c.Socket); err != nil {
+			return err
+		}
+		d.e.log.Info("dvbapi listening", "unix", c.Socket)
+	}
+	if c.Connect != "" {
+		d.srv.Connect(c.Connect, time.Second)
+	}
+	return nil
+}
+
+// Reload applies the allow-list; transport changes need a restart.
+func (d *dvbapiComponent) Reload(cfg *config.Config) error {
+	n := cfg.DVBAPI
+	d.srv.SetAllow(allowList(n.Allow))
+	var changed []string
+	if n.Listen != d.cfg.Listen {
+		changed = append(changed, "listen")
+	}
+	if n.Socket != d.cfg.Socket {
+		changed = append(changed, "socket")
+	}
+	if n.Connect != d.cfg.Connect {
+		changed = append(changed, "connect")
+	}
+	d.cfg.Allow = n.Allow
+	if len(changed) > 0 {
+		return fmt.Errorf("dvbapi: %s changed; restart satd to apply", strings.Join(changed, ", "))
+	}
+	return nil
+}
+
+func (d *dvbapiComponent) Stop(ctx context.Context) error {
+	if d.srv == nil {
+		return nil
+	}
+	return d.srv.Close(ctx)
+}
