@@ -179,8 +179,14 @@ func TestSaveUnderLoad(t *testing.T) {
 	c := DefaultConfig()
 	c.LBMode = 10 // stats only: no max_ecmcount reset during the test
 	c.LBSave = 100
+	c.MaxInflight = 2048 // virtual time stands still: no ECM is released or evicted
 	const workers, perWorker = 4, 300
-	r := newRig(t, c, "A")
+	names := []string{"A", "B", "C", "D"}
+	opts := map[string]ReaderConfig{}
+	for w, n := range names { // worker w's ECMs (CAID 090w) only match reader w
+		opts[n] = ReaderConfig{CAID: CAIDList{{CAID: 0x0900 + uint16(w), Mask: 0xFFFF}}}
+	}
+	r := newRigOpts(t, c, opts, names...)
 	r.d.set.SavePath = filepath.Join(t.TempDir(), "stat")
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -207,14 +213,10 @@ func TestSaveUnderLoad(t *testing.T) {
 		go func(w int) {
 			defer work.Done()
 			cl := &recClient{}
-			rd := &fakeReader{}
-			_ = rd
+			fr := r.readers[w]
 			for i := 0; i < perWorker; i++ {
-				_ = r.d.Submit(&ECM{CAID: 0x0963, SrvID: uint16(w), Len: 140, Client: cl})
-				r.d.mu.Lock()
-				tok := r.readers[0].last.Token
-				r.d.mu.Unlock()
-				r.d.Answer(tok, Found, [16]byte{1})
+				_ = r.d.Submit(&ECM{CAID: 0x0900 + uint16(w), SrvID: uint16(i), Len: 140, Client: cl})
+				r.d.Answer(fr.last.Token, Found, [16]byte{1})
 			}
 		}(w)
 	}
@@ -230,6 +232,9 @@ func TestSaveUnderLoad(t *testing.T) {
 	total := 0
 	for _, rec := range recs {
 		total += rec.Count
+	}
+	if n := r.d.Counters(); n.LateAnswers != 0 || n.InflightEvictions != 0 {
+		t.Fatalf("answers lost before the stats: %+v", n)
 	}
 	if total != workers*perWorker || saves == 0 {
 		t.Fatalf("saved %d FOUNDs after %d saves, want %d", total, saves, workers*perWorker)

@@ -40,27 +40,37 @@ func TestRunRealClock(t *testing.T) {
 		}
 		time.Sleep(2499 * time.Millisecond)
 		synctest.Wait()
-		if len(fb.reqs) != 0 {
+		if fbAsked(d, fb) != 0 {
 			t.Fatal("fallback asked before 2500 ms")
 		}
 		time.Sleep(2 * time.Millisecond)
 		synctest.Wait()
-		if len(fb.reqs) != 1 {
+		if fbAsked(d, fb) != 1 {
 			t.Fatal("fallback not asked at 2500 ms")
 		}
 		time.Sleep(2500 * time.Millisecond)
 		synctest.Wait()
+		d.mu.Lock()
+		defer d.mu.Unlock()
 		if cl.n != 1 || cl.last.Result != Timeout || cl.last.After != 5000*time.Millisecond {
 			t.Fatalf("client %+v", cl.last)
 		}
+		d.mu.Unlock()
 		cancel()
 		<-done
 		if err := d.Close(); err != nil {
 			t.Fatal(err)
 		}
+		d.mu.Lock()
 	})
 	b, err := os.ReadFile(filepath.Join(dir, "stat"))
 	if err != nil || len(b) == 0 {
 		t.Fatalf("no shutdown save: %v", err)
 	}
+}
+
+func fbAsked(d *Dispatcher, fr *fakeReader) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(fr.reqs)
 }
