@@ -38,7 +38,7 @@ type Config struct {
 	StatEntries     int `toml:"stat_entries" comment:"fixed number of stats entries per reader; when full the least recently updated entry is evicted"`
 	MaxInflight     int `toml:"max_inflight" comment:"fixed number of ECMs in flight; when full the oldest is evicted and its client gets TIMEOUT"`
 	CacheEntries    int `toml:"cache_entries" comment:"fixed number of CW cache entries; when full the oldest is evicted"`
-	ExplainServices int `toml:"explain_services" comment:"number of services whose last ECM is explained; when full the least recently seen is evicted"`
+	ExplainServices int `toml:"explain_services" comment:"number of services whose last ECM is explained; when full the service explained first is evicted"`
 }
 
 // DefaultConfig returns OSCam's code defaults plus satd's table sizes.
