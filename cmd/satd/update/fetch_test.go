@@ -94,11 +94,8 @@ func TestPayloadTruncatedThenResumed(t *testing.T) {
 			w.(http.Flusher).Flush()
 			panic(http.ErrAbortHandler) // drop the connection mid-body
 		}
-		cw := &countingWriter{ResponseWriter: w}
+		cw := &countingWriter{ResponseWriter: w, count: func(n int) { mu.Lock(); served += n; mu.Unlock() }}
 		http.ServeContent(cw, r, "satd", time.Time{}, bytes.NewReader(payload))
-		mu.Lock()
-		served += cw.n
-		mu.Unlock()
 	}))
 	path := filepath.Join(t.TempDir(), "payload.part")
 	m := parsedManifest(t, payload, nil)
@@ -115,6 +112,8 @@ func TestPayloadTruncatedThenResumed(t *testing.T) {
 	if err := f.Payload(context.Background(), srv.URL, path, m, func(done, total int64) { last = done }); err != nil {
 		t.Fatalf("resumed attempt: %v", err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if want := "bytes=" + strconv.FormatInt(fi.Size(), 10) + "-"; ranges[1] != want {
 		t.Errorf("resume asked for %q, want %q", ranges[1], want)
 	}
@@ -127,15 +126,15 @@ func TestPayloadTruncatedThenResumed(t *testing.T) {
 	}
 }
 
+// countingWriter reports the body bytes before they go out.
 type countingWriter struct {
 	http.ResponseWriter
-	n int
+	count func(int)
 }
 
 func (c *countingWriter) Write(b []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(b)
-	c.n += n
-	return n, err
+	c.count(len(b))
+	return c.ResponseWriter.Write(b)
 }
 
 // TestPayloadRestartsWhenServerIgnoresRange: a server without Range support
