@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,8 +18,8 @@ var ErrPending = errors.New("a change is waiting for confirmation; confirm it or
 // browser off: where the form listens and who may reach it.
 func riskyChanged(old, new *config.Config) bool {
 	return old.Web.Listen != new.Web.Listen ||
-		!reflect.DeepEqual(old.Web.AllowedHosts, new.Web.AllowedHosts) ||
-		!reflect.DeepEqual(old.Web.Allow, new.Web.Allow)
+		!slices.Equal(old.Web.AllowedHosts, new.Web.AllowedHosts) ||
+		!slices.Equal(old.Web.Allow, new.Web.Allow)
 }
 
 // cloneConfig deep-copies a configuration through its TOML encoding.
@@ -137,6 +137,16 @@ func (c *confirmer) revert() {
 	}
 	c.last = "reverted"
 	c.s.opt.Log.Warn("web: change not confirmed in time; previous configuration restored")
+}
+
+// oldListen is the listen address a revert would go back to, or "".
+func (c *confirmer) oldListen() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.old == nil {
+		return ""
+	}
+	return c.old.Web.Listen
 }
 
 func (c *confirmer) outcome() string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -137,7 +138,7 @@ func (s *Server) handleConfigSave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Confirm {
-		http.Redirect(w, r, "/confirm", http.StatusSeeOther)
+		s.afterRisky(w, r)
 		return
 	}
 	http.Redirect(w, r, "/config?section="+url.QueryEscape(name)+"&saved=1", http.StatusSeeOther)
@@ -145,11 +146,12 @@ func (s *Server) handleConfigSave(w http.ResponseWriter, r *http.Request) {
 
 // confirmData is the countdown page of a change awaiting confirmation.
 type confirmData struct {
-	Pending  bool
-	Deadline time.Time
-	Seconds  int
-	Outcome  string
-	NewURL   string // where the form now listens, when that moved
+	Pending   bool
+	Deadline  time.Time
+	Seconds   int
+	Outcome   string
+	NewURL    string // where the form now listens, when that moved
+	RevertURL string // where it listens again after a revert
 }
 
 func (s *Server) handleConfirmPage(w http.ResponseWriter, r *http.Request) {
@@ -157,14 +159,40 @@ func (s *Server) handleConfirmPage(w http.ResponseWriter, r *http.Request) {
 	d := confirmData{Pending: pending, Deadline: deadline, Outcome: s.confirm.outcome()}
 	if pending {
 		d.Seconds = int(time.Until(deadline).Seconds())
-		if addr := s.opt.Config().Web.Listen; addr != "" && !sameHostPort(r.Host, addr) {
-			d.NewURL = "http://" + addr + "/confirm"
+		if u := urlFor(r, s.opt.Config().Web.Listen, "/confirm"); u != "http://"+r.Host+"/confirm" {
+			d.NewURL = u
+		}
+		if old := s.confirm.oldListen(); old != "" {
+			d.RevertURL = urlFor(r, old, "/confirm")
 		}
 	}
 	s.render(w, r, http.StatusOK, "confirm", pageData{Title: "Confirm the change", Active: "config", Data: d})
 }
 
-func sameHostPort(host, listen string) bool { return host == listen }
+// afterRisky sends the browser to the countdown page. When the form moved,
+// the page is rendered here (CSP form-action forbids redirecting a form post
+// to another origin) and its script follows the link to the new address.
+func (s *Server) afterRisky(w http.ResponseWriter, r *http.Request) {
+	if urlFor(r, s.opt.Config().Web.Listen, "/confirm") != "http://"+r.Host+"/confirm" {
+		s.handleConfirmPage(w, r)
+		return
+	}
+	http.Redirect(w, r, "/confirm", http.StatusSeeOther)
+}
+
+// urlFor is the URL of path on the form listening at listen, as the browser
+// that sent r reaches it (an unspecified listen host means: the host the
+// browser used).
+func urlFor(r *http.Request, listen, path string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return path
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = stripPort(r.Host)
+	}
+	return "http://" + net.JoinHostPort(host, port) + path
+}
 
 func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
 	if !s.confirm.confirm() {
@@ -208,7 +236,7 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Confirm {
-		http.Redirect(w, r, "/confirm", http.StatusSeeOther)
+		s.afterRisky(w, r)
 		return
 	}
 	http.Redirect(w, r, "/system?done=restored", http.StatusSeeOther)

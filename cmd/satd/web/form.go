@@ -166,6 +166,9 @@ func buildField(key string, f reflect.StructField, fv, dv reflect.Value, problem
 		ff.OSCam = m[1]
 	}
 	ff.Default = formatValue(dv)
+	if ff.Default == "" {
+		ff.Default = "(empty)"
+	}
 	switch {
 	case fv.Kind() == reflect.Bool:
 		ff.Kind, ff.Checked = "checkbox", fv.Bool()
@@ -291,7 +294,8 @@ func applyForm(cfg *config.Config, name string, form url.Values) (problems, raw 
 		}
 		// Keys are renumbered after deletions so that problems match the
 		// fields as they will be shown.
-		applyTable(prefix, e, renumber(form, prefix, fmt.Sprintf("%s[%d]", name, out.Len())), problems, raw)
+		to := fmt.Sprintf("%s[%d]", name, out.Len())
+		applyTable(to, e, renumber(form, prefix, to), problems, raw)
 		out = reflect.Append(out, e)
 	}
 	v.Set(out)

@@ -2,6 +2,14 @@
 (function () {
   "use strict";
 
+  // Confirm page after the form moved: go to the new address at once (the
+  // old listener is closing); the user confirms from there.
+  var moved = document.getElementById("new-url");
+  if (moved) {
+    location.href = moved.href;
+    return;
+  }
+
   // Confirm page: count down to the revert and show the outcome.
   var cd = document.getElementById("countdown");
   if (cd) {
@@ -10,7 +18,9 @@
       var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
       cd.textContent = String(left);
       if (left <= 0) {
-        setTimeout(function () { location.reload(); }, 1500);
+        // After a revert the form listens where it did before.
+        var back = cd.getAttribute("data-revert-url");
+        setTimeout(function () { if (back) { location.href = back; } else { location.reload(); } }, 1500);
         return;
       }
       setTimeout(tick, 1000);

@@ -1,0 +1,310 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"satd.dev/satd/cmd/satd/config"
+)
+
+// chromiumPath finds Debian's chromium, installing it when missing and the
+// test runs as root with apt-get. It skips when no browser can be had,
+// except under CI, where a missing browser is a failure.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if testing.Short() || os.Getenv("SATD_CROSS_TEST") != "" {
+		t.Skip("browser tests run on the host, not in -short mode")
+	}
+	if p := os.Getenv("CHROME_PATH"); p != "" {
+		return p
+	}
+	find := func() string {
+		for _, name := range []string{"chromium", "chromium-browser"} {
+			if p, err := exec.LookPath(name); err == nil {
+				return p
+			}
+		}
+		return ""
+	}
+	if p := find(); p != "" {
+		return p
+	}
+	if _, err := exec.LookPath("apt-get"); err == nil && os.Getuid() == 0 {
+		t.Log("installing Debian chromium for the browser tests")
+		install := exec.Command("apt-get", "install", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300", "chromium")
+		install.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := install.CombinedOutput(); err != nil {
+			t.Logf("apt-get install chromium: %v\n%s", err, out)
+		}
+		if p := find(); p != "" {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no chromium and it could not be installed; CI needs the browser tests")
+	}
+	t.Skip("no chromium (set CHROME_PATH, or run as root with apt-get)")
+	return ""
+}
+
+// artifactDir is where screenshots go: $SATD_ARTIFACTS or a temp directory.
+func artifactDir(t *testing.T) string {
+	dir := os.Getenv("SATD_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "satd-web-artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// browser starts headless chromium; the first Run starts it, so per-step
+// timeouts are derived afterwards.
+func browser(t *testing.T) context.Context {
+	exe := chromiumPath(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelC(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// step runs actions with a timeout.
+func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(artifactDir(t), "web-"+name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", path)
+}
+
+// pageWeight is what the browser measured for one page load.
+type pageWeight struct {
+	Transfer float64 `json:"transfer"` // bytes over the wire: document + its CSS and JS
+	Decoded  float64 `json:"decoded"`
+	DCL      float64 `json:"dcl"`   // ms to DOMContentLoaded
+	Paint    float64 `json:"paint"` // ms to first contentful paint
+}
+
+const weightJS = `(() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  let t = nav.transferSize, d = nav.decodedBodySize;
+  for (const r of performance.getEntriesByType('resource')) { t += r.transferSize; d += r.decodedBodySize; }
+  const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+  return {transfer: t, decoded: d, dcl: nav.domContentLoadedEventEnd, paint: fcp ? fcp.startTime : 0};
+})()`
+
+func measure(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	// Paint timing is recorded a frame after load.
+	w, err := chromedp.Run(sctx, chromedp.Poll[pageWeight](`document.readyState === 'complete' && performance.getEntriesByName('first-contentful-paint').length > 0 && `+weightJS))
+	if err != nil {
+		t.Fatalf("measure %s: %v", name, err)
+	}
+	t.Logf("page %-10s %6.0f bytes transferred (%6.0f decoded), DOMContentLoaded %5.1f ms, first paint %5.1f ms", name, w.Transfer, w.Decoded, w.DCL, w.Paint)
+	if w.Transfer > 100<<10 || w.Decoded > 100<<10 {
+		t.Errorf("page %s weighs %.0f bytes (%.0f decoded), over 100 KB", name, w.Transfer, w.Decoded)
+	}
+}
+
+// TestBrowser drives the form in headless chromium: first-time password,
+// login, an option applied without restart, a validation message next to its
+// field, apply-then-confirm reverting, backup and restore, the live log, and
+// a screenshot and weight of every page.
+func TestBrowser(t *testing.T) {
+	ctx := browser(t)
+	r := newRig(t, "", nil)
+	r.srv.opt.ConfirmTimeout = 3 * time.Second
+	r.status.st = Status{
+		Readers: []ReaderStatus{{Label: "slot0", State: "ready", ATR: "3B 24 00 30 42 30 30", Protocol: "T=0", Baud: 9600, CardSystem: "Conax", CAID: 0x0B00,
+			Providers: []string{"000000"}, Serial: "0123456789", Subscriptions: []Subscription{{Name: "Basic", Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)}},
+			ECMOK: 120, ECMNotFound: 2, AvgTime: 180 * time.Millisecond}},
+		Services: []ServiceStatus{{Client: "tvheadend", Channel: "Demo One", CAID: 0x0B00, SID: 1, Reader: "slot0", ECMTime: 170 * time.Millisecond, Since: time.Now()}},
+		Mounts:   []MountStatus{{Name: "/radio", Source: "http://upstream.example/stream", Upstream: "primary", Listeners: 3, Bitrate: 128, Title: "Artist – Song"}},
+	}
+	r.start()
+	base := r.url("")
+	startAddr := r.srv.Addr()
+
+	t.Run("first-time password", func(t *testing.T) {
+		step(t, ctx, "open", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("setup")))
+		screenshot(t, ctx, "setup")
+		step(t, ctx, "set password",
+			chromedp.SetValue(chromedp.ID("password"), "correct horse"),
+			chromedp.SetValue(chromedp.ID("repeat"), "correct horse"),
+			chromedp.Click(chromedp.ID("setup")),
+			chromedp.WaitVisible(chromedp.ID("uptime")))
+		if !r.srv.pw.isSet() {
+			t.Fatal("password not stored")
+		}
+	})
+	t.Run("login", func(t *testing.T) {
+		step(t, ctx, "log out", chromedp.Click(chromedp.CSS(".logout button")), chromedp.WaitVisible(chromedp.ID("login")))
+		step(t, ctx, "wrong password", chromedp.SetValue(chromedp.ID("password"), "wrong"), chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("page-error")))
+		screenshot(t, ctx, "login")
+		step(t, ctx, "log in", chromedp.SetValue(chromedp.ID("password"), "correct horse"), chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("uptime")))
+		measure(t, ctx, "status")
+		screenshot(t, ctx, "status")
+	})
+	t.Run("option applied without restart", func(t *testing.T) {
+		sec, key := balancerOption()
+		value := map[string]string{"lb_mode": "1", "level": "debug"}[key]
+		id := fieldID(sec + "." + key)
+		reloads := r.balancer.reloads
+		step(t, ctx, "edit", chromedp.Navigate(base+"/config?section="+sec), chromedp.WaitVisible(chromedp.ID(id)),
+			chromedp.SetValue(chromedp.ID(id), value), chromedp.Click(chromedp.ID("save")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		step(t, ctx, "balancer page", chromedp.Navigate(base+"/balancer"), chromedp.WaitVisible(chromedp.ID("decisions")))
+		if got := text(t, ctx, "#decisions"); !strings.Contains(got, key+"="+value) {
+			t.Errorf("balancer page shows %q, want the new %s=%s in force", got, key, value)
+		}
+		if r.restarts != 0 || r.srv.Addr() != startAddr || r.balancer.reloads != reloads+1 {
+			t.Errorf("restarts %d, listener %s (was %s), reloads %d", r.restarts, r.srv.Addr(), startAddr, r.balancer.reloads-reloads)
+		}
+		measure(t, ctx, "balancer")
+		screenshot(t, ctx, "balancer")
+	})
+	t.Run("validation message next to its field", func(t *testing.T) {
+		step(t, ctx, "edit", chromedp.Navigate(base+"/config?section=web"), chromedp.WaitVisible(chromedp.ID("f-web-login_attempts")))
+		measure(t, ctx, "config")
+		screenshot(t, ctx, "config")
+		step(t, ctx, "bad value", chromedp.SetValue(chromedp.ID("f-web-login_attempts"), "0"), chromedp.Click(chromedp.ID("save")),
+			chromedp.WaitVisible(chromedp.ID("f-web-login_attempts-error")))
+		if got := text(t, ctx, "#f-web-login_attempts-error"); got != "must be 1-100" {
+			t.Errorf("message %q", got)
+		}
+		// The message sits in the field's own row.
+		row := text(t, ctx, ".field.invalid")
+		if !strings.Contains(row, "login_attempts") || !strings.Contains(row, "must be 1-100") {
+			t.Errorf("invalid row %q", row)
+		}
+		screenshot(t, ctx, "config-error")
+		if r.savedConfig().Web.LoginAttempts != 5 {
+			t.Error("invalid value saved")
+		}
+	})
+	t.Run("apply-then-confirm reverts", func(t *testing.T) {
+		moved := freeAddr(t)
+		step(t, ctx, "move the form", chromedp.Navigate(base+"/config?section=web"), chromedp.WaitVisible(chromedp.ID("f-web-listen")),
+			chromedp.SetValue(chromedp.ID("f-web-listen"), moved), chromedp.Click(chromedp.ID("save")))
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := chromedp.Do(sctx, chromedp.WaitVisible(chromedp.ID("countdown")))
+		cancel()
+		if err != nil {
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
+			t.Fatalf("no countdown: %v; at %s: %s", err, loc, html)
+		}
+		if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(loc, "http://"+moved+"/") {
+			t.Errorf("countdown shown at %s, want the new address %s", loc, moved)
+		}
+		if r.srv.Addr() != moved || r.savedConfig().Web.Listen != moved {
+			t.Fatalf("change not applied: listening on %s", r.srv.Addr())
+		}
+		screenshot(t, ctx, "confirm")
+		// Not confirmed: after 3 s the old address is back and the page
+		// follows it there.
+		step(t, ctx, "revert", chromedp.WaitVisible(chromedp.ID("outcome")))
+		if got := text(t, ctx, "#outcome"); !strings.Contains(got, "reverted") {
+			t.Errorf("outcome %q", got)
+		}
+		if r.srv.Addr() != startAddr || r.savedConfig().Web.Listen != startAddr {
+			t.Errorf("after the timeout listening on %s, file says %s; want %s", r.srv.Addr(), r.savedConfig().Web.Listen, startAddr)
+		}
+	})
+	t.Run("backup and restore", func(t *testing.T) {
+		step(t, ctx, "system", chromedp.Navigate(base+"/system"), chromedp.WaitVisible(chromedp.ID("backup")))
+		measure(t, ctx, "system")
+		screenshot(t, ctx, "system")
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		backup, err := chromedp.Run(sctx, chromedp.Evaluate[string](`fetch(document.getElementById('backup').href).then(r => r.text())`, chromedp.EvalAwaitPromise))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Parse("backup", []byte(backup)); err != nil {
+			t.Fatalf("backup from the browser does not parse: %v", err)
+		}
+		file := filepath.Join(t.TempDir(), "restore.toml")
+		os.WriteFile(file, []byte(strings.Replace(backup, "syslog_tag = 'satd'", "syslog_tag = 'restored'", 1)), 0o600)
+		step(t, ctx, "restore", chromedp.SetUploadFiles(chromedp.ID("backup-file"), []string{file}), chromedp.Click(chromedp.ID("restore")),
+			chromedp.WaitVisible(chromedp.CSS(".flash")))
+		if r.current().Log.SyslogTag != "restored" || r.savedConfig().Log.SyslogTag != "restored" {
+			t.Errorf("restore not applied: %q", r.current().Log.SyslogTag)
+		}
+	})
+	t.Run("live log", func(t *testing.T) {
+		step(t, ctx, "log page", chromedp.Navigate(base+"/log?level=INFO"), chromedp.WaitVisible(chromedp.ID("log-body")))
+		measure(t, ctx, "log")
+		r.srv.opt.Log.Warn("live tail marker <b>not bold</b>", "reader", "slot0")
+		r.srv.opt.Log.Debug("debug marker below the filter")
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		_, err := chromedp.Run(sctx, chromedp.Poll[bool](`document.getElementById('log-body').textContent.includes('live tail marker <b>not bold</b>')`))
+		cancel()
+		if err != nil {
+			t.Fatalf("live tail: %v", err)
+		}
+		if got := text(t, ctx, "#log-body"); strings.Contains(got, "debug marker") {
+			t.Error("level filter let a debug record through")
+		}
+		screenshot(t, ctx, "log")
+	})
+	t.Run("cross-origin form refused", func(t *testing.T) {
+		// An attacker page on another origin auto-submits a restart.
+		attacker := newAttacker(t, r.url("/system/restart"))
+		step(t, ctx, "attack", chromedp.Navigate(attacker), chromedp.WaitVisible(chromedp.CSS("body")))
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		_, err := chromedp.Run(sctx, chromedp.Poll[bool](`document.body && document.body.textContent.includes('cross-origin request refused')`))
+		cancel()
+		if err != nil {
+			t.Fatalf("the attack did not reach the guard: %v", err)
+		}
+		if r.restarts != 0 {
+			t.Errorf("cross-origin POST restarted the daemon")
+		}
+	})
+	fmt.Fprintf(os.Stderr, "screenshots in %s\n", artifactDir(t))
+}

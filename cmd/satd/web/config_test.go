@@ -1,0 +1,262 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"satd.dev/satd/cmd/satd/config"
+)
+
+// TestEverySectionHasAForm walks every section of config.Config: each renders
+// with a field per key, the OSCam name where the description gives one, and
+// its default.
+func TestEverySectionHasAForm(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	for _, name := range sectionNames() {
+		b := get(t, c, r.url("/config?section="+name))
+		sec, _ := buildSection(r.current(), name, nil, nil)
+		for _, tb := range sec.Tables {
+			for _, f := range tb.Fields {
+				if !strings.Contains(b, `name="`+f.Key+`"`) {
+					t.Errorf("section %s: no input for %s", name, f.Key)
+				}
+			}
+		}
+	}
+	b := get(t, c, r.url("/config?section=web"))
+	for _, want := range []string{"OSCam: httpport", "Default: 127.0.0.1:8080", "Default: 1m30s"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("web section lacks %q", want)
+		}
+	}
+}
+
+func TestValidationMessageNextToField(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	form := url.Values{"section": {"dvbapi"}, "dvbapi.listen": {"127.0.0.1:99999"}, "dvbapi.allow": {"10.0.0.0/8\nnot-an-address"}}
+	resp, err := c.PostForm(r.url("/config"), form)
+	b := body(t, resp, err)
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("invalid save: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		`<span class="field-error" id="f-dvbapi-listen-error" role="alert">&#34;127.0.0.1:99999&#34;: port must be 1-65535</span>`,
+		`id="f-dvbapi-allow-error"`,
+		`value="127.0.0.1:99999"`, // the typed value is kept
+		`aria-describedby="f-dvbapi-listen-error"`,
+	} {
+		if !strings.Contains(b, want) {
+			t.Errorf("response lacks %s", want)
+		}
+	}
+	if r.applies != 0 || r.savedConfig().DVBAPI.Listen != "127.0.0.1:9000" {
+		t.Errorf("an invalid configuration was saved or applied")
+	}
+	// A value that does not even parse is reported the same way.
+	resp, err = c.PostForm(r.url("/config"), url.Values{"section": {"web"}, "web.login_attempts": {"many"}})
+	b = body(t, resp, err)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(b, `id="f-web-login_attempts-error"`) {
+		t.Errorf("unparsable value: %d", resp.StatusCode)
+	}
+}
+
+func TestSaveAppliesWithoutRestart(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	resp, err := c.PostForm(r.url("/config"), url.Values{"section": {"dvbapi"}, "dvbapi.user": {"tvh"}, "dvbapi.enabled.present": {"1"}})
+	body(t, resp, err)
+	if resp.Request.URL.Query().Get("saved") != "1" {
+		t.Fatalf("save ended on %s", resp.Request.URL)
+	}
+	if got := r.savedConfig().DVBAPI; got.User != "tvh" || got.Enabled {
+		t.Errorf("saved dvbapi = %+v; want user tvh, enabled false (checkbox off)", got)
+	}
+	if r.applies != 1 || r.current().DVBAPI.User != "tvh" || r.restarts != 0 {
+		t.Errorf("applies %d, restarts %d", r.applies, r.restarts)
+	}
+}
+
+func TestReaderListAddDelete(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	b := get(t, c, r.url("/config?section=reader&add=1"))
+	if !strings.Contains(b, `name="reader.count" value="2"`) {
+		t.Fatalf("add did not offer a second reader")
+	}
+	form := url.Values{"section": {"reader"}, "reader.count": {"2"},
+		"reader[0].label": {"slot0"}, "reader[0].protocol": {"internal"}, "reader[0].delete": {"1"},
+		"reader[1].label": {"fixed"}, "reader[1].protocol": {"constcw"}, "reader[1].enable.present": {"1"}, "reader[1].enable": {"on"}}
+	resp, err := c.PostForm(r.url("/config"), form)
+	body(t, resp, err)
+	got := r.savedConfig().Readers
+	if len(got) != 1 || got[0].Label != "fixed" || got[0].Protocol != "constcw" || !got[0].Enable {
+		t.Errorf("readers = %+v", got)
+	}
+}
+
+func TestAPIConfig(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	var m struct {
+		Web    map[string]any   `json:"web"`
+		Reader []map[string]any `json:"reader"`
+	}
+	if err := json.Unmarshal([]byte(get(t, c, r.url("/api/config"))), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Web["listen"] != r.srv.Addr() || len(m.Reader) != 1 || m.Reader[0]["label"] != "slot0" {
+		t.Errorf("/api/config = %+v", m)
+	}
+	post := func(section, js string) (int, string) {
+		resp, err := c.Post(r.url("/api/config/"+section), "application/json", strings.NewReader(js))
+		b := body(t, resp, err)
+		return resp.StatusCode, b
+	}
+	code, b := post("log", `{"level": "loud"}`)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(b, `"key": "log.level"`) {
+		t.Errorf("invalid level: %d %s", code, b)
+	}
+	code, b = post("log", `{"level": "debug", "levels": {"web": "warn"}}`)
+	if code != http.StatusOK || r.current().Log.Level != "debug" || r.current().Log.Levels["web"] != "warn" {
+		t.Errorf("valid save: %d %s", code, b)
+	}
+	code, _ = post("nosuch", `{}`)
+	if code != http.StatusBadRequest {
+		t.Errorf("unknown section: %d", code)
+	}
+}
+
+// TestConfirmRevertsAfterTimeout runs the 90 s timer in a synctest bubble.
+func TestConfirmRevertsAfterTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, "127.0.0.1:18080", nil)
+		cfg, _ := cloneConfig(r.current())
+		cfg.Web.AllowedHosts = []string{"receiver.lan"}
+		res, err := r.srv.save(cfg)
+		if err != nil || !res.Confirm {
+			t.Fatalf("save: %+v %v", res, err)
+		}
+		if got := r.savedConfig().Web.AllowedHosts; len(got) != 1 {
+			t.Fatalf("change not saved before confirmation: %v", got)
+		}
+		again, _ := cloneConfig(cfg)
+		again.Web.Allow = []string{"10.0.0.0/8"}
+		if _, err := r.srv.save(again); err != ErrPending {
+			t.Errorf("second risky change while pending: %v", err)
+		}
+		time.Sleep(89 * time.Second)
+		synctest.Wait()
+		if r.savedConfig().Web.AllowedHosts == nil {
+			t.Fatalf("reverted before 90 s")
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if got := r.savedConfig().Web.AllowedHosts; len(got) != 0 {
+			t.Errorf("after 90 s the file still has %v", got)
+		}
+		if got := r.current().Web.AllowedHosts; len(got) != 0 || r.applies != 2 {
+			t.Errorf("after 90 s in force: %v (applies %d)", got, r.applies)
+		}
+		if r.srv.confirm.outcome() != "reverted" {
+			t.Errorf("outcome %q", r.srv.confirm.outcome())
+		}
+	})
+}
+
+func TestConfirmKeepsChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, "127.0.0.1:18080", nil)
+		cfg, _ := cloneConfig(r.current())
+		cfg.Web.Allow = []string{"192.168.0.0/16"}
+		if _, err := r.srv.save(cfg); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Second)
+		if !r.srv.confirm.confirm() {
+			t.Fatal("nothing to confirm")
+		}
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		if got := r.savedConfig().Web.Allow; len(got) != 1 {
+			t.Errorf("confirmed change reverted: %v", got)
+		}
+	})
+}
+
+func TestBackupRestore(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	backup := get(t, c, r.url("/system/backup"))
+	if _, err := config.Parse("backup", []byte(backup)); err != nil {
+		t.Fatalf("backup does not parse: %v", err)
+	}
+	upload := func(doc string) (int, string) {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		fw, _ := mw.CreateFormFile("backup", "satd.toml")
+		fw.Write([]byte(doc))
+		mw.Close()
+		resp, err := c.Post(r.url("/system/restore"), mw.FormDataContentType(), &b)
+		out := body(t, resp, err)
+		return resp.StatusCode, out
+	}
+	if code, b := upload("[log]\nlevel = \"loud\"\n"); code != http.StatusUnprocessableEntity || !strings.Contains(b, "log.level") {
+		t.Errorf("invalid restore: %d", code)
+	}
+	changed := strings.Replace(backup, "level = 'info'", "level = 'warn'", 1)
+	if code, _ := upload(changed); code != http.StatusOK || r.current().Log.Level != "warn" {
+		t.Errorf("restore: %d, level %q", code, r.current().Log.Level)
+	}
+}
+
+func TestBalancerActions(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	resp, err := c.PostForm(r.url("/balancer/clear"), url.Values{"reader": {"slot0"}, "key": {"0B00@000000:0002:0000:64"}})
+	body(t, resp, err)
+	if n := len(r.balancer.Stats()); n != 1 {
+		t.Errorf("after clear: %d rows", n)
+	}
+	resp, err = c.Post(r.url("/api/balancer/reset"), "application/json", strings.NewReader(`{"reader": ""}`))
+	body(t, resp, err)
+	if n := len(r.balancer.Stats()); n != 0 || resp.StatusCode != http.StatusOK {
+		t.Errorf("after reset: %d rows, %d", n, resp.StatusCode)
+	}
+}
+
+func TestFirmwareUpload(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	for _, tt := range []struct {
+		content string
+		code    int
+	}{{"SIGNED image", http.StatusOK}, {"forged image", http.StatusUnprocessableEntity}} {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		fw, _ := mw.CreateFormFile("image", "satd.raucb")
+		fw.Write([]byte(tt.content))
+		mw.Close()
+		resp, err := c.Post(r.url("/system/firmware"), mw.FormDataContentType(), &b)
+		body(t, resp, err)
+		if resp.StatusCode != tt.code || string(r.updater.got) != tt.content {
+			t.Errorf("upload %q: %d, updater got %q", tt.content, resp.StatusCode, r.updater.got)
+		}
+	}
+}
