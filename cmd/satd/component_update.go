@@ -53,7 +53,13 @@ func buildUpdate(e env) (component, error) {
 		return nil, nil
 	}
 	dir := updateDir(e.cfg.Global)
+	refuse := ""
+	if u.Install == "binary" && os.Getenv(update.LaunchedEnv) == "" {
+		refuse = "satd does not run under `satd launch`, which must restart it after a binary update"
+		e.log.Warn("binary updates refused", "why", refuse)
+	}
 	m, err := update.New(update.Options{
+		Refuse:        refuse,
 		Policy:        update.Policy{PublicKeys: u.PublicKeys, Board: u.Board, Running: version, AllowDowngrade: u.AllowDowngrade},
 		ManifestURL:   u.URL,
 		Dir:           filepath.Join(dir, "work"),

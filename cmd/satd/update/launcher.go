@@ -38,6 +38,10 @@ type Launcher struct {
 	Stdout, Stderr *os.File
 }
 
+// LaunchedEnv is set in the environment of the processes the launcher
+// starts, so that satd knows a binary update will be restarted.
+const LaunchedEnv = "SATD_LAUNCHED"
+
 // Run starts and restarts the current executable until ctx is done, then
 // stops the child with SIGTERM and returns.
 func (l *Launcher) Run(ctx context.Context) error {
@@ -114,6 +118,7 @@ const (
 func (l *Launcher) runOnce(ctx context.Context, exe string, trial *Trial) (runResult, error) {
 	cmd := exec.Command(exe, l.Args...)
 	cmd.Stdout, cmd.Stderr = l.out(l.Stdout, os.Stdout), l.out(l.Stderr, os.Stderr)
+	cmd.Env = append(os.Environ(), LaunchedEnv+"=1")
 	if err := cmd.Start(); err != nil {
 		l.Log.Error("start failed", "exe", exe, "err", err)
 		return exitedOnItsOwn, nil

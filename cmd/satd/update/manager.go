@@ -68,6 +68,9 @@ type Options struct {
 	// so that the launcher starts the new binary) and after failed health
 	// checks (rollback true).
 	Restart func(rollback bool)
+	// Refuse, if not empty, is why installs are refused (a binary update
+	// without satd launch to restart it); polling then only reports.
+	Refuse  string
 	Fetcher *Fetcher
 	Log     *slog.Logger
 }
@@ -256,6 +259,9 @@ func receive(r io.Reader, path string, man *Manifest, progress func(done, total 
 // what the new version must prove after the restart, and requests it.
 func (m *Manager) install(ctx context.Context, man *Manifest, path string) error {
 	defer os.Remove(path)
+	if m.o.Refuse != "" {
+		return m.fail(fmt.Errorf("install %s: %w: %s", man.Version, ErrWrongKind, m.o.Refuse))
+	}
 	m.set(func(s *Status) { s.Phase, s.Percent = PhaseInstalling, 0 })
 	p := pending{Version: man.Version, From: m.o.Running, Kind: man.Kind, Started: time.Now()}
 	if m.o.Health != nil {
