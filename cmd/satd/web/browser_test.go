@@ -308,3 +308,29 @@ func TestBrowser(t *testing.T) {
 	})
 	fmt.Fprintf(os.Stderr, "screenshots in %s\n", artifactDir(t))
 }
+
+// TestBrowserDemoTiming measures every page of a running satd (the demo:
+// `satd -demo`) in the browser. It runs when SATD_DEMO_URL names it; the
+// password is set on first use (loopback) or taken from SATD_DEMO_PASSWORD.
+func TestBrowserDemoTiming(t *testing.T) {
+	base := os.Getenv("SATD_DEMO_URL")
+	if base == "" {
+		t.Skip("set SATD_DEMO_URL (e.g. http://127.0.0.1:8080) to measure a running satd")
+	}
+	pw := os.Getenv("SATD_DEMO_PASSWORD")
+	if pw == "" {
+		pw = "demo-password"
+	}
+	ctx := browser(t)
+	step(t, ctx, "open", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("password")))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); strings.HasSuffix(loc, "/setup") {
+		step(t, ctx, "setup", chromedp.SetValue(chromedp.ID("password"), pw), chromedp.SetValue(chromedp.ID("repeat"), pw), chromedp.Click(chromedp.ID("setup")), chromedp.WaitVisible(chromedp.ID("uptime")))
+	} else {
+		step(t, ctx, "login", chromedp.SetValue(chromedp.ID("password"), pw), chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("uptime")))
+	}
+	for _, p := range pagePaths {
+		step(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("main")))
+		measure(t, ctx, p)
+		screenshot(t, ctx, "demo"+strings.NewReplacer("/", "-", "?", "-", "=", "-").Replace(p))
+	}
+}

@@ -92,15 +92,36 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 type balancerData struct {
 	Stats     []StatsRow
 	Decisions []Decision
-	Now       time.Time
+	Total     int
+	Page      int
+	Pages     int
+	PageLinks []int
 }
 
+// statsPerPage keeps the Load balancer page far below 100 KB however many
+// statistics rows the balancer has (the JSON API returns them all).
+const statsPerPage = 100
+
 func (s *Server) handleBalancer(w http.ResponseWriter, r *http.Request) {
-	d := pageData{Title: "Load balancer", Active: "balancer", Data: balancerData{s.opt.Balancer.Stats(), s.opt.Balancer.Decisions(), s.opt.Now()}}
+	rows := s.opt.Balancer.Stats()
+	bd := balancerData{Decisions: s.opt.Balancer.Decisions(), Total: len(rows), Pages: max(1, (len(rows)+statsPerPage-1)/statsPerPage)}
+	bd.Page = min(max(1, atoiOr(r.URL.Query().Get("page"), 1)), bd.Pages)
+	bd.Stats = rows[(bd.Page-1)*statsPerPage : min(len(rows), bd.Page*statsPerPage)]
+	for i := 1; i <= bd.Pages && i <= 50; i++ {
+		bd.PageLinks = append(bd.PageLinks, i)
+	}
+	d := pageData{Title: "Load balancer", Active: "balancer", Data: bd}
 	if r.URL.Query().Get("done") != "" {
 		d.Flash = "Statistics " + r.URL.Query().Get("done") + "."
 	}
 	s.render(w, r, http.StatusOK, "balancer", d)
+}
+
+func atoiOr(s string, def int) int {
+	if n, err := strconv.Atoi(s); err == nil {
+		return n
+	}
+	return def
 }
 
 func (s *Server) handleBalancerReset(w http.ResponseWriter, r *http.Request) {
