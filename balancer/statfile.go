@@ -81,7 +81,7 @@ func parseStatLine(s string) (StatRecord, error) {
 		CHID:   uint16(p.hex("chid", f[5], 16)),
 		AvgMs:  p.dec("time_avg", f[6], 0, undefAvg),
 		Count:  p.dec("ecm_count", f[7], 0, 1<<30),
-		Last:   int64(p.dec("last_received", f[8], 0, 1<<40)),
+		Last:   p.dec64("last_received", f[8], 0, 1<<40),
 		Fail:   p.dec("fail_factor", f[9], -1<<30, 1<<30),
 		ECMLen: uint16(p.hex("ecmlen", f[10], 16)),
 	}
@@ -114,7 +114,7 @@ func parseOldStatLine(s string) (StatRecord, error) {
 		case "ecms":
 			rec.Count = p.dec("ecms", v, 0, 1<<30)
 		case "last":
-			rec.Last = int64(p.dec("last", v, 0, 1<<40))
+			rec.Last = p.dec64("last", v, 0, 1<<40)
 		case "fail":
 			rec.Fail = p.dec("fail", v, -1<<30, 1<<30)
 		case "len":
@@ -141,7 +141,13 @@ func (p *fieldParser) fail(err error) {
 }
 
 func (p *fieldParser) dec(name, s string, lo, hi int) int {
-	v, err := strconv.Atoi(strings.TrimSpace(s))
+	return int(p.dec64(name, s, int64(lo), int64(hi)))
+}
+
+// dec64 parses a decimal field that may not fit 32 bits (timestamps), so that
+// stats files read the same on 32-bit receivers.
+func (p *fieldParser) dec64(name, s string, lo, hi int64) int64 {
+	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	if err != nil || v < lo || v > hi {
 		p.fail(fmt.Errorf("%s %q: want a decimal number from %d to %d", name, s, lo, hi))
 	}

@@ -120,6 +120,11 @@ func displayPath(p string) string {
 }
 
 func (d *daemon) run(demo bool) int {
+	// Signals are caught before anything is logged or started, so that an
+	// early SIGHUP or SIGTERM is handled rather than killing the process.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	log := d.log.component("main")
 	applyMemoryLimit(d.cfg.Global, log)
 	log.Info("satd starting", "version", version, "config", displayPath(d.configPath), "demo", demo)
@@ -130,9 +135,6 @@ func (d *daemon) run(demo bool) int {
 		d.stop(log)
 		return 1
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			d.reload(log)

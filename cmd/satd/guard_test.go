@@ -13,6 +13,10 @@ import (
 // maxARMv7Size is the size budget of the stripped linux/arm GOARM=7 binary.
 const maxARMv7Size = 10 << 20
 
+// releaseTags are the build tags of release builds (Makefile TAGS, Buildroot
+// SATD_TAGS).
+const releaseTags = "nethttpomithttp2"
+
 // crossTargets are the release targets of `make cross`.
 var crossTargets = []struct{ name, arch, variable string }{
 	{"armv7", "arm", "GOARM=7"},
@@ -42,7 +46,7 @@ func TestCrossBinariesStaticAndSmall(t *testing.T) {
 	dir := t.TempDir()
 	for _, tg := range crossTargets {
 		out := filepath.Join(dir, "satd-"+tg.name)
-		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w", "-o", out, ".")
+		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-tags", releaseTags, "-ldflags", "-s -w", "-o", out, ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+tg.arch)
 		if tg.variable != "" {
 			cmd.Env = append(cmd.Env, tg.variable)

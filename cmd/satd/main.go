@@ -73,7 +73,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		fmt.Fprintf(w, "  %-14s %s\n", name, commands[name].summary)
+		fmt.Fprintf(w, "  %-16s %s\n", name, commands[name].summary)
 	}
 }
 

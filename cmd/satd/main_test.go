@@ -47,7 +47,8 @@ func TestDaemonLifecycle(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, b)
 	}
 	cfgPath := filepath.Join(dir, "satd.toml")
-	valid := "[global]\nstate_dir = \"" + dir + "\"\n[web]\nenabled = false\n"
+	// Network parts are off: other tests may hold their default ports.
+	valid := "[global]\nstate_dir = \"" + dir + "\"\n[web]\nenabled = false\n[dvbapi]\nenabled = false\n"
 	os.WriteFile(cfgPath, []byte(valid), 0o600)
 	cmd := exec.Command(bin, "-config", cfgPath)
 	stderr, _ := cmd.StderrPipe()
@@ -85,6 +86,7 @@ func waitLine(t *testing.T, lines <-chan string, want string) {
 			if !ok {
 				t.Fatalf("satd exited before logging %q", want)
 			}
+			t.Log(l)
 			if strings.Contains(l, want) {
 				return
 			}

@@ -22,6 +22,9 @@ SATD_BUILD_TARGETS = cmd/satd
 # on when it can link it, and this later assignment wins.
 SATD_GO_ENV = CGO_ENABLED=0
 SATD_LDFLAGS = -s -w -X main.version=$(SATD_VERSION)
+# HTTP/2 is never used on the box (plain HTTP/1.1 on the LAN); leaving it
+# out saves about 0.5 MB.
+SATD_TAGS = nethttpomithttp2
 
 SATD_CONFIG_PATH = $(call qstrip,$(BR2_PACKAGE_SATD_CONFIG_PATH))
 
@@ -93,7 +96,7 @@ define SATD_BUILD_CMDS
 	cd $(@D) && $(HOST_GO_COMMON_ENV) CGO_ENABLED=0 GOOS=linux \
 		GOARCH=$(SATD_GOARCH) GOMIPS=softfloat \
 		$(GO_BIN) build -mod=vendor -trimpath -buildvcs=false \
-		-ldflags "$(SATD_LDFLAGS)" -o $(@D)/bin/satd ./$(SATD_BUILD_TARGETS)
+		-tags "$(SATD_TAGS)" -ldflags "$(SATD_LDFLAGS)" -o $(@D)/bin/satd ./$(SATD_BUILD_TARGETS)
 endef
 
 define SATD_INSTALL_TARGET_CMDS

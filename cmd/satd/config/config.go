@@ -18,17 +18,19 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"satd.dev/satd/balancer"
 	"satd.dev/satd/internal/atomicfile"
 )
 
 // Config is the whole configuration of a satd instance.
 type Config struct {
-	Global  Global   `toml:"global" comment:"process-wide settings"`
-	Log     Log      `toml:"log" comment:"logging"`
-	Web     Web      `toml:"web" comment:"the device web form and its API"`
-	DVBAPI  DVBAPI   `toml:"dvbapi" comment:"the receiver-facing dvbapi front door (oscam.conf [dvbapi])"`
-	Update  Update   `toml:"update" comment:"over-the-air updates"`
-	Readers []Reader `toml:"reader" comment:"card readers, one [[reader]] table each (oscam.server [reader])"`
+	Global   Global          `toml:"global" comment:"process-wide settings"`
+	Log      Log             `toml:"log" comment:"logging"`
+	Web      Web             `toml:"web" comment:"the device web form and its API"`
+	Balancer balancer.Config `toml:"balancer" comment:"the ECM load balancer (oscam.conf [global] lb_* options and timeouts)"`
+	DVBAPI   DVBAPI          `toml:"dvbapi" comment:"the receiver-facing dvbapi front door (oscam.conf [dvbapi])"`
+	Update   Update          `toml:"update" comment:"over-the-air updates"`
+	Readers  []Reader        `toml:"reader" comment:"card readers, one [[reader]] table each (oscam.server [reader])"`
 }
 
 // section is implemented by every table of the configuration.
@@ -39,11 +41,12 @@ type section interface {
 // Default returns the configuration in force when the file sets nothing.
 func Default() *Config {
 	return &Config{
-		Global: DefaultGlobal(),
-		Log:    DefaultLog(),
-		Web:    DefaultWeb(),
-		DVBAPI: DefaultDVBAPI(),
-		Update: DefaultUpdate(),
+		Global:   DefaultGlobal(),
+		Log:      DefaultLog(),
+		Web:      DefaultWeb(),
+		Balancer: balancer.DefaultConfig(),
+		DVBAPI:   DefaultDVBAPI(),
+		Update:   DefaultUpdate(),
 	}
 }
 
@@ -118,6 +121,7 @@ func (c *Config) validate(rep reporter) {
 	c.Global.Validate(rep.section("global"))
 	c.Log.Validate(rep.section("log"))
 	c.Web.Validate(rep.section("web"))
+	c.Balancer.Validate(rep.section("balancer"))
 	c.DVBAPI.Validate(rep.section("dvbapi"))
 	c.Update.Validate(rep.section("update"))
 	labels := map[string]int{}

@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+
 	"regexp"
+	"satd.dev/satd/balancer"
 	"strings"
 )
 
@@ -13,6 +15,14 @@ type Reader struct {
 	Label    string `toml:"label" comment:"unique name of the reader (OSCam: label)"`
 	Enable   bool   `toml:"enable" comment:"use this reader (OSCam: enable)"`
 	Protocol string `toml:"protocol" comment:"internal (receiver slot), mouse (Phoenix/Smartmouse serial reader), constcw (control words from a file) or sim (simulated card, demo and tests)"`
+	Local    bool   `toml:"local" comment:"count as a local card for preferlocalcards even if not a physical slot (internal and mouse readers always are)"`
+
+	balancer.ReaderConfig
+}
+
+// IsLocal reports whether the reader counts as a local card for the balancer.
+func (r *Reader) IsLocal() bool {
+	return r.Local || r.Protocol == "internal" || r.Protocol == "mouse"
 }
 
 // Protocols are the accepted reader protocols.
@@ -20,7 +30,7 @@ var Protocols = []string{"internal", "mouse", "constcw", "sim"}
 
 // DefaultReader returns the defaults of a [[reader]] table.
 func DefaultReader() Reader {
-	return Reader{Enable: true}
+	return Reader{Enable: true, ReaderConfig: balancer.DefaultReaderConfig()}
 }
 
 var labelRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
@@ -34,6 +44,7 @@ func (r *Reader) Validate(report func(key, msg string)) {
 	for _, p := range Protocols {
 		ok = ok || p == r.Protocol
 	}
+	r.ReaderConfig.Validate(report)
 	if !ok {
 		report("protocol", fmt.Sprintf("%q is not one of %s", r.Protocol, strings.Join(Protocols, ", ")))
 	}
