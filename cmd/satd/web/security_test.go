@@ -252,3 +252,28 @@ func FuzzCheckPassword(f *testing.F) {
 		checkPassword(phc, "x") // must not panic or allocate without bound
 	})
 }
+
+func TestChangePasswordEndsOtherSessions(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	a, b := r.loggedInClient(), r.loggedInClient()
+	resp, err := a.PostForm(r.url("/system/password"), url.Values{"current": {"wrong"}, "new": {"new password"}, "repeat": {"new password"}})
+	body(t, resp, err)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("wrong current password: %d", resp.StatusCode)
+	}
+	resp, err = a.PostForm(r.url("/system/password"), url.Values{"current": {"correct horse"}, "new": {"new password"}, "repeat": {"new password"}})
+	body(t, resp, err)
+	if resp.Request.URL.Query().Get("done") != "password" {
+		t.Fatalf("change ended on %s", resp.Request.URL)
+	}
+	if err := r.srv.pw.check("new password"); err != nil {
+		t.Errorf("new password: %v", err)
+	}
+	if resp, err := a.Get(r.url("/system")); body(t, resp, err) == "" || resp.Request.URL.Path != "/system" {
+		t.Errorf("the changing browser was logged out")
+	}
+	if resp, err := b.Get(r.url("/system")); body(t, resp, err) == "" || resp.Request.URL.Path != "/login" {
+		t.Errorf("another session survived the change: ended on %s", resp.Request.URL)
+	}
+}
