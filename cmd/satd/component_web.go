@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -44,13 +43,10 @@ func buildWeb(e env) (component, error) {
 			return nil, err
 		}
 	}
-	var mu sync.Mutex // the web form's applies, one at a time
 	srv, err := web.New(web.Options{
-		Config:     func() *config.Config { mu.Lock(); defer mu.Unlock(); return d.cfg },
+		Config:     d.config,
 		ConfigPath: path,
 		Apply: func(cfg *config.Config) error {
-			mu.Lock()
-			defer mu.Unlock()
 			d.apply(cfg, e.log)
 			return nil
 		},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 
 	"satd.dev/satd/cmd/satd/config"
@@ -56,6 +57,9 @@ func registerComponent(s componentSpec) { componentSpecs = append(componentSpecs
 
 // daemon is a running satd.
 type daemon struct {
+	// mu serialises configuration changes: a SIGHUP reload and a save from
+	// the web form may arrive at the same time.
+	mu         sync.Mutex
 	log        *logSetup
 	configPath string // "" for the embedded demo configuration
 	cfg        *config.Config
@@ -191,6 +195,8 @@ func (d *daemon) reload(log *slog.Logger) {
 
 // apply makes cfg the configuration in force, component by component.
 func (d *daemon) apply(cfg *config.Config, log *slog.Logger) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.log.reload(cfg.Log)
 	applyMemoryLimit(cfg.Global, log)
 	for _, p := range d.parts {
@@ -200,6 +206,13 @@ func (d *daemon) apply(cfg *config.Config, log *slog.Logger) {
 	}
 	d.cfg = cfg
 	log.Info("configuration reloaded", "config", displayPath(d.configPath))
+}
+
+// config returns the configuration in force.
+func (d *daemon) config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
 }
 
 // stop stops the components in reverse order within the shutdown timeout.

@@ -159,14 +159,17 @@ func newLogging(c config.Log, stderr io.Writer) (*logSetup, error) {
 		h = slog.NewJSONHandler(stderr, opts)
 	}
 	s := &logSetup{levels: new(atomic.Pointer[levels])}
+	// The web form's Log page tails the same records.
+	handlers := fanout{h, webLogs.Handler()}
 	if c.Syslog {
 		w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, c.SyslogTag)
 		if err != nil {
 			return nil, err
 		}
-		h = fanout{h, &syslogHandler{w: w}}
+		handlers = append(handlers, &syslogHandler{w: w})
 		s.closer = w
 	}
+	h = handlers
 	s.levels.Store(levelsFrom(c))
 	s.root = slog.New(&componentHandler{inner: h, levels: s.levels, component: "main"})
 	return s, nil
