@@ -1,0 +1,334 @@
+package uart
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"satd.dev/satd/hal"
+	"satd.dev/satd/hal/haltest"
+)
+
+// openPTY returns a Port on the slave of a fresh pty, and the master.
+func openPTY(t testing.TB) (*Port, *os.File) {
+	t.Helper()
+	m, slave, err := haltest.OpenPTY()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	p, err := Open(slave)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(); m.Close() })
+	return p, m
+}
+
+func TestAnyBaudReadBackWithTCGETS2(t *testing.T) {
+	p, _ := openPTY(t)
+	for _, c := range []hal.LineConfig{
+		{Baud: 9600, Parity: hal.ParityEven, StopBits: 2},
+		{Baud: 10752, Parity: hal.ParityEven, StopBits: 2},
+		{Baud: 16129, Parity: hal.ParityOdd, StopBits: 2},
+		{Baud: 62500, Parity: hal.ParityEven, StopBits: 1},
+		{Baud: 223200, Parity: hal.ParityNone, StopBits: 2},
+	} {
+		if err := p.Configure(c); err != nil {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		tio, err := p.Termios()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tio.Ospeed != uint32(c.Baud) || tio.Ispeed != uint32(c.Baud) || tio.Cflag&unix.CBAUD != unix.BOTHER {
+			t.Errorf("%d baud: read back ospeed %d ispeed %d cflag %#o", c.Baud, tio.Ospeed, tio.Ispeed, tio.Cflag)
+		}
+		// The pty driver clears PARENB on every set; PARODD survives.
+		if (tio.Cflag&unix.PARODD != 0) != (c.Parity == hal.ParityOdd) || (tio.Cflag&unix.CSTOPB != 0) != (c.StopBits == 2) || tio.Cflag&unix.CSIZE != unix.CS8 {
+			t.Errorf("%+v: cflag %#o", c, tio.Cflag)
+		}
+		marks := tio.Iflag&(unix.INPCK|unix.PARMRK) == unix.INPCK|unix.PARMRK
+		if marks != (c.Parity != hal.ParityNone) || tio.Iflag&(unix.IGNPAR|unix.ISTRIP) != 0 {
+			t.Errorf("%+v: iflag %#o", c, tio.Iflag)
+		}
+	}
+	if err := p.Configure(hal.LineConfig{Baud: 9600, StopBits: 3}); err == nil {
+		t.Error("3 stop bits accepted")
+	}
+}
+
+func TestTermiosEncoding(t *testing.T) {
+	for _, tc := range []struct {
+		c     hal.LineConfig
+		cflag uint32
+		iflag uint32
+	}{
+		{hal.LineConfig{Baud: 9600, Parity: hal.ParityEven, StopBits: 2}, unix.PARENB | unix.CSTOPB, unix.INPCK | unix.PARMRK},
+		{hal.LineConfig{Baud: 9600, Parity: hal.ParityOdd, StopBits: 2}, unix.PARENB | unix.PARODD | unix.CSTOPB, unix.INPCK | unix.PARMRK},
+		{hal.LineConfig{Baud: 9600, Parity: hal.ParityNone, StopBits: 1}, 0, 0},
+	} {
+		tio := termios2(tc.c)
+		base := uint32(unix.CS8 | unix.CREAD | unix.CLOCAL | unix.BOTHER)
+		if tio.Cflag != base|tc.cflag || tio.Iflag != tc.iflag || tio.Lflag != 0 || tio.Oflag != 0 || tio.Ospeed != 9600 {
+			t.Errorf("%+v: cflag %#o iflag %#o", tc.c, tio.Cflag, tio.Iflag)
+		}
+	}
+}
+
+func TestReadDeadlineHasMillisecondPrecision(t *testing.T) {
+	p, _ := openPTY(t)
+	start := time.Now()
+	p.SetReadDeadline(start.Add(10 * time.Millisecond))
+	n, err := p.Read(make([]byte, 8))
+	took := time.Since(start)
+	if n != 0 || !errors.Is(err, hal.ErrTimeout) {
+		t.Fatalf("read %d, %v; want ErrTimeout", n, err)
+	}
+	// tarm/serial would take 100 ms; allow generous scheduling noise.
+	if took < 10*time.Millisecond || took >= 90*time.Millisecond {
+		t.Errorf("10 ms deadline returned after %v", took)
+	}
+}
+
+func TestReadUnescapesFFFromThePTY(t *testing.T) {
+	p, m := openPTY(t)
+	// n_tty doubles a literal FF when PARMRK is on; Read must undo it.
+	m.Write([]byte{0x3B, 0xFF, 0x00, 0x03, 0x11})
+	p.SetReadDeadline(time.Now().Add(time.Second))
+	var got []byte
+	buf := make([]byte, 16)
+	for len(got) < 5 {
+		n, err := p.Read(buf)
+		if err != nil {
+			t.Fatalf("after % x: %v", got, err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if want := []byte{0x3B, 0xFF, 0x00, 0x03, 0x11}; !bytes.Equal(got, want) {
+		t.Errorf("read % x, want % x", got, want)
+	}
+}
+
+func TestModemLines(t *testing.T) {
+	p, _ := openPTY(t)
+	// A pty has no modem lines: the error must say so.
+	err := p.SetRTS(true)
+	if !errors.Is(err, hal.ErrNotSupported) || !strings.Contains(err.Error(), "pseudo-terminal") {
+		t.Errorf("SetRTS on a pty: %v", err)
+	}
+	if _, err := p.ModemStatus(); !errors.Is(err, hal.ErrNotSupported) {
+		t.Errorf("ModemStatus on a pty: %v", err)
+	}
+	// The encoding reaching the ioctl layer.
+	type call struct {
+		req uint
+		arg int
+	}
+	var calls []call
+	p.ioctlPtr = func(fd int, req uint, arg int) error { calls = append(calls, call{req, arg}); return nil }
+	p.ioctlGet = func(fd int, req uint) (uint32, error) {
+		if req != unix.TIOCMGET {
+			t.Errorf("status request %#x, want TIOCMGET", req)
+		}
+		return unix.TIOCM_CD | unix.TIOCM_CTS, nil
+	}
+	p.SetRTS(true)
+	p.SetRTS(false)
+	p.SetDTR(true)
+	p.SetDTR(false)
+	want := []call{{unix.TIOCMBIS, unix.TIOCM_RTS}, {unix.TIOCMBIC, unix.TIOCM_RTS}, {unix.TIOCMBIS, unix.TIOCM_DTR}, {unix.TIOCMBIC, unix.TIOCM_DTR}}
+	if len(calls) != len(want) {
+		t.Fatalf("calls %v, want %v", calls, want)
+	}
+	for i := range want {
+		if calls[i] != want[i] {
+			t.Errorf("call %d: %#x %#x, want %#x %#x", i, calls[i].req, calls[i].arg, want[i].req, want[i].arg)
+		}
+	}
+	if s, err := p.ModemStatus(); err != nil || s != unix.TIOCM_CD|unix.TIOCM_CTS {
+		t.Errorf("status %#x %v", s, err)
+	}
+}
+
+// simulateLine echoes every byte the host sends on the master side (a
+// single-wire line), corrupting bytes for which corrupt returns true, then
+// answers with reply once it has seen answerAfter bytes.
+func simulateLine(m *os.File, corrupt func(byte) bool, answerAfter int, reply []byte) {
+	go func() {
+		buf := make([]byte, 64)
+		seen := 0
+		for {
+			n, err := m.Read(buf)
+			if err != nil {
+				return
+			}
+			for i := range buf[:n] {
+				if corrupt != nil && corrupt(buf[i]) {
+					buf[i] ^= 0x80
+				}
+			}
+			m.Write(buf[:n])
+			seen += n
+			if seen == answerAfter {
+				m.Write(reply)
+			}
+		}
+	}()
+}
+
+func TestEchoStrippedAndCompared(t *testing.T) {
+	p, m := openPTY(t)
+	p.Configure(hal.LineConfig{Baud: 9600, Parity: hal.ParityEven, StopBits: 2, Echo: true})
+	simulateLine(m, func(b byte) bool { return b == 0xEE }, 5, []byte{0xA4})
+	cmd := []byte{0xA0, 0xA4, 0x00, 0x00, 0x02}
+	if n, err := p.Write(cmd); n != 5 || err != nil {
+		t.Fatalf("write: %d %v", n, err)
+	}
+	p.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 8)
+	if n, err := p.Read(buf); err != nil || !bytes.Equal(buf[:n], []byte{0xA4}) {
+		t.Errorf("read % x %v; want only the card's a4", buf[:n], err)
+	}
+	if _, err := p.Write([]byte{0x01, 0xEE}); !errors.Is(err, hal.ErrEcho) {
+		t.Errorf("corrupted echo: %v", err)
+	}
+}
+
+func TestMissingEcho(t *testing.T) {
+	p, m := openPTY(t)
+	old := EchoSlack
+	EchoSlack = 10 * time.Millisecond
+	defer func() { EchoSlack = old }()
+	p.Configure(hal.LineConfig{Baud: 115200, Parity: hal.ParityEven, StopBits: 2, Echo: true})
+	go io.Copy(io.Discard, m) // swallows, never echoes
+	if _, err := p.Write([]byte{1, 2}); !errors.Is(err, hal.ErrEcho) || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("no echo: %v", err)
+	}
+}
+
+func TestPacedWriteWaitsGuardTime(t *testing.T) {
+	p, m := openPTY(t)
+	go io.Copy(io.Discard, m)
+	c := hal.LineConfig{Baud: 9600, Parity: hal.ParityEven, StopBits: 2, GuardETU: 20}
+	p.Configure(c)
+	start := time.Now()
+	if _, err := p.Write([]byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	// A lower bound only: each byte is followed by at least N etu.
+	if took, min := time.Since(start), 3*20*c.ETU(); took < min {
+		t.Errorf("paced write of 3 bytes took %v, want >= %v", took, min)
+	}
+}
+
+func TestAbortWakesPendingRead(t *testing.T) {
+	p, m := openPTY(t)
+	p.SetReadDeadline(time.Time{})
+	done := make(chan error)
+	go func() {
+		_, err := p.Read(make([]byte, 1))
+		done <- err
+	}()
+	time.Sleep(5 * time.Millisecond)
+	p.SetAbort(hal.ErrNoCard)
+	select {
+	case err := <-done:
+		if !errors.Is(err, hal.ErrNoCard) {
+			t.Errorf("aborted read: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SetAbort did not wake the reader")
+	}
+	p.SetAbort(nil)
+	m.Write([]byte{0x42})
+	p.SetReadDeadline(time.Now().Add(time.Second))
+	b := make([]byte, 1)
+	if n, err := p.Read(b); n != 1 || err != nil || b[0] != 0x42 {
+		t.Errorf("read after clearing abort: % x %v", b[:n], err)
+	}
+	p.Flush()
+	p.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+	if _, err := p.Read(b); !errors.Is(err, hal.ErrTimeout) {
+		t.Errorf("read after flush: %v", err)
+	}
+}
+
+func TestExclusiveOpen(t *testing.T) {
+	m, slave, err := haltest.OpenPTY()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer m.Close()
+	p, err := Open(slave)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if os.Geteuid() == 0 {
+		t.Log("root may bypass TIOCEXCL; checking the flag via a second open is skipped")
+		return
+	}
+	if q, err := Open(slave); err == nil {
+		q.Close()
+		t.Error("second open of an exclusive tty succeeded")
+	}
+}
+
+func TestSteadyStateAllocs(t *testing.T) {
+	p, m := openPTY(t)
+	go io.Copy(io.Discard, m)
+	p.Configure(hal.LineConfig{Baud: 115200, Parity: hal.ParityEven, StopBits: 2, GuardETU: 1})
+	msg := make([]byte, 64)
+	buf := make([]byte, 64)
+	p.SetReadDeadline(time.Now().Add(time.Hour))
+	if a := testing.AllocsPerRun(50, func() { p.Write(msg[:1]) }); a != 0 {
+		t.Errorf("paced byte: %v allocs", a)
+	}
+	p.Configure(hal.LineConfig{Baud: 115200, Parity: hal.ParityEven, StopBits: 2})
+	if a := testing.AllocsPerRun(50, func() { p.Write(msg) }); a != 0 {
+		t.Errorf("64-byte write: %v allocs", a)
+	}
+	// One byte per Read: 51 runs need 51 bytes, FF ones arrive escaped.
+	for i := 0; i < 30; i++ {
+		m.Write([]byte{1, 0xFF, 3})
+	}
+	if a := testing.AllocsPerRun(50, func() { p.Read(buf[:1]) }); a != 0 {
+		t.Errorf("read: %v allocs", a)
+	}
+}
+
+func BenchmarkPacedByte(b *testing.B) {
+	p, m := openPTY(b)
+	go io.Copy(io.Discard, m)
+	// 1 etu at 4 Mbaud is 250 ns: the benchmark measures the layer's own
+	// cost (write, drain, sleep), not the guard time itself.
+	p.Configure(hal.LineConfig{Baud: 4_000_000, Parity: hal.ParityEven, StopBits: 2, GuardETU: 1})
+	msg := []byte{0x55}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWrite64Unpaced(b *testing.B) {
+	p, m := openPTY(b)
+	go io.Copy(io.Discard, m)
+	p.Configure(hal.LineConfig{Baud: 115200, Parity: hal.ParityEven, StopBits: 2})
+	msg := make([]byte, 64)
+	b.ReportAllocs()
+	b.SetBytes(64)
+	for b.Loop() {
+		if _, err := p.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
