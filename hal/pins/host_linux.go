@@ -156,3 +156,11 @@ func openChardev(a Addr) (gpio.PinIO, error) {
 	}
 	return nil, fmt.Errorf("gpio %s: no chip %s", a, want)
 }
+
+// NewSysfsHost returns a Host using the sysfs backend rooted at root (a
+// fake tree in tests, or a non-standard mount).
+func NewSysfsHost(root string, log *slog.Logger) (*Host, error) {
+	e := realEnv()
+	e.sysfsRoot = root
+	return newHost(Sysfs, e, log)
+}

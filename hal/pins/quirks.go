@@ -63,3 +63,11 @@ func (p *ioctlPin) WaitForEdge(timeout time.Duration) bool {
 	}
 	return p.PinIO.WaitForEdge(timeout)
 }
+
+// Close releases the line request.
+func (p *ioctlPin) Close() error {
+	if c, ok := p.PinIO.(interface{ Close() }); ok {
+		c.Close()
+	}
+	return nil
+}

@@ -398,7 +398,21 @@ func (s *Slot) Close() error {
 	s.stop()
 	<-s.done
 	close(s.events)
+	closeLines(s.o.Lines)
 	return s.port.Close()
+}
+
+// closeLines releases the pins that hold resources (sysfs descriptors,
+// chardev line requests).
+func closeLines(l Lines) {
+	for _, line := range []Line{l.VCC, l.RST, l.Detect, l.VSel, l.ClkDiv1, l.ClkDiv2} {
+		switch c := line.Pin.(type) {
+		case interface{ Close() error }:
+			c.Close()
+		case interface{ Close() }:
+			c.Close()
+		}
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
