@@ -108,9 +108,11 @@ type Reader struct {
 	wake     chan struct{} // card-detect edges
 	faults   chan error    // errors from Transmit that need a reset
 
-	cardMu sync.Mutex // serialises use of the card
-	sess   *session
-	consec int // consecutive soft command errors
+	// cardSem serialises use of the card. A channel rather than a mutex:
+	// waiting on it is durable for testing/synctest bubbles.
+	cardSem chan struct{}
+	sess    *session
+	consec  int // consecutive soft command errors
 
 	mu       sync.Mutex // guards the fields below
 	stats    Stats
@@ -129,6 +131,7 @@ func New(slot hal.Slot, opts Options, systems ...CardSystem) (*Reader, error) {
 	r := &Reader{
 		slot: slot, opts: opts, systems: systems,
 		wake: make(chan struct{}, 1), faults: make(chan error, 1), changed: make(chan struct{}),
+		cardSem: make(chan struct{}, 1),
 	}
 	r.stats.Name = slot.Name()
 	r.stats.ClockHz = slot.ClockHz()
@@ -199,8 +202,11 @@ func (r *Reader) recordError(err error) {
 // data and SW1 SW2 into resp, returning its length. It does not allocate.
 // A card pulled out mid-command fails with ErrCardRemoved.
 func (r *Reader) Transmit(cmd, resp []byte) (int, error) {
-	r.cardMu.Lock()
-	defer r.cardMu.Unlock()
+	if r.State() != StateReady {
+		return 0, ErrNotReady
+	}
+	r.lockCard()
+	defer r.unlockCard()
 	if r.State() != StateReady || r.sess == nil {
 		return 0, ErrNotReady
 	}
@@ -242,14 +248,17 @@ func (r *Reader) needsReset(err error) bool {
 	return r.consec >= 3
 }
 
+func (r *Reader) lockCard()   { r.cardSem <- struct{}{} }
+func (r *Reader) unlockCard() { <-r.cardSem }
+
 // Run drives the lifecycle until ctx ends; it deactivates the card before
 // returning ctx's error.
 func (r *Reader) Run(ctx context.Context) error {
 	go r.watchEvents(ctx)
 	defer func() {
-		r.cardMu.Lock()
+		r.lockCard()
 		r.sess = nil
-		r.cardMu.Unlock()
+		r.unlockCard()
 		r.slot.Deactivate(context.WithoutCancel(ctx))
 		r.setState(StateStopped)
 	}()
@@ -265,10 +274,17 @@ func (r *Reader) Run(ctx context.Context) error {
 			continue
 		}
 		r.removed.Store(false)
-		err = r.bringUp(ctx)
-		if err == nil {
+		err = r.bringUp(ctx, hal.ColdReset)
+		for err == nil {
 			backoff = time.Duration(r.opts.BackoffMin)
 			err = r.serve(ctx)
+			if !errors.Is(err, ErrT1Dead) || ctx.Err() != nil || r.removed.Load() {
+				break
+			}
+			// ISO 7816-3 §11.6: after failed RESYNCHs comes a warm reset.
+			r.counters.Faults.Add(1)
+			r.recordError(err)
+			err = r.bringUp(ctx, hal.WarmReset)
 		}
 		if ctx.Err() != nil {
 			break
@@ -326,17 +342,18 @@ func (r *Reader) waitWake(ctx context.Context, d time.Duration) {
 	}
 }
 
-// bringUp activates the card and runs the card-system hooks.
-func (r *Reader) bringUp(ctx context.Context) error {
-	r.cardMu.Lock()
-	defer r.cardMu.Unlock()
+// bringUp activates the card with a reset of kind and runs the card-system
+// hooks.
+func (r *Reader) bringUp(ctx context.Context, kind hal.ResetKind) error {
+	r.lockCard()
+	defer r.unlockCard()
 	r.sess = nil
 	r.setState(StateActivating)
 	r.mu.Lock()
 	noPPS := r.defaults
 	r.mu.Unlock()
 	a := activator{slot: r.slot, opts: r.opts, removed: &r.removed, counters: &r.counters, stage: r.setState}
-	s, err := a.activate(ctx, hal.ColdReset, noPPS)
+	s, err := a.activate(ctx, kind, noPPS)
 	if err != nil {
 		return err
 	}
@@ -396,7 +413,8 @@ func (r *Reader) identify(ctx context.Context) error {
 	return ErrUnknownCard
 }
 
-// lockedCard is the Card handed to card systems while bringUp holds cardMu.
+// lockedCard is the Card handed to card systems while bringUp holds the
+// card.
 type lockedCard struct{ r *Reader }
 
 func (c lockedCard) ATR() *iso7816.ATR { return c.r.sess.atr }
@@ -437,9 +455,9 @@ func (r *Reader) fault(ctx context.Context, err error) {
 }
 
 func (r *Reader) deactivate(ctx context.Context) {
-	r.cardMu.Lock()
+	r.lockCard()
 	r.sess = nil
-	r.cardMu.Unlock()
+	r.unlockCard()
 	select { // a fault reported for the old session is moot now
 	case <-r.faults:
 	default:

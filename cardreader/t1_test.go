@@ -3,6 +3,7 @@ package cardreader_test
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,9 +148,13 @@ func TestT1MuteCard(t *testing.T) {
 		if limit := 8 * (bwt4 + 20*time.Millisecond); el > limit || el < 7*bwt4 {
 			t.Errorf("gave up after %v, want 7 BWT..%v", el, limit)
 		}
-		if s := e.reader.Stats(); s.Resynchs != 3 || s.LastError == "" {
+		e.sim.SetMute(false)
+		time.Sleep(time.Second) // a warm reset follows at once, without the fault backoff
+		e.ready()
+		if s := e.reader.Stats(); s.Resynchs != 3 || s.WarmResets != 1 || s.ColdResets != 1 || !strings.Contains(s.LastError, "RESYNCH") {
 			t.Errorf("stats %+v", s)
 		}
+		exchange(t, e.reader, 10)
 	})
 }
 
