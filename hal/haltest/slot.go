@@ -350,27 +350,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // Configure changes the host's line configuration; the card sees it through
 // Card.LineConfig.
 func (s *Slot) Configure(c hal.LineConfig) error {
-	if err := ValidateLineConfig(c); err != nil {
+	if err := c.Validate(); err != nil {
 		return fmt.Errorf("configure slot %s: %w", s.w.name, err)
 	}
 	s.w.mu.Lock()
 	s.w.cfg = c
 	s.w.mu.Unlock()
-	return nil
-}
-
-// ValidateLineConfig reports the first field of c that no UART could use.
-func ValidateLineConfig(c hal.LineConfig) error {
-	switch {
-	case c.Baud <= 0:
-		return fmt.Errorf("baud %d: must be positive", c.Baud)
-	case c.Parity > hal.ParityNone:
-		return fmt.Errorf("parity %d: must be even, odd or none", c.Parity)
-	case c.StopBits != 1 && c.StopBits != 2:
-		return fmt.Errorf("stop bits %d: must be 1 or 2", c.StopBits)
-	case c.GuardETU < 0 || c.GuardETU > 255:
-		return fmt.Errorf("guard time %d etu: must be 0..255", c.GuardETU)
-	}
 	return nil
 }
 

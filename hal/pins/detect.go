@@ -56,14 +56,14 @@ func (d *Detector) Run(ctx context.Context, stable gpio.Level, report func(gpio.
 	for ctx.Err() == nil {
 		if d.edges {
 			d.Pin.WaitForEdge(d.Poll)
-		} else if !sleep(ctx, d.Poll) {
+		} else if Sleep(ctx, d.Poll) != nil {
 			return
 		}
 		if d.Pin.Read() == stable {
 			continue
 		}
 		// Let the contact settle, then trust only a level that held.
-		if !sleep(ctx, d.Debounce) {
+		if Sleep(ctx, d.Debounce) != nil {
 			return
 		}
 		if l := d.Pin.Read(); l != stable {
@@ -73,13 +73,18 @@ func (d *Detector) Run(ctx context.Context, stable gpio.Level, report func(gpio.
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits for d or until ctx ends, and returns ctx's error then. It
+// uses a timer, so it runs on the fake clock of a testing/synctest bubble.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
+		return nil
 	case <-ctx.Done():
-		return false
+		return ctx.Err()
 	}
 }

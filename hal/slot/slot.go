@@ -305,7 +305,7 @@ func (s *Slot) cold(ctx context.Context) error {
 		}
 		s.echo, s.echoSet = echo, true
 	}
-	if err := sleepCtx(ctx, hold-time.Since(start)); err != nil {
+	if err := pins.Sleep(ctx, hold-time.Since(start)); err != nil {
 		return err
 	}
 	return s.release()
@@ -315,7 +315,7 @@ func (s *Slot) warm(ctx context.Context) error {
 	if err := s.o.Lines.RST.set(false); err != nil {
 		return err
 	}
-	if err := sleepCtx(ctx, s.o.Timing.ResetHold); err != nil {
+	if err := pins.Sleep(ctx, s.o.Timing.ResetHold); err != nil {
 		return err
 	}
 	return s.release()
@@ -380,7 +380,7 @@ func (s *Slot) deactivate(ctx context.Context) error {
 	if err := l.VCC.set(false); err != nil {
 		return fmt.Errorf("deactivate slot %s: %w", s.o.Name, err)
 	}
-	return sleepCtx(ctx, s.o.Timing.Deactivation)
+	return pins.Sleep(ctx, s.o.Timing.Deactivation)
 }
 
 // Close deactivates the card, stops detection, closes Events and the port.
@@ -412,19 +412,5 @@ func closeLines(l Lines) {
 		case interface{ Close() }:
 			c.Close()
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -125,7 +125,7 @@ func termios2(c hal.LineConfig) unix.Termios {
 
 // Configure applies c with TCSETS2 and checks the driver kept the speed.
 func (p *Port) Configure(c hal.LineConfig) error {
-	if err := validate(c); err != nil {
+	if err := c.Validate(); err != nil {
 		return fmt.Errorf("configure serial %s: %w", p.path, err)
 	}
 	t := termios2(c)
@@ -147,20 +147,6 @@ func (p *Port) Configure(c hal.LineConfig) error {
 	p.mu.Lock()
 	p.cfg = c
 	p.mu.Unlock()
-	return nil
-}
-
-func validate(c hal.LineConfig) error {
-	switch {
-	case c.Baud <= 0:
-		return fmt.Errorf("baud %d: must be positive", c.Baud)
-	case c.Parity > hal.ParityNone:
-		return fmt.Errorf("parity %d: must be even, odd or none", c.Parity)
-	case c.StopBits != 1 && c.StopBits != 2:
-		return fmt.Errorf("stop bits %d: must be 1 or 2", c.StopBits)
-	case c.GuardETU < 0 || c.GuardETU > 255:
-		return fmt.Errorf("guard time %d etu: must be 0..255", c.GuardETU)
-	}
 	return nil
 }
 
