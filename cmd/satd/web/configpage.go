@@ -89,11 +89,11 @@ func (s *Server) renderConfig(w http.ResponseWriter, r *http.Request, status int
 		s.message(w, r, http.StatusNotFound, "Configuration", fmt.Sprintf("no configuration section %q", name))
 		return
 	}
-	d.Data = configData{Sections: sectionNames(), Section: sec, Count: len(sec.Tables), Other: other}
+	d.Content = configData{Sections: sectionNames(), Section: sec, Count: len(sec.Tables), Other: other}
 	if len(problems)+len(other) > 0 {
 		d.Error = "Not saved: fix the fields marked below."
 	}
-	s.render(w, r, status, "config", d)
+	s.render(w, r, status, d)
 }
 
 // editSection applies form to a copy of the configuration in force and
@@ -166,7 +166,7 @@ func (s *Server) handleConfirmPage(w http.ResponseWriter, r *http.Request) {
 			d.RevertURL = urlFor(r, old, "/confirm")
 		}
 	}
-	s.render(w, r, http.StatusOK, "confirm", pageData{Title: "Confirm the change", Active: "config", Data: d})
+	s.render(w, r, http.StatusOK, pageData{Title: "Confirm the change", Active: "config", Content: d})
 }
 
 // afterRisky sends the browser to the countdown page. When the form moved,
@@ -300,5 +300,5 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	if err := res.Config.Validate(); err != nil {
 		d.Problems = err.Error()
 	}
-	s.render(w, r, http.StatusOK, "import", pageData{Title: "OSCam import", Active: "config", Data: d})
+	s.render(w, r, http.StatusOK, pageData{Title: "OSCam import", Active: "config", Content: d})
 }

@@ -85,7 +85,7 @@ func (s *Server) statusData() statusData {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "status", pageData{Title: "Status", Active: "status", Data: s.statusData()})
+	s.render(w, r, http.StatusOK, pageData{Title: "Status", Active: "status", Content: s.statusData()})
 }
 
 // balancerData is the Load balancer page.
@@ -110,11 +110,11 @@ func (s *Server) handleBalancer(w http.ResponseWriter, r *http.Request) {
 	for i := 1; i <= bd.Pages && i <= 50; i++ {
 		bd.PageLinks = append(bd.PageLinks, i)
 	}
-	d := pageData{Title: "Load balancer", Active: "balancer", Data: bd}
+	d := pageData{Title: "Load balancer", Active: "balancer", Content: bd}
 	if r.URL.Query().Get("done") != "" {
 		d.Flash = "Statistics " + r.URL.Query().Get("done") + "."
 	}
-	s.render(w, r, http.StatusOK, "balancer", d)
+	s.render(w, r, http.StatusOK, d)
 }
 
 func atoiOr(s string, def int) int {
@@ -170,7 +170,7 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.render(w, r, http.StatusOK, "log", pageData{Title: "Log", Active: "log", Data: d})
+	s.render(w, r, http.StatusOK, pageData{Title: "Log", Active: "log", Content: d})
 }
 
 // handleLogEvents streams new log records as server-sent events. Each stream
@@ -218,14 +218,14 @@ type systemData struct {
 }
 
 func (s *Server) handleSystem(w http.ResponseWriter, r *http.Request) {
-	d := pageData{Title: "System", Active: "system", Data: systemData{s.opt.Restart != nil, s.opt.Updater.State(), s.opt.ConfigPath}}
+	d := pageData{Title: "System", Active: "system", Content: systemData{s.opt.Restart != nil, s.opt.Updater.State(), s.opt.ConfigPath}}
 	switch r.URL.Query().Get("done") {
 	case "password":
 		d.Flash = "Password changed; other sessions were logged out."
 	case "restored":
 		d.Flash = "Configuration restored and applied."
 	}
-	s.render(w, r, http.StatusOK, "system", d)
+	s.render(w, r, http.StatusOK, d)
 }
 
 func (s *Server) handleRestart(w http.ResponseWriter, r *http.Request) {
@@ -238,7 +238,7 @@ func (s *Server) handleRestart(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, http.StatusInternalServerError, "Restart failed", err.Error())
 		return
 	}
-	s.render(w, r, http.StatusAccepted, "message", pageData{Title: "Restarting", Flash: "satd is restarting; reload this page in a few seconds."})
+	s.render(w, r, http.StatusAccepted, pageData{Title: "Restarting", Content: backLink{}, Flash: "satd is restarting; reload this page in a few seconds."})
 }
 
 func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
@@ -281,15 +281,9 @@ func (s *Server) handleFirmware(w http.ResponseWriter, r *http.Request) {
 			s.message(w, r, http.StatusUnprocessableEntity, "Firmware update refused", err.Error())
 			return
 		}
-		s.render(w, r, http.StatusOK, "message", pageData{Title: "Firmware update", Flash: "Image verified; installation started. Progress: " + s.opt.Updater.State().Phase})
+		s.render(w, r, http.StatusOK, pageData{Title: "Firmware update", Content: backLink{}, Flash: "Image verified; installation started. Progress: " + s.opt.Updater.State().Phase})
 		return
 	}
-}
-
-// loginData is the login and setup pages.
-type loginData struct {
-	NeedCode bool
-	Wait     time.Duration
 }
 
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
@@ -297,7 +291,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/setup", http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "login", pageData{Title: "Log in"})
+	s.render(w, r, http.StatusOK, pageData{Title: "Log in", Content: loginForm{}})
 }
 
 func clientKey(r *http.Request) string {
@@ -312,7 +306,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if ok, wait := s.thr.allowed(who); !ok {
 		s.opt.Metrics.auth("login_throttled")
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		s.render(w, r, http.StatusTooManyRequests, "login", pageData{Title: "Log in", Error: fmt.Sprintf("Too many failed logins; try again in %v.", wait.Round(time.Second))})
+		s.render(w, r, http.StatusTooManyRequests, pageData{Title: "Log in", Content: loginForm{}, Error: fmt.Sprintf("Too many failed logins; try again in %v.", wait.Round(time.Second))})
 		return
 	}
 	err := s.pw.check(r.FormValue("password"))
@@ -327,7 +321,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/setup", http.StatusSeeOther)
 			return
 		}
-		s.render(w, r, http.StatusUnauthorized, "login", pageData{Title: "Log in", Error: msg})
+		s.render(w, r, http.StatusUnauthorized, pageData{Title: "Log in", Content: loginForm{}, Error: msg})
 		return
 	}
 	s.thr.succeed(who)
@@ -349,7 +343,7 @@ func (s *Server) handleSetupPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "setup", pageData{Title: "Set the password", Data: loginData{NeedCode: !isLoopback(r)}})
+	s.render(w, r, http.StatusOK, pageData{Title: "Set the password", Content: setupForm{NeedCode: !isLoopback(r)}})
 }
 
 // handleSetup sets the first password: from loopback freely, from elsewhere
@@ -359,29 +353,29 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "403 the password is already set; log in and change it on the System page", http.StatusForbidden)
 		return
 	}
-	d := pageData{Title: "Set the password", Data: loginData{NeedCode: !isLoopback(r)}}
+	d := pageData{Title: "Set the password", Content: setupForm{NeedCode: !isLoopback(r)}}
 	who := clientKey(r)
 	if ok, _ := s.thr.allowed(who); !ok {
 		s.opt.Metrics.auth("setup_throttled")
 		d.Error = "Too many wrong setup codes; wait a while."
-		s.render(w, r, http.StatusTooManyRequests, "setup", d)
+		s.render(w, r, http.StatusTooManyRequests, d)
 		return
 	}
 	if !isLoopback(r) && !s.pw.checkSetupCode(r.FormValue("code")) {
 		s.opt.Metrics.auth("setup_refused")
 		s.thr.fail(who)
 		d.Error = "Wrong setup code. It is printed in satd's log."
-		s.render(w, r, http.StatusForbidden, "setup", d)
+		s.render(w, r, http.StatusForbidden, d)
 		return
 	}
 	if r.FormValue("password") != r.FormValue("repeat") {
 		d.Error = "The two passwords differ."
-		s.render(w, r, http.StatusUnprocessableEntity, "setup", d)
+		s.render(w, r, http.StatusUnprocessableEntity, d)
 		return
 	}
 	if err := s.pw.set(r.FormValue("password")); err != nil {
 		d.Error = err.Error()
-		s.render(w, r, http.StatusUnprocessableEntity, "setup", d)
+		s.render(w, r, http.StatusUnprocessableEntity, d)
 		return
 	}
 	s.opt.Log.Info("web: password set", "from", who)

@@ -4,64 +4,24 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
 
+// assets are the stylesheet and the script, served under /static/.
+//
 //go:embed assets
 var assets embed.FS
 
-// pageNames are the templates with a page of their own; each is parsed
-// together with layout.html.
-var pageNames = []string{"status", "balancer", "config", "log", "system", "login", "setup", "confirm", "import", "message"}
-
-// pages holds the parsed templates.
-type pages struct {
-	byName map[string]*template.Template
+// content is the main part of a page; each page's data writes itself.
+type content interface {
+	write(h html)
 }
 
-var funcs = template.FuncMap{
-	"ms": func(d time.Duration) string {
-		if d == 0 {
-			return "–"
-		}
-		return fmt.Sprintf("%d ms", d.Milliseconds())
-	},
-	"date": func(t time.Time) string {
-		if t.IsZero() {
-			return "–"
-		}
-		return t.Format("2006-01-02")
-	},
-	"clock": func(t time.Time) string {
-		if t.IsZero() {
-			return "–"
-		}
-		return t.Format("2006-01-02 15:04:05")
-	},
-	"hex4": func(v uint16) string { return fmt.Sprintf("%04X", v) },
-	"hex6": func(v uint32) string { return fmt.Sprintf("%06X", v) },
-	"join": strings.Join,
-	"mib":  func(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) },
-	"rows": func(s string) int { return min(12, strings.Count(s, "\n")+2) },
-}
-
-func loadPages() (*pages, error) {
-	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/"+name+".html")
-		if err != nil {
-			return nil, fmt.Errorf("web: template %s: %w", name, err)
-		}
-		p.byName[name] = t
-	}
-	return p, nil
-}
-
-// pageData is what every page template receives.
+// pageData is what the layout of every page receives.
 type pageData struct {
 	Title    string
 	Active   string // nav entry
@@ -71,22 +31,18 @@ type pageData struct {
 	ReadOnly bool
 	Pending  bool // a change awaits confirmation
 	Version  string
-	Data     any
+	Content  content
 }
 
-// render executes a page into a buffer first, so a template error becomes a
-// clean 500 and not half a page.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
+// render writes a page into a buffer first and sends it with status.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, d pageData) {
 	d.LoggedIn = s.loggedIn(r)
 	d.ReadOnly = s.guard.policy.Load().ro
 	_, d.Pending = s.confirm.pending()
 	d.Version = s.opt.Version
 	var b bytes.Buffer
-	if err := s.pages.byName[name].ExecuteTemplate(&b, "layout", d); err != nil {
-		s.opt.Log.Error("web: render", "page", name, "err", err)
-		http.Error(w, "500 page could not be rendered", http.StatusInternalServerError)
-		return
-	}
+	b.Grow(16 << 10)
+	writeLayout(html{&b}, &d)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(b.Bytes())
@@ -94,18 +50,115 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 
 // message renders a short page with a title and a message.
 func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
-	s.render(w, r, status, "message", pageData{Title: title, Error: msg})
+	s.render(w, r, status, pageData{Title: title, Error: msg, Content: backLink{}})
 }
+
+// backLink is the content of a message page.
+type backLink struct{}
+
+func (backLink) write(h html) { h.raw(`<p><a href="/">Back to the status page</a></p>`) }
+
+// navEntries are the pages of the navigation bar.
+var navEntries = []struct {
+	active string
+	href   string
+	label  string
+}{
+	{"status", "/", "Status"},
+	{"balancer", "/balancer", "Load balancer"},
+	{"config", "/config", "Configuration"},
+	{"log", "/log", "Log"},
+	{"system", "/system", "System"},
+}
+
+func writeLayout(h html, d *pageData) {
+	h.raw("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n" +
+		"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>")
+	h.text(d.Title)
+	h.raw(" · satd</title>\n<link rel=\"stylesheet\" href=\"/static/satd.css\">\n" +
+		"<script src=\"/static/satd.js\" defer></script>\n</head><body>\n<header><span class=\"brand\">satd</span>\n")
+	if d.LoggedIn {
+		writeNav(h, d.Active)
+	}
+	h.raw("</header>\n<main>\n")
+	h.el("h1", d.Title)
+	h.raw("\n")
+	writeNotices(h, d)
+	d.Content.write(h)
+	h.raw("\n</main>\n<footer>satd ")
+	h.text(d.Version)
+	h.raw("</footer>\n</body></html>")
+}
+
+func writeNav(h html, active string) {
+	h.raw("<nav>\n")
+	for _, e := range navEntries {
+		h.raw(`<a`)
+		h.url("href", e.href)
+		h.rawIf(e.active == active, ` class="on" aria-current="page"`)
+		h.raw(`>`)
+		h.text(e.label)
+		h.raw("</a>\n")
+	}
+	h.raw("</nav>\n<form method=\"post\" action=\"/logout\" class=\"logout\"><button>Log out</button></form>")
+}
+
+// writeNotices writes the read-only, pending, flash and error lines.
+func writeNotices(h html, d *pageData) {
+	h.rawIf(d.ReadOnly, "<p class=\"note\">The web form is read-only (web.readonly): no changes are possible.</p>\n")
+	h.rawIf(d.Pending, "<p class=\"note\"><a href=\"/confirm\">A change is waiting for confirmation.</a></p>\n")
+	if d.Flash != "" {
+		h.raw(`<p class="flash" role="status">`)
+		h.text(d.Flash)
+		h.raw("</p>\n")
+	}
+	if d.Error != "" {
+		h.raw(`<p class="error" role="alert" id="page-error">`)
+		h.text(d.Error)
+		h.raw("</p>\n")
+	}
+}
+
+// ms formats a duration in whole milliseconds, "–" for none.
+func ms(d time.Duration) string {
+	if d == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
+// date formats a day, "–" for none.
+func date(t time.Time) string {
+	if t.IsZero() {
+		return "–"
+	}
+	return t.Format("2006-01-02")
+}
+
+// clock formats a time of day with its date, "–" for none.
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return "–"
+	}
+	return t.Format("2006-01-02 15:04:05")
+}
+
+func hex4(v uint16) string { return fmt.Sprintf("%04X", v) }
+func hex6(v uint32) string { return fmt.Sprintf("%06X", v) }
+
+// mib formats a byte count in MiB.
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// textareaRows sizes a textarea to its content, at most 12 rows.
+func textareaRows(s string) int { return min(12, strings.Count(s, "\n")+2) }
 
 func staticHandler() http.Handler {
 	sub, _ := fs.Sub(assets, "assets")
 	fsrv := http.FileServerFS(sub)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, ".html") {
-			http.NotFound(w, r)
-			return
-		}
 		w.Header().Set("Cache-Control", "max-age=3600")
 		fsrv.ServeHTTP(w, r)
 	})
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,6 +1,6 @@
 // Package web is satd's device web form: Status, Load balancer,
-// Configuration, Log and System pages rendered on the server with
-// html/template, a JSON API mirroring them under /api/, and Prometheus
+// Configuration, Log and System pages rendered on the server by Go functions
+// through a small escaping HTML writer (htmlw.go), a JSON API mirroring them under /api/, and Prometheus
 // metrics at /metrics.
 //
 // The daemon's parts are seen through the small interfaces of sources.go, so
@@ -59,7 +59,6 @@ type Server struct {
 	pw      *passwordStore
 	sess    *sessions
 	thr     *throttle
-	pages   *pages
 	handler http.Handler
 	guard   *guard
 	confirm confirmer
@@ -99,17 +98,12 @@ func New(opt Options) (*Server, error) {
 		opt.MaxUpload = 64 << 20
 	}
 	cfg := opt.Config()
-	pg, err := loadPages()
-	if err != nil {
-		return nil, err
-	}
 	s := &Server{
 		opt:     opt,
 		started: opt.Now(),
 		pw:      newPasswordStore(passwordPath(cfg)),
 		sess:    &sessions{byToken: map[string]*session{}, now: opt.Now},
 		thr:     &throttle{failures: map[string]*failRecord{}, now: opt.Now},
-		pages:   pg,
 		guard:   &guard{},
 	}
 	s.confirm.s = s

@@ -1,0 +1,51 @@
+package web
+
+import (
+	"strconv"
+
+	"satd.dev/satd/cmd/satd/oscamimport"
+)
+
+// The result page of an OSCam import: the report, then the resulting
+// configuration to apply through the restore path.
+
+func (d importData) write(h html) {
+	h.raw("<h2>Mapped</h2>\n<div class=\"scroll\"><table id=\"mapped\"><thead><tr><th>OSCam</th><th>Value</th><th>satd</th><th>Note</th></tr></thead><tbody>\n")
+	writeItems(h, d.Report.Mapped, true)
+	h.raw("</tbody></table></div>\n<h2>Ignored</h2>\n<div class=\"scroll\"><table id=\"ignored\"><thead><tr><th>OSCam</th><th>Value</th><th>Why</th></tr></thead><tbody>\n")
+	writeItems(h, d.Report.Ignored, false)
+	h.raw("</tbody></table></div>\n")
+	for _, n := range d.Report.Notes {
+		h.raw(`<p class="note">`)
+		h.text(n)
+		h.raw(`</p>`)
+	}
+	h.raw("\n")
+	if d.Problems != "" {
+		h.raw(`<pre class="error">`)
+		h.text(d.Problems)
+		h.raw("</pre>\n")
+		return
+	}
+	h.raw("<form method=\"post\" action=\"/system/restore\">\n" +
+		"<label for=\"toml\">Resulting configuration (you may edit it before applying)</label>\n" +
+		"<textarea id=\"toml\" name=\"toml\" rows=\"16\" class=\"mono\">")
+	h.text(d.TOML)
+	h.raw("</textarea>\n<button id=\"apply-import\">Apply this configuration</button></form>\n")
+}
+
+// writeItems writes the rows of the mapped (withTo: with the satd key) or
+// ignored table.
+func writeItems(h html, items []oscamimport.Item, withTo bool) {
+	for i := range items {
+		it := &items[i]
+		h.raw(`<tr>`)
+		h.tdMono(it.File + ":" + strconv.Itoa(it.Line) + " " + it.Key)
+		h.td(it.Value)
+		if withTo {
+			h.tdMono(it.To)
+		}
+		h.td(it.Reason)
+		h.raw(`</tr>`)
+	}
+}

@@ -1,0 +1,99 @@
+package web
+
+import "strings"
+
+// The Status page: uptime and memory, readers, services and stream mounts.
+
+func (d statusData) write(h html) {
+	h.raw("<section class=\"facts\">\n<div><b>Uptime</b> <span id=\"uptime\">")
+	h.text(d.Uptime.String())
+	h.raw("</span></div>\n<div><b>Started</b> ")
+	h.text(clock(d.Started))
+	h.raw("</div>\n<div><b>Memory</b> ")
+	h.text(mib(d.Memory.Total))
+	h.raw(" (heap ")
+	h.text(mib(d.Memory.Heap))
+	h.raw(")</div>\n<div><b>Goroutines</b> ")
+	h.int(int64(d.Memory.Goroutines))
+	h.raw("</div>\n</section>\n")
+	writeReaders(h, d.Status.Readers)
+	writeServices(h, d.Status.Services)
+	writeMounts(h, d.Status.Mounts)
+}
+
+func writeReaders(h html, readers []ReaderStatus) {
+	h.raw("<h2>Readers</h2>\n<div class=\"scroll\"><table id=\"readers\"><thead><tr><th>Reader</th><th>State</th><th>ATR</th><th>Protocol</th><th>Baud</th><th>System</th><th>CAID</th><th>Providers</th><th>Serial</th><th>Subscriptions</th><th>ECM ok/nok/tout</th><th>Avg</th><th>Last error</th></tr></thead><tbody>\n")
+	for _, rd := range readers {
+		writeReader(h, &rd)
+	}
+	h.rawIf(len(readers) == 0, "<tr><td colspan=\"13\">No readers.</td></tr>\n")
+	h.raw("</tbody></table></div>\n")
+}
+
+func writeReader(h html, rd *ReaderStatus) {
+	h.raw(`<tr><td class="label">`)
+	h.text(rd.Label)
+	h.raw(`</td><td><span`)
+	h.attr("class", "state "+rd.State)
+	h.raw(`>`)
+	h.text(rd.State)
+	h.raw(`</span></td>`)
+	h.tdMono(rd.ATR)
+	h.td(rd.Protocol)
+	h.raw(`<td>`)
+	h.int(int64(rd.Baud))
+	h.raw(`</td>`)
+	h.td(rd.CardSystem)
+	h.tdMono(hex4(rd.CAID))
+	h.td(strings.Join(rd.Providers, ", "))
+	h.tdMono(rd.Serial)
+	h.raw("\n<td>")
+	for _, sub := range rd.Subscriptions {
+		h.raw(`<div>`)
+		h.text(sub.Name)
+		h.raw(`: `)
+		h.text(date(sub.Start))
+		h.raw(` – `)
+		h.text(date(sub.End))
+		h.raw(`</div>`)
+	}
+	h.raw("</td>\n<td>")
+	h.uint(rd.ECMOK)
+	h.raw(` / `)
+	h.uint(rd.ECMNotFound)
+	h.raw(` / `)
+	h.uint(rd.ECMTimeout)
+	h.raw(`</td>`)
+	h.tds(ms(rd.AvgTime), rd.LastError)
+	h.raw("</tr>\n")
+}
+
+func writeServices(h html, services []ServiceStatus) {
+	h.raw("<h2>Services being descrambled</h2>\n<div class=\"scroll\"><table id=\"services\"><thead><tr><th>Client</th><th>Channel</th><th>CAID@PROVID:SRVID</th><th>Reader</th><th>ECM time</th><th>Since</th></tr></thead><tbody>\n")
+	for _, sv := range services {
+		h.raw(`<tr>`)
+		h.tds(sv.Client, sv.Channel)
+		h.tdMono(hex4(sv.CAID) + "@" + hex6(sv.Provider) + ":" + hex4(sv.SID))
+		h.tds(sv.Reader, ms(sv.ECMTime), clock(sv.Since))
+		h.raw("</tr>\n")
+	}
+	h.rawIf(len(services) == 0, "<tr><td colspan=\"6\">None.</td></tr>\n")
+	h.raw("</tbody></table></div>\n")
+}
+
+func writeMounts(h html, mounts []MountStatus) {
+	h.raw("<h2>Stream mounts</h2>\n<div class=\"scroll\"><table id=\"mounts\"><thead><tr><th>Mount</th><th>Source</th><th>Upstream in use</th><th>Listeners</th><th>Bitrate</th><th>Now playing</th></tr></thead><tbody>\n")
+	for _, m := range mounts {
+		h.raw(`<tr>`)
+		h.tds(m.Name, m.Source, m.Upstream)
+		h.raw(`<td>`)
+		h.int(int64(m.Listeners))
+		h.raw(`</td><td>`)
+		h.int(int64(m.Bitrate))
+		h.raw(` kbit/s</td><td class="title">`)
+		h.text(m.Title)
+		h.raw("</td></tr>\n")
+	}
+	h.rawIf(len(mounts) == 0, "<tr><td colspan=\"6\">No mounts.</td></tr>\n")
+	h.raw("</tbody></table></div>\n")
+}
