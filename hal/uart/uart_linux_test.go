@@ -332,3 +332,56 @@ func BenchmarkWrite64Unpaced(b *testing.B) {
 		}
 	}
 }
+
+// TestReadMarkedBytesFromSyntheticStream runs Port.Read over a pipe that
+// carries a kernel-style PARMRK stream (a pty cannot produce one): marked
+// bytes end a read and come alone with their error, per hal.Link.
+func TestReadMarkedBytesFromSyntheticStream(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	p := &Port{path: "pipe", f: r}
+	// 3B, FF (escaped), TS of an inverse card with a parity error, 5D,
+	// a break, 11; the escape is split across two writes.
+	w.Write([]byte{0x3B, 0xFF, 0xFF, 0xFF})
+	go func() {
+		time.Sleep(5 * time.Millisecond)
+		w.Write([]byte{0x00, 0x03, 0x5D, 0xFF, 0x00, 0x00, 0x11})
+	}()
+	steps := []struct {
+		want []byte
+		err  error
+	}{
+		{[]byte{0x3B, 0xFF}, nil},
+		{[]byte{0x03}, hal.ErrParity},
+		{[]byte{0x5D}, nil},
+		{[]byte{0x00}, hal.ErrFraming},
+		{[]byte{0x11}, nil},
+	}
+	p.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 16)
+	for i, s := range steps {
+		n, err := p.Read(buf)
+		if !bytes.Equal(buf[:n], s.want) || err != s.err {
+			t.Errorf("read %d: % x, %v; want % x, %v", i, buf[:n], err, s.want, s.err)
+		}
+	}
+}
+
+func TestDeadlineAndReadDoNotAllocate(t *testing.T) {
+	p, m := openPTY(t)
+	for i := 0; i < 60; i++ {
+		m.Write([]byte{byte(i)})
+	}
+	time.Sleep(10 * time.Millisecond)
+	buf := make([]byte, 1)
+	if a := testing.AllocsPerRun(50, func() {
+		p.SetReadDeadline(time.Now().Add(time.Second))
+		p.Read(buf)
+	}); a != 0 {
+		t.Errorf("SetReadDeadline+Read: %v allocs", a)
+	}
+}
