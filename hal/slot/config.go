@@ -50,7 +50,10 @@ var Boards = map[string]Board{}
 // Config describes one slot; it is embedded flat into each [[reader]]
 // table of the satd configuration, next to the reader's own options.
 type Config struct {
-	Protocol       string `toml:"protocol" comment:"slot wiring: internal (TDA8024/TDA8035 chip on GPIO lines) or mouse (Phoenix/Smartmouse serial reader)"`
+	// Protocol is the wiring, "internal" or "mouse". It is the reader's own
+	// protocol key, so the embedding table owns it: copy it here before
+	// Validate and Open. Other protocols have no slot.
+	Protocol       string `toml:"-"`
 	Device         string `toml:"device" comment:"serial device of the card I/O line, e.g. /dev/ttyS1 or /dev/ttyUSB0"`
 	Board          string `toml:"board" comment:"board profile naming the GPIO lines of a known receiver; pins.* entries override it"`
 	Chip           string `toml:"chip" comment:"interface chip of an internal slot: tda8024 or tda8035"`
@@ -107,7 +110,12 @@ func (c Config) resolvedPins() PinMap {
 }
 
 // Validate reports every problem of c (keys relative to the reader table).
+// It reports nothing for protocols other than internal and mouse, whose
+// readers have no slot.
 func (c Config) Validate(report func(key, msg string)) {
+	if c.Protocol != "internal" && c.Protocol != "mouse" {
+		return
+	}
 	if c.Board != "" {
 		if _, ok := Boards[c.Board]; !ok {
 			report("board", fmt.Sprintf("unknown board %q; known: %s; describe the lines with pins.* instead", c.Board, knownBoards()))
@@ -137,18 +145,15 @@ func (c Config) Validate(report func(key, msg string)) {
 	if c.PollMs < 5 || c.PollMs > 5000 {
 		report("poll_ms", fmt.Sprintf("%d: want 5..5000", c.PollMs))
 	}
-	switch c.Protocol {
-	case "internal":
+	if c.Protocol == "internal" {
 		c.validateInternal(report)
-	case "mouse":
-		if _, _, err := modemBit(c.Detect, true); err != nil {
-			report("detect", err.Error())
-		}
-		if _, _, err := modemBit(c.Reset, false); err != nil {
-			report("reset", err.Error())
-		}
-	default:
-		report("protocol", fmt.Sprintf("%q: want internal or mouse", c.Protocol))
+		return
+	}
+	if _, _, err := modemBit(c.Detect, true); err != nil {
+		report("detect", err.Error())
+	}
+	if _, _, err := modemBit(c.Reset, false); err != nil {
+		report("reset", err.Error())
 	}
 }
 

@@ -21,6 +21,9 @@ func Open(name string, c Config, log *slog.Logger) (*Slot, error) {
 }
 
 func open(name string, c Config, log *slog.Logger, newHost func() (*pins.Host, error)) (*Slot, error) {
+	if c.Protocol != "internal" && c.Protocol != "mouse" {
+		return nil, fmt.Errorf("slot %s: protocol %q has no card slot (want internal or mouse)", name, c.Protocol)
+	}
 	var problems []string
 	c.Validate(func(k, msg string) { problems = append(problems, k+": "+msg) })
 	if len(problems) > 0 {

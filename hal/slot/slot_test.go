@@ -405,7 +405,7 @@ func TestConfigValidate(t *testing.T) {
 		{"clkdiv needs pins", func(c *Config) { c.ClkDiv = 2 }, good, []string{"pins.clkdiv1", "pins.clkdiv2"}},
 		{"mouse lines", func(c *Config) { c.Detect, c.Reset = "dcd", "cts" }, mouse, []string{"detect", "reset"}},
 		{"unknown board", func(c *Config) { c.Board = "vu+duo" }, good, []string{"board"}},
-		{"protocol", func(c *Config) { c.Protocol = "smartreader" }, good, []string{"protocol"}},
+		{"no slot for other protocols", func(c *Config) { c.Protocol, c.Device, c.Mhz = "constcw", "", 0 }, good, nil},
 	} {
 		c := tc.base
 		tc.edit(&c)
