@@ -27,6 +27,8 @@ test:
 	@.ci/deps test
 	$(GO) vet ./...
 	$(GO) test -race ./...
+	@# The ATR corpus counts (pcsc-tools' smartcard_list.txt), printed.
+	@$(GO) test -count=1 -run TestATRCorpus -v ./cardreader/iso7816 | grep -v '^=== RUN'
 
 # Cross-architecture test suite under qemu-user (no -race on 32-bit targets).
 test-cross:

@@ -135,7 +135,7 @@ func (b *ecmBridge) ECMAnswered(a balancer.Answer) {
 		return // stale: already answered
 	}
 	p := &b.pending[slot]
-	dl := delivery{done: p.done, a: dvbapi.ECMAnswer{Tag: p.tag, Result: resultFor(a.Result), CW: a.CW, After: a.After}}
+	dl := delivery{done: p.done, a: dvbapi.ECMAnswer{Tag: p.tag, Result: dvbapiResult(a.Result), CW: a.CW, After: a.After}}
 	b.releaseLocked(slot)
 	b.mu.Unlock()
 	if a.Reader >= 0 && b.info != nil {
@@ -151,7 +151,7 @@ func (b *ecmBridge) CanServe(caid uint16, prid uint32) bool {
 	return b.serves != nil && b.serves(caid, prid)
 }
 
-func resultFor(r balancer.Result) dvbapi.Result {
+func dvbapiResult(r balancer.Result) dvbapi.Result {
 	switch r {
 	case balancer.Found, balancer.Cache:
 		return dvbapi.Found

@@ -5,6 +5,7 @@ import (
 
 	"regexp"
 	"satd.dev/satd/balancer"
+	"satd.dev/satd/cardreader"
 	"strings"
 )
 
@@ -18,6 +19,7 @@ type Reader struct {
 	Local    bool   `toml:"local" comment:"count as a local card for preferlocalcards even if not a physical slot (internal and mouse readers always are)"`
 
 	balancer.ReaderConfig
+	cardreader.Options
 }
 
 // IsLocal reports whether the reader counts as a local card for the balancer.
@@ -30,7 +32,7 @@ var Protocols = []string{"internal", "mouse", "constcw", "sim"}
 
 // DefaultReader returns the defaults of a [[reader]] table.
 func DefaultReader() Reader {
-	return Reader{Enable: true, ReaderConfig: balancer.DefaultReaderConfig()}
+	return Reader{Enable: true, ReaderConfig: balancer.DefaultReaderConfig(), Options: cardreader.DefaultOptions()}
 }
 
 var labelRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
@@ -45,6 +47,7 @@ func (r *Reader) Validate(report func(key, msg string)) {
 		ok = ok || p == r.Protocol
 	}
 	r.ReaderConfig.Validate(report)
+	r.Options.Validate(report)
 	if !ok {
 		report("protocol", fmt.Sprintf("%q is not one of %s", r.Protocol, strings.Join(Protocols, ", ")))
 	}
