@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"satd.dev/satd/balancer"
+	"satd.dev/satd/cardreader/constcw"
+	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/internal/atomicfile"
+)
+
+func init() {
+	registerComponent(componentSpec{name: "readers", order: 10, build: buildReaders})
+}
+
+// readersComponent runs every enabled [[reader]]: simulated cards, constant
+// CW files and (once the slot options are configurable) receiver slots.
+type readersComponent struct {
+	e        env
+	units    []*readerUnit
+	disabled []config.Reader
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+func buildReaders(e env) (component, error) {
+	c := &readersComponent{e: e}
+	for _, r := range e.cfg.Readers {
+		if !r.Enable {
+			c.disabled = append(c.disabled, r)
+			continue
+		}
+		src, err := newSource(e, r)
+		if err != nil {
+			return nil, fmt.Errorf("reader %s: %w", r.Label, err)
+		}
+		c.units = append(c.units, newReaderUnit(r, src))
+	}
+	return c, nil
+}
+
+// newSource builds the card, file or slot behind a reader.
+func newSource(e env, r config.Reader) (readerSource, error) {
+	switch r.Protocol {
+	case "sim":
+		return newSimSource(r)
+	case "constcw":
+		path := constcwPath(e.cfg.Global, r)
+		if e.demo {
+			if err := seedDemoFile(path); err != nil {
+				return nil, err
+			}
+		}
+		return &constcwSource{file: constcw.Open(path)}, nil
+	case "internal", "mouse":
+		e.log.Error("reader slot cannot be opened: the configuration has no slot options (device, pins, mhz) yet; the reader stays absent",
+			"reader", r.Label, "protocol", r.Protocol)
+		return noSlotSource{why: "slot cannot be opened: no slot options in the configuration"}, nil
+	}
+	return nil, fmt.Errorf("unknown protocol %q", r.Protocol)
+}
+
+// seedDemoFile writes the demo constant.cw rules unless the file exists.
+func seedDemoFile(path string) error {
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, []byte(demoConstCW), 0o644)
+}
+
+func (c *readersComponent) Start(ctx context.Context) error {
+	ctx, c.cancel = context.WithCancel(ctx)
+	for _, u := range c.units {
+		u.run(ctx, &c.wg)
+		c.e.log.Info("reader started", "reader", u.cfg.Label, "protocol", u.cfg.Protocol)
+	}
+	return nil
+}
+
+// Reload reports reader changes, which need a restart.
+func (c *readersComponent) Reload(cfg *config.Config) error {
+	var now []string
+	for _, r := range cfg.Readers {
+		now = append(now, fmt.Sprintf("%s/%s/%v", r.Label, r.Protocol, r.Enable))
+	}
+	var was []string
+	for _, r := range c.e.cfg.Readers {
+		was = append(was, fmt.Sprintf("%s/%s/%v", r.Label, r.Protocol, r.Enable))
+	}
+	if fmt.Sprint(now) != fmt.Sprint(was) {
+		return errors.New("readers: [[reader]] list changed; restart satd to apply")
+	}
+	return nil
+}
+
+func (c *readersComponent) Stop(ctx context.Context) error {
+	if c.cancel == nil {
+		return nil
+	}
+	c.cancel()
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	return waitTimeout(ctx, done)
+}
+
+// statuses returns every configured reader's status in config order.
+func (c *readersComponent) statuses() []ReaderStatus {
+	var out []ReaderStatus
+	for _, u := range c.units {
+		out = append(out, u.snapshot())
+	}
+	for _, r := range c.disabled {
+		out = append(out, ReaderStatus{Label: r.Label, Protocol: r.Protocol, State: "disabled"})
+	}
+	return out
+}
+
+// readersPart returns the running readers component, or nil.
+func (d *daemon) readersPart() *readersComponent {
+	for _, p := range d.parts {
+		if rc, ok := p.c.(*readersComponent); ok {
+			return rc
+		}
+	}
+	return nil
+}
+
+// readers returns the status of every configured reader, for the web form
+// and dvbapi.
+func (d *daemon) readers() []ReaderStatus {
+	if rc := d.readersPart(); rc != nil {
+		return rc.statuses()
+	}
+	return nil
+}
+
+// noSlotSource is a reader whose slot cannot be opened.
+type noSlotSource struct{ why string }
+
+func (s noSlotSource) run(ctx context.Context, publish func(balancer.Status)) {
+	publish(balancer.Status{})
+	<-ctx.Done()
+}
+
+func (s noSlotSource) solve(*balancer.Request) (balancer.Result, [16]byte, string) {
+	return balancer.NotFound, [16]byte{}, s.why
+}
+
+func (s noSlotSource) describe(st *ReaderStatus) { st.State, st.LastError = "absent", s.why }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"satd.dev/satd/balancer"
+	"satd.dev/satd/cardreader"
+	"satd.dev/satd/cardreader/system"
+)
+
+// cardSource is a card in a slot (receiver slot, serial reader or a
+// simulated card) run by the ISO 7816 stack with every card system.
+type cardSource struct {
+	reader  *cardreader.Reader
+	systems []system.System
+	active  atomic.Pointer[activeSystem]
+	// extra runs alongside the reader (the simulator of a sim slot).
+	extra func(ctx context.Context)
+	// closeSlot releases the slot after the reader stopped.
+	closeSlot func()
+}
+
+type activeSystem struct{ system.System }
+
+func newCardSource(r *cardreader.Reader, systems []system.System) *cardSource {
+	return &cardSource{reader: r, systems: systems}
+}
+
+// run drives the reader lifecycle and republishes eligibility on every
+// state change: a ready card advertises the CAID and providers its card
+// system read.
+func (c *cardSource) run(ctx context.Context, publish func(balancer.Status)) {
+	var wg sync.WaitGroup
+	if c.extra != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.extra(ctx) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); c.reader.Run(ctx) }()
+	for ctx.Err() == nil {
+		ch := c.reader.Changed()
+		c.update(publish)
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+	}
+	c.update(publish)
+	if c.closeSlot != nil {
+		// The reader deactivates the card on its way out; wait for it
+		// before closing the slot under the simulator.
+		for c.reader.State() != cardreader.StateStopped {
+			<-c.reader.Changed()
+		}
+		c.closeSlot()
+	}
+	wg.Wait()
+}
+
+func (c *cardSource) update(publish func(balancer.Status)) {
+	st := c.reader.Stats()
+	if st.State != cardreader.StateReady {
+		c.active.Store(nil)
+		publish(balancer.Status{})
+		return
+	}
+	sys := system.ByName(c.systems, st.System)
+	if sys == nil {
+		c.active.Store(nil)
+		publish(balancer.Status{})
+		return
+	}
+	id := sys.Identity()
+	c.active.Store(&activeSystem{sys})
+	publish(balancer.Status{Present: true, CAIDs: []uint16{id.CAID}, Providers: id.Providers})
+}
+
+// solve sends the ECM to the card's system; the reader serialises card
+// access.
+func (c *cardSource) solve(req *balancer.Request) (balancer.Result, [16]byte, string) {
+	a := c.active.Load()
+	if a == nil {
+		return balancer.NotFound, [16]byte{}, "card not ready"
+	}
+	ans, err := a.ECM(c.reader, req.ECM)
+	if err != nil {
+		return balancer.NotFound, [16]byte{}, ans.Reason + ": " + err.Error()
+	}
+	return resultFor(ans), ans.CW, ans.Reason
+}
+
+func (c *cardSource) describe(s *ReaderStatus) {
+	st := c.reader.Stats()
+	s.State, s.ATR, s.CardProtocol, s.Baud, s.System = st.State.String(), st.ATR, st.Protocol, st.Baud, st.System
+	if st.LastError != "" && (st.State == cardreader.StateFault || s.LastError == "") {
+		s.LastError = st.LastError
+	}
+	if a := c.active.Load(); a != nil {
+		id := a.Identity()
+		s.Serial, s.Subscriptions = id.Serial, id.Subscriptions
+	}
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"satd.dev/satd/cardreader"
+	"satd.dev/satd/cardreader/cardsim"
+	"satd.dev/satd/cardreader/cardsim/personality"
+	"satd.dev/satd/cardreader/system"
+	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/hal/haltest"
+)
+
+// simCard is the simulated card a sim reader gets.
+type simCard struct {
+	atr []byte
+	p   cardsim.Personality
+}
+
+// simSystems are the label prefixes that pick a sim reader's card system,
+// in the order they are tried.
+var simSystems = []string{"conax", "seca", "griffin", "dgcrypt"}
+
+// simCardFor picks the simulated card from the label prefix (conax…,
+// seca…, griffin…, dgcrypt…). The cards hold test data only.
+func simCardFor(label string) (simCard, error) {
+	l := strings.ToLower(label)
+	until := time.Date(time.Now().Year()+1, 12, 31, 0, 0, 0, 0, time.UTC)
+	switch {
+	case strings.HasPrefix(l, "conax"):
+		return simCard{personality.ConaxATR(), &personality.Conax{Serial: 10000001,
+			Subscriptions: []personality.ConaxSubscription{{ID: 0x0001, Name: "DEMO BASIC", Start: until.AddDate(-2, 0, 0), End: until}}}}, nil
+	case strings.HasPrefix(l, "seca"):
+		return simCard{personality.SecaATR(7), &personality.Seca{Serial: [6]byte{0, 0, 0, 0x98, 0x76, 0x54},
+			Providers: []personality.SecaProvider{{ID: 0, Name: "SECA"}, {ID: 0x0064, Name: "DEMO", End: until}}}}, nil
+	case strings.HasPrefix(l, "griffin"):
+		g := &personality.Griffin{CAIDLow: 0x01, Serial: [4]byte{0, 0, 0x30, 0x39}, Base: 0x30}
+		return simCard{g.ATR(), g}, nil
+	case strings.HasPrefix(l, "dgcrypt"):
+		return simCard{personality.DGCryptATR(), &personality.DGCrypt{Serial: [8]byte{0, 0, 0, 0, 0, 0, 0x12, 0x34}, Label: "DEMO"}}, nil
+	}
+	return simCard{}, fmt.Errorf("sim reader %q: the label must start with %s to pick the simulated card system", label, strings.Join(simSystems, ", "))
+}
+
+// newSimSource builds a virtual slot with a simulated card on its card
+// side and the real ISO 7816 stack with every card system on its host
+// side.
+func newSimSource(r config.Reader) (*cardSource, error) {
+	sc, err := simCardFor(r.Label)
+	if err != nil {
+		return nil, err
+	}
+	slot, card := haltest.NewSlot(haltest.SlotOptions{Name: r.Label, Echo: true})
+	sim, err := cardsim.New(card, cardsim.Config{ATR: sc.atr, Personality: sc.p, ClockHz: slot.ClockHz()})
+	if err != nil {
+		return nil, fmt.Errorf("sim reader %s: %w", r.Label, err)
+	}
+	systems := system.All()
+	rd, err := cardreader.New(slot, cardreader.DefaultOptions(), system.CardSystems(systems)...)
+	if err != nil {
+		return nil, err
+	}
+	src := newCardSource(rd, systems)
+	src.extra = func(ctx context.Context) { sim.Run(ctx) }
+	src.closeSlot = func() { slot.Close() }
+	return src, nil
+}

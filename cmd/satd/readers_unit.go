@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"satd.dev/satd/balancer"
+	"satd.dev/satd/cardreader/system"
+	"satd.dev/satd/cmd/satd/config"
+)
+
+// ReaderStatus is a snapshot of one configured reader for the web form,
+// metrics and dvbapi's ECM_INFO.
+type ReaderStatus struct {
+	Label         string                `json:"label"`
+	Protocol      string                `json:"protocol"`
+	Enabled       bool                  `json:"enabled"`
+	State         string                `json:"state"`
+	ATR           string                `json:"atr,omitempty"`
+	CardProtocol  int                   `json:"card_protocol"`
+	Baud          int                   `json:"baud,omitempty"`
+	System        string                `json:"system,omitempty"`
+	CAIDs         []uint16              `json:"caids,omitempty"`
+	Providers     []uint32              `json:"providers,omitempty"`
+	Services      []uint16              `json:"services,omitempty"`
+	Serial        string                `json:"serial,omitempty"`
+	Subscriptions []system.Subscription `json:"subscriptions,omitempty"`
+	File          string                `json:"file,omitempty"`
+	ECMs          uint64                `json:"ecms"`
+	Found         uint64                `json:"found"`
+	NotFound      uint64                `json:"not_found"`
+	Refused       uint64                `json:"queue_full"`
+	LastError     string                `json:"last_error,omitempty"`
+}
+
+// readerSource is what differs between reader kinds: the card or file
+// behind a readerUnit.
+type readerSource interface {
+	// run keeps the source going until ctx ends, publishing eligibility
+	// with publish.
+	run(ctx context.Context, publish func(balancer.Status))
+	// solve answers one ECM; it may block (a slow card).
+	solve(req *balancer.Request) (balancer.Result, [16]byte, string)
+	// describe fills the source-specific part of a status snapshot.
+	describe(s *ReaderStatus)
+}
+
+// queueLen is the number of ECMs a reader holds before Submit refuses.
+const queueLen = 32
+
+// readerUnit is one configured reader as the balancer sees it: Status and
+// Submit never block, and one goroutine per reader works through its
+// queue, so a slow reader never delays another.
+type readerUnit struct {
+	cfg   config.Reader
+	src   readerSource
+	queue chan balancer.Request
+	disp  atomic.Pointer[balancer.Dispatcher]
+	elig  atomic.Pointer[balancer.Status]
+
+	ecms, found, notFound, refused atomic.Uint64
+
+	mu      sync.Mutex
+	lastErr string
+}
+
+var _ balancer.Reader = (*readerUnit)(nil)
+
+func newReaderUnit(cfg config.Reader, src readerSource) *readerUnit {
+	u := &readerUnit{cfg: cfg, src: src, queue: make(chan balancer.Request, queueLen)}
+	u.elig.Store(&balancer.Status{Enabled: true})
+	return u
+}
+
+// Name returns the reader label.
+func (u *readerUnit) Name() string { return u.cfg.Label }
+
+// Local reports whether the reader counts as a local card.
+func (u *readerUnit) Local() bool { return u.cfg.IsLocal() }
+
+// Status returns the eligibility published by the source.
+func (u *readerUnit) Status() balancer.Status { return *u.elig.Load() }
+
+// Submit queues req without blocking; a full queue refuses it.
+func (u *readerUnit) Submit(req balancer.Request) bool {
+	select {
+	case u.queue <- req:
+		return true
+	default:
+		u.refused.Add(1)
+		return false
+	}
+}
+
+// attach makes d the dispatcher the unit answers to.
+func (u *readerUnit) attach(d *balancer.Dispatcher) { u.disp.Store(d) }
+
+func (u *readerUnit) publish(s balancer.Status) {
+	s.Enabled = true
+	u.elig.Store(&s)
+}
+
+// run starts the source and works through the queue until ctx ends.
+func (u *readerUnit) run(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(2)
+	go func() { defer wg.Done(); u.src.run(ctx, u.publish) }()
+	go func() { defer wg.Done(); u.work(ctx) }()
+}
+
+func (u *readerUnit) work(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case req := <-u.queue:
+			rc, cw, why := u.src.solve(&req)
+			u.ecms.Add(1)
+			if rc == balancer.Found {
+				u.found.Add(1)
+			} else {
+				u.notFound.Add(1)
+				u.setErr(why)
+			}
+			if d := u.disp.Load(); d != nil {
+				d.Answer(req.Token, rc, cw)
+			}
+		}
+	}
+}
+
+func (u *readerUnit) setErr(s string) {
+	u.mu.Lock()
+	u.lastErr = s
+	u.mu.Unlock()
+}
+
+// snapshot returns the reader's status.
+func (u *readerUnit) snapshot() ReaderStatus {
+	st := u.elig.Load()
+	s := ReaderStatus{
+		Label: u.cfg.Label, Protocol: u.cfg.Protocol, Enabled: true,
+		CAIDs: st.CAIDs, Providers: st.Providers, Services: st.Services,
+		ECMs: u.ecms.Load(), Found: u.found.Load(), NotFound: u.notFound.Load(), Refused: u.refused.Load(),
+	}
+	u.mu.Lock()
+	s.LastError = u.lastErr
+	u.mu.Unlock()
+	u.src.describe(&s)
+	return s
+}
+
+// resultFor maps a card system's answer to the balancer's result.
+func resultFor(a system.Answer) balancer.Result {
+	if a.Result == system.Found {
+		return balancer.Found
+	}
+	return balancer.NotFound
+}
