@@ -234,7 +234,8 @@ func (s *Slot) Reset(ctx context.Context, kind hal.ResetKind) error {
 	if err != nil {
 		return err
 	}
-	if err := sleepCtx(ctx, w.actDelay); err != nil {
+	time.Sleep(w.actDelay)
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	sk := SignalColdReset
@@ -330,20 +331,6 @@ func (w *wire) event(k hal.EventKind) {
 	select {
 	case w.events <- hal.Event{Kind: k, At: time.Now()}:
 	default:
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
