@@ -2,6 +2,7 @@ package system
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -138,7 +139,10 @@ func (x *Griffin) ECM(t Transmitter, ecm []byte) (Answer, error) {
 		return refuse(CardError, "Griffin answer too short for two control words"), nil
 	}
 	b, err := x.readAnswer(t, griffinECM, sw2)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrCard):
+		return refuse(CardError, "Griffin card did not hand out the announced answer"), nil
+	case err != nil:
 		return transportError(err)
 	}
 	var a Answer
