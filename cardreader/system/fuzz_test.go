@@ -47,4 +47,3 @@ func TestConaxReadRounds(t *testing.T) {
 		}
 	})
 }
-
