@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -114,30 +116,75 @@ func TestClientAllowList(t *testing.T) {
 	}
 }
 
+// evil is untrusted text that would run if it were rendered as markup.
+const evil = `<script>alert(1)</script>`
+
+// TestUntrustedTextRenderedInert puts evil into every untrusted source a
+// page shows (reader data, stream titles, statistics, log lines, config
+// values, validation messages, update state, import reports, error
+// messages) and checks each page shows it as text.
 func TestUntrustedTextRenderedInert(t *testing.T) {
 	r := newRig(t, "", nil)
 	r.start()
-	const evil = `<script>alert(1)</script>`
 	r.status.st = Status{
-		Readers: []ReaderStatus{{Label: "rd" + evil, State: "ready", LastError: evil, Serial: evil}},
-		Mounts:  []MountStatus{{Name: "radio", Title: "Song " + evil + `"><img src=x onerror=alert(2)>`}},
+		Readers:  []ReaderStatus{{Label: "rd" + evil, State: "ready" + evil, LastError: evil, Serial: evil, Providers: []string{evil}, Subscriptions: []Subscription{{Name: evil}}}},
+		Services: []ServiceStatus{{Client: evil, Channel: evil, Reader: evil}},
+		Mounts:   []MountStatus{{Name: "radio", Source: evil, Upstream: evil, Title: "Song " + evil + `"><img src=x onerror=alert(2)>`}},
 	}
-	r.balancer.rows = append(r.balancer.rows, StatsRow{Reader: "x" + evil, Key: evil, Channel: evil})
+	r.balancer.rows = append(r.balancer.rows, StatsRow{Reader: "x" + evil, Key: evil, Channel: evil, Result: evil})
+	r.updater.state = UpdateState{Phase: evil, Current: evil, Message: evil}
 	r.logs.Handler().Handle(t.Context(), logRecord(evil))
 	c := r.loggedInClient()
-	for _, path := range []string{"/", "/balancer", "/log"} {
-		b := get(t, c, r.url(path))
+	pages := map[string]func() string{}
+	for _, path := range []string{"/", "/balancer", "/log", "/system"} {
+		pages["GET "+path] = func() string { return get(t, c, r.url(path)) }
+	}
+	pages["invalid value"] = func() string {
+		resp, err := c.PostForm(r.url("/config"), url.Values{"section": {"web"}, "web.login_attempts": {evil}})
+		return body(t, resp, err)
+	}
+	pages["invalid reader label"] = func() string {
+		resp, err := c.PostForm(r.url("/config"), url.Values{"section": {"reader"}, "reader.count": {"1"}, "reader[0].label": {evil}})
+		b := body(t, resp, err)
+		if !strings.Contains(b, `value="&lt;script&gt;`) {
+			t.Errorf("the refused label is not kept, escaped, in its field")
+		}
+		return b
+	}
+	pages["refused restore"] = func() string {
+		resp, err := c.PostForm(r.url("/system/restore"), url.Values{"toml": {"[log]\nlevel = '" + evil + "'\n"}})
+		return body(t, resp, err)
+	}
+	pages["import report"] = func() string {
+		return postFiles(t, c, r.url("/config/import"), map[string]string{"conf": "[global]\nnosuchkey = " + evil + "\n"})
+	}
+	for name, page := range pages {
+		b := page()
 		if strings.Contains(b, "<script>alert") || strings.Contains(b, "<img src=x") {
-			t.Errorf("%s renders untrusted text as markup", path)
+			t.Errorf("%s renders untrusted text as markup", name)
 		}
 		if !strings.Contains(b, "&lt;script&gt;alert(1)&lt;/script&gt;") {
-			t.Errorf("%s does not show the escaped text", path)
+			t.Errorf("%s does not show the escaped text:\n%s", name, b)
 		}
 	}
 	api := get(t, c, r.url("/api/status"))
 	if strings.Contains(api, "<script>") {
 		t.Errorf("/api/status: JSON is not HTML-escaped: %s", api)
 	}
+}
+
+// postFiles posts a multipart form of the named files and returns the page.
+func postFiles(t *testing.T, c *http.Client, u string, files map[string]string) string {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for field, content := range files {
+		fw, _ := mw.CreateFormFile(field, field)
+		fw.Write([]byte(content))
+	}
+	mw.Close()
+	resp, err := c.Post(u, mw.FormDataContentType(), &b)
+	return body(t, resp, err)
 }
 
 func TestLoginThrottled(t *testing.T) {
