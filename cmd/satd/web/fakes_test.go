@@ -164,7 +164,7 @@ func newRig(t *testing.T, listen string, edit func(*config.Config)) *rig {
 		listen = freeAddr(t)
 	}
 	cfg.Web.Listen = listen
-	rd := config.DefaultReader() // with the defaults of keys added later
+	rd := config.DefaultReader()                                // with the defaults of keys added later
 	rd.Label, rd.Enable, rd.Protocol = "slot0", true, "constcw" // no hardware to name
 	cfg.Readers = []config.Reader{rd}
 	if edit != nil {
