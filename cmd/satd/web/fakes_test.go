@@ -164,8 +164,9 @@ func newRig(t *testing.T, listen string, edit func(*config.Config)) *rig {
 		listen = freeAddr(t)
 	}
 	cfg.Web.Listen = listen
-	rd := config.DefaultReader()                                // with the defaults of keys added later
-	rd.Label, rd.Enable, rd.Protocol = "slot0", true, "constcw" // no hardware to name
+	// The defaults cover reader keys added later; constcw names no hardware.
+	rd := config.DefaultReader()
+	rd.Label, rd.Enable, rd.Protocol = "slot0", true, "constcw"
 	cfg.Readers = []config.Reader{rd}
 	if edit != nil {
 		edit(cfg)
