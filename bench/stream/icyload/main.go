@@ -1,0 +1,280 @@
+// Command icyload opens many concurrent HTTP/ICY listeners against one
+// stream URL on loopback and reports status codes, time to first byte,
+// disconnects, reconnect times, password challenges and MP3 silence gaps.
+// It refuses any address that is not 127.0.0.1.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+type stats struct {
+	mu        sync.Mutex
+	codes     map[int]int
+	ttfb      []time.Duration
+	reconn    []time.Duration
+	challenge int
+	fails     int
+
+	active, ok, disconnects, reconnects atomic.Int64
+	bytes                               atomic.Int64
+	maxGap                              atomic.Int64 // longest run of silent MP3 frames, in frames
+	silentFrames                        atomic.Int64
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8000", "host:port (127.0.0.1 only)")
+	path := flag.String("path", "/live", "mount path")
+	n := flag.Int("n", 500, "listeners")
+	ramp := flag.Duration("ramp", 5*time.Second, "spread connects over this long (0 = all at once)")
+	dur := flag.Duration("dur", 60*time.Second, "hard stop after this long")
+	users := flag.Bool("users", false, "send Basic auth user<i>:pw")
+	reconnect := flag.Bool("reconnect", false, "reconnect after a disconnect or a 503, like a player")
+	gapSample := flag.Int("gapsample", 0, "parse MP3 frames of this many listeners to measure silence gaps")
+	every := flag.Duration("every", 5*time.Second, "progress line interval")
+	flag.Parse()
+	if !strings.HasPrefix(*addr, "127.0.0.1:") {
+		fmt.Fprintln(os.Stderr, "icyload: refusing non-loopback address", *addr)
+		os.Exit(2)
+	}
+	st := &stats{codes: map[int]int{}}
+	start := time.Now()
+	stop := start.Add(*dur)
+	var wg sync.WaitGroup
+	for i := range *n {
+		wg.Add(1)
+		var delay time.Duration
+		if *ramp > 0 {
+			delay = time.Duration(int64(*ramp) * int64(i) / int64(*n))
+		}
+		go func() {
+			defer wg.Done()
+			time.Sleep(delay)
+			listen(st, *addr, *path, i, *users, *reconnect, i < *gapSample, stop)
+		}()
+	}
+	issued := time.Since(start)
+	usr := make(chan os.Signal, 4)
+	signal.Notify(usr, syscall.SIGUSR1)
+	tick := time.NewTicker(*every)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	fmt.Printf("issued connects in %s\n", issued.Round(time.Millisecond))
+	var lastBytes int64
+	last := time.Now()
+loop:
+	for {
+		select {
+		case <-done:
+			break loop
+		case <-usr:
+			fmt.Printf("mark t=%.1fs active=%d disconnects=%d reconnects=%d challenges=%d\n",
+				time.Since(start).Seconds(), st.active.Load(), st.disconnects.Load(), st.reconnects.Load(), st.challengeCount())
+		case now := <-tick.C:
+			b := st.bytes.Load()
+			act := max(st.active.Load(), 1)
+			fmt.Printf("t=%.0fs active=%d ok=%d fail=%d disconnects=%d reconnects=%d rate=%.1fkbit/s/listener\n",
+				time.Since(start).Seconds(), st.active.Load(), st.ok.Load(), st.failCount(), st.disconnects.Load(), st.reconnects.Load(),
+				float64(b-lastBytes)*8/now.Sub(last).Seconds()/1000/float64(act))
+			lastBytes, last = b, now
+		}
+	}
+	st.report()
+}
+
+func (st *stats) challengeCount() int { st.mu.Lock(); defer st.mu.Unlock(); return st.challenge }
+func (st *stats) failCount() int      { st.mu.Lock(); defer st.mu.Unlock(); return st.fails }
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[min(len(d)-1, len(d)*p/100)].Round(time.Millisecond)
+}
+
+func (st *stats) report() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var codes []string
+	for c, k := range st.codes {
+		codes = append(codes, fmt.Sprintf("%d:%d", c, k))
+	}
+	sort.Strings(codes)
+	served := 0
+	for c, k := range st.codes {
+		if c > 0 {
+			served += k
+		}
+	}
+	fmt.Printf("result codes=%s served=%d fail=%d challenges=%d\n", strings.Join(codes, ","), served, st.fails, st.challenge)
+	fmt.Printf("result ttfb_p50=%s ttfb_p90=%s ttfb_p99=%s ttfb_max=%s\n", pct(st.ttfb, 50), pct(st.ttfb, 90), pct(st.ttfb, 99), pct(st.ttfb, 100))
+	fmt.Printf("result disconnects=%d reconnects=%d reconnect_p50=%s reconnect_p99=%s reconnect_max=%s\n",
+		st.disconnects.Load(), st.reconnects.Load(), pct(st.reconn, 50), pct(st.reconn, 99), pct(st.reconn, 100))
+	fmt.Printf("result bytes=%d max_silence_gap=%s silent_frames=%d\n", st.bytes.Load(),
+		time.Duration(st.maxGap.Load())*26122*time.Microsecond, st.silentFrames.Load())
+}
+
+// listen runs one listener (and its reconnects) until stop.
+func listen(st *stats, addr, path string, id int, users, reconnect, gaps bool, stop time.Time) {
+	var lostAt time.Time
+	for attempt := 0; time.Now().Before(stop); attempt++ {
+		code, lost := session(st, addr, path, id, users, gaps, stop, lostAt)
+		if !reconnect || !time.Now().Before(stop) {
+			return
+		}
+		if lost && lostAt.IsZero() {
+			lostAt = time.Now()
+		}
+		if code == 200 && !lost {
+			return
+		}
+		// Players retry after a short random pause (503s: after Retry-After).
+		time.Sleep(time.Duration(250+rand.IntN(750)) * time.Millisecond)
+		_ = code
+	}
+}
+
+// session makes one connection. lost reports a disconnect after a 200.
+func session(st *stats, addr, path string, id int, users, gaps bool, stop, lostAt time.Time) (int, bool) {
+	t0 := time.Now()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		st.mu.Lock()
+		st.fails++
+		st.mu.Unlock()
+		return 0, false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(stop)
+	req := "GET " + path + " HTTP/1.0\r\nHost: " + addr + "\r\nUser-Agent: icyload\r\n"
+	if users {
+		req += "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("user"+strconv.Itoa(id)+":pw")) + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		st.mu.Lock()
+		st.fails++
+		st.mu.Unlock()
+		return 0, false
+	}
+	br := bufio.NewReaderSize(c, 16<<10)
+	status, err := br.ReadString('\n')
+	if err != nil {
+		st.mu.Lock()
+		st.fails++
+		st.mu.Unlock()
+		return 0, false
+	}
+	code := 0
+	if f := strings.Fields(status); len(f) >= 2 {
+		code, _ = strconv.Atoi(f[1])
+	}
+	challenged := false
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			break
+		}
+		if strings.HasPrefix(strings.ToLower(line), "www-authenticate:") {
+			challenged = true
+		}
+		if line == "\r\n" || line == "\n" {
+			break
+		}
+	}
+	st.mu.Lock()
+	st.codes[code]++
+	st.ttfb = append(st.ttfb, time.Since(t0))
+	if challenged {
+		st.challenge++
+	}
+	if code == 200 && !lostAt.IsZero() {
+		st.reconn = append(st.reconn, time.Since(lostAt))
+		st.reconnects.Add(1)
+	}
+	st.mu.Unlock()
+	if code != 200 {
+		return code, false
+	}
+	st.ok.Add(1)
+	st.active.Add(1)
+	defer st.active.Add(-1)
+	buf := make([]byte, 16<<10)
+	var g gapMeter
+	for {
+		k, err := br.Read(buf)
+		st.bytes.Add(int64(k))
+		if gaps {
+			g.feed(buf[:k], st)
+		}
+		if err != nil {
+			break
+		}
+	}
+	if time.Now().Before(stop.Add(-100 * time.Millisecond)) {
+		st.disconnects.Add(1)
+		return 200, true
+	}
+	return 200, false
+}
+
+// gapMeter finds runs of silent MP3 frames (all-zero side info and data,
+// as satd synthesises them) in a listener's byte stream.
+type gapMeter struct {
+	buf []byte
+	run int64
+}
+
+func mp3Len(b []byte) int {
+	if len(b) < 4 || b[0] != 0xFF || b[1]&0xE0 != 0xE0 {
+		return 0
+	}
+	rates := [16]int{0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0}
+	srs := [4]int{44100, 48000, 32000, 0}
+	br, sr := rates[b[2]>>4]*1000, srs[(b[2]>>2)&3]
+	if br == 0 || sr == 0 || (b[1]>>3)&3 != 3 || (b[1]>>1)&3 != 1 {
+		return 0
+	}
+	return 144*br/sr + int(b[2]>>1)&1
+}
+
+func (g *gapMeter) feed(p []byte, st *stats) {
+	g.buf = append(g.buf, p...)
+	i := 0
+	for i+4 <= len(g.buf) {
+		n := mp3Len(g.buf[i:])
+		if n == 0 {
+			i++
+			continue
+		}
+		if i+n > len(g.buf) {
+			break
+		}
+		if len(bytes.Trim(g.buf[i+4:i+n], "\x00")) == 0 {
+			g.run++
+			st.silentFrames.Add(1)
+			for m := st.maxGap.Load(); g.run > m && !st.maxGap.CompareAndSwap(m, g.run); m = st.maxGap.Load() {
+			}
+		} else {
+			g.run = 0
+		}
+		i += n
+	}
+	g.buf = append(g.buf[:0], g.buf[i:]...)
+}
