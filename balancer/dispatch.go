@@ -16,6 +16,9 @@ var (
 	ErrNoClient   = errors.New("balancer: ECM without client")
 	ErrECMTooLong = errors.New("balancer: ECM longer than 1024 bytes")
 	ErrNoReaders  = errors.New("balancer: no readers")
+	// ErrRestartNeeded reports an option change that applies only when satd
+	// restarts (table capacities, the reader list).
+	ErrRestartNeeded = errors.New("balancer: change needs a restart")
 )
 
 type slotFlags uint16
@@ -182,7 +185,46 @@ func New(cfg Config, readers []ReaderSpec, clock Clock, log *slog.Logger) (*Disp
 }
 
 // Settings returns the option values in force.
-func (d *Dispatcher) Settings() Settings { return d.set }
+func (d *Dispatcher) Settings() Settings {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.set
+}
+
+// Reconfigure applies new options to a running Dispatcher, keeping its
+// stats, cache and ECMs in flight. opts are the readers' options in the
+// order given to New. The table capacities (stat_entries, max_inflight,
+// cache_entries, explain_services) and the reader list are fixed at start:
+// Reconfigure keeps them and returns ErrRestartNeeded when they differ, after
+// applying everything else.
+func (d *Dispatcher) Reconfigure(cfg Config, opts []ReaderConfig) error {
+	var errs []error
+	cfg.Validate(func(k, m string) { errs = append(errs, fmt.Errorf("balancer.%s: %s", k, m)) })
+	if len(opts) != len(d.readers) {
+		return fmt.Errorf("%w: %d readers configured, %d running", ErrRestartNeeded, len(opts), len(d.readers))
+	}
+	for i, o := range opts {
+		o.Validate(func(k, m string) { errs = append(errs, fmt.Errorf("reader %s: %s: %s", d.readers[i].name, k, m)) })
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	s := NewSettings(cfg, d.log)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.set
+	s.StatEntries, s.MaxInflight, s.CacheEntries, s.ExplainServices = old.StatEntries, old.MaxInflight, old.CacheEntries, old.ExplainServices
+	d.set = s
+	for i := range d.readers {
+		d.readers[i].set = NewReaderSettings(d.readers[i].name, opts[i], d.log)
+	}
+	fresh := NewSettings(cfg, slog.New(slog.DiscardHandler))
+	if fresh.StatEntries != old.StatEntries || fresh.MaxInflight != old.MaxInflight ||
+		fresh.CacheEntries != old.CacheEntries || fresh.ExplainServices != old.ExplainServices {
+		return fmt.Errorf("%w: table capacities change only at start", ErrRestartNeeded)
+	}
+	return nil
+}
 
 // Counters returns a copy of the counters.
 func (d *Dispatcher) Counters() Counters {

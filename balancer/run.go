@@ -46,7 +46,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // Close performs the shutdown save when lb_mode and lb_save are both set.
 func (d *Dispatcher) Close() error {
-	if d.set.Mode != 0 && d.set.Save != 0 {
+	if s := d.Settings(); s.Mode != 0 && s.Save != 0 {
 		return d.SaveStats()
 	}
 	return nil

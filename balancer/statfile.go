@@ -1,6 +1,8 @@
 package balancer
 
 import (
+	"satd.dev/satd/internal/atomicfile"
+
 	"bufio"
 	"cmp"
 	"fmt"
@@ -264,7 +266,11 @@ func (d *Dispatcher) Snapshot() []StatRecord {
 func (d *Dispatcher) SaveStats() error {
 	d.saveMu.Lock()
 	defer d.saveMu.Unlock()
-	err := writeFileAtomic(d.set.SavePath, func(w io.Writer) error { return WriteStatFile(w, d.Snapshot()) })
+	path := d.Settings().SavePath
+	err := os.MkdirAll(filepath.Dir(path), 0o755)
+	if err == nil {
+		err = atomicfile.Write(path, 0o644, func(w io.Writer) error { return WriteStatFile(w, d.Snapshot()) })
+	}
 	d.mu.Lock()
 	if err != nil {
 		d.counters.SaveErrors++
@@ -273,44 +279,4 @@ func (d *Dispatcher) SaveStats() error {
 	}
 	d.mu.Unlock()
 	return err
-}
-
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("save stats %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(dir, ".stat-*")
-	if err != nil {
-		return fmt.Errorf("save stats %s: %w", path, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := write(f); err != nil {
-		return fmt.Errorf("save stats %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("save stats %s: sync: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save stats %s: close: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("save stats %s: rename: %w", path, err)
-	}
-	ok = true
-	if df, err := os.Open(dir); err == nil {
-		err = df.Sync()
-		df.Close()
-		if err != nil {
-			return fmt.Errorf("save stats %s: sync dir: %w", path, err)
-		}
-	}
-	return nil
 }

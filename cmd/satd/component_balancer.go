@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
-	"reflect"
 
 	"satd.dev/satd/balancer"
 	"satd.dev/satd/cmd/satd/config"
@@ -38,6 +38,10 @@ func buildBalancer(e env) (component, error) {
 			units = rc.units
 		}
 	}
+	if len(units) == 0 {
+		e.log.Warn("no readers configured: every ECM is answered not found")
+		return nil, nil
+	}
 	specs := make([]balancer.ReaderSpec, len(units))
 	for i, u := range units {
 		specs[i] = balancer.ReaderSpec{Reader: u, Options: u.cfg.ReaderConfig}
@@ -68,12 +72,41 @@ func (b *balancerComponent) Start(ctx context.Context) error {
 	return nil
 }
 
-// Reload keeps the dispatcher: balancer options apply at the next start.
+// Reload applies changed balancer and reader options to the running
+// dispatcher, keeping its stats, cache and ECMs in flight. Table capacities
+// and the reader list apply at the next start.
 func (b *balancerComponent) Reload(cfg *config.Config) error {
-	if !reflect.DeepEqual(cfg.Balancer, b.e.cfg.Balancer) {
-		b.e.log.Warn("balancer options changed; restart satd to apply them")
+	opts := make([]balancer.ReaderConfig, len(b.units))
+	for i, u := range b.units {
+		r, ok := readerByLabel(cfg, u.cfg.Label)
+		if !ok {
+			b.e.log.Warn("reader removed from the configuration; restart satd to drop it", "reader", u.cfg.Label)
+			r = u.cfg
+		}
+		opts[i] = r.ReaderConfig
 	}
+	bc := cfg.Balancer
+	bc.LBSavePath = statPath(cfg)
+	err := b.d.Reconfigure(bc, opts)
+	switch {
+	case errors.Is(err, balancer.ErrRestartNeeded):
+		b.e.log.Warn("balancer options applied; some take effect only after a restart", "why", err)
+	case err != nil:
+		return err
+	default:
+		b.e.log.Info("balancer options applied", "lb_mode", bc.LBMode)
+	}
+	b.e.cfg = cfg
 	return nil
+}
+
+func readerByLabel(cfg *config.Config, label string) (config.Reader, bool) {
+	for _, r := range cfg.Readers {
+		if r.Label == label {
+			return r, true
+		}
+	}
+	return config.Reader{}, false
 }
 
 func (b *balancerComponent) Stop(ctx context.Context) error {

@@ -15,12 +15,22 @@ func init() {
 	registerComponent(componentSpec{name: "dvbapi", order: 40, build: buildDVBAPI})
 }
 
-// dvbapiSolver returns the ECM back end for the dvbapi front door. Until
-// the balancer component provides its Dispatcher (adapted to
-// dvbapi.ECMSolver), every ECM is answered "not found", as OSCam does when
-// no reader matches.
-var dvbapiSolver = func(e env) dvbapi.ECMSolver { return noMatchingReader{} }
+// solver returns the ECM back end of the dvbapi front door: the balancer's
+// dispatcher through an ecmBridge, or, when no reader is configured, an
+// answer of "not found" to every ECM, as OSCam gives when no reader matches.
+func (d *dvbapiComponent) solver(ctx context.Context) dvbapi.ECMSolver {
+	if d.e.daemon == nil || d.e.daemon.balancer() == nil || d.e.daemon.readersPart() == nil {
+		return noMatchingReader{}
+	}
+	units := d.e.daemon.readersPart().units
+	b := newECMBridge(d.e.daemon.balancer(), d.e.cfg.Balancer.MaxInflight,
+		func(i int) readerInfo { return units[i].info() },
+		func(caid uint16, prid uint32) bool { return anyServes(units, caid, prid) })
+	go b.run(ctx)
+	return b
+}
 
+// noMatchingReader answers every ECM "not found".
 type noMatchingReader struct{}
 
 func (noMatchingReader) Solve(req *dvbapi.ECMRequest) {
@@ -56,7 +66,7 @@ func allowList(a []string) []netip.Prefix {
 func (d *dvbapiComponent) Start(ctx context.Context) error {
 	c := d.cfg
 	opt := dvbapi.Options{
-		Solver:        dvbapiSolver(d.e),
+		Solver:        d.solver(ctx),
 		Log:           d.e.log,
 		ServerName:    "satd " + version,
 		ECMInfoPath:   c.ECMInfo,

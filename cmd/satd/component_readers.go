@@ -58,9 +58,7 @@ func newSource(e env, r config.Reader) (readerSource, error) {
 		}
 		return &constcwSource{file: constcw.Open(path)}, nil
 	case "internal", "mouse":
-		e.log.Error("reader slot cannot be opened: the configuration has no slot options (device, pins, mhz) yet; the reader stays absent",
-			"reader", r.Label, "protocol", r.Protocol)
-		return noSlotSource{why: "slot cannot be opened: no slot options in the configuration"}, nil
+		return newSlotSource(e, r)
 	}
 	return nil, fmt.Errorf("unknown protocol %q", r.Protocol)
 }

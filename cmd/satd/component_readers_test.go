@@ -131,12 +131,17 @@ func TestReadersFeedBalancer(t *testing.T) {
 	})
 }
 
-// TestSimReaderNeedsSystemPrefix checks the label rule for sim readers.
+// TestSimReaderNeedsSystemPrefix checks how a sim reader picks its card
+// system: the system key, else the label prefix, else an error.
 func TestSimReaderNeedsSystemPrefix(t *testing.T) {
 	cfg := config.Default()
 	cfg.Readers = []config.Reader{readerCfg("card1", "sim")}
 	_, err := buildReaders(env{cfg: cfg})
-	if err == nil || !strings.Contains(err.Error(), "must start with conax") {
+	if err == nil || !strings.Contains(err.Error(), "set system = one of conax") {
 		t.Errorf("got %v", err)
+	}
+	cfg.Readers[0].System = "seca"
+	if _, err := buildReaders(env{cfg: cfg}); err != nil {
+		t.Errorf("system = seca: %v", err)
 	}
 }

@@ -20,7 +20,7 @@ func TestDispatch(t *testing.T) {
 	}{
 		{[]string{"-version"}, 0, "satd dev"},
 		{[]string{"-config", "config/testdata/valid.toml", "-check"}, 0, "configuration is valid"},
-		{[]string{"-config", "config/testdata/broken.toml", "-check"}, 2, "broken.toml:20: reader[1].colour: unknown key"},
+		{[]string{"-config", "config/testdata/broken.toml", "-check"}, 2, "broken.toml:26: reader[1].colour: unknown key"},
 		{[]string{"-config", "does/not/exist.toml", "-check"}, 2, "no such file"},
 		{[]string{"-demo", "-check"}, 0, "embedded demo configuration: configuration is valid"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},

@@ -102,3 +102,11 @@ func (c *cardSource) describe(s *ReaderStatus) {
 		s.Serial, s.Subscriptions = id.Serial, id.Subscriptions
 	}
 }
+
+// systemName is the card system in use, or "" before one is identified.
+func (c *cardSource) systemName() string {
+	if a := c.active.Load(); a != nil {
+		return a.Name()
+	}
+	return ""
+}

@@ -11,9 +11,12 @@ import (
 	"satd.dev/satd/cmd/satd/config"
 )
 
-// constcwPath is the file of a constcw reader: <global.state_dir>/<label>.cw
-// (config.Reader has no device key yet).
+// constcwPath is the file of a constcw reader: its device key as in OSCam,
+// or <global.state_dir>/<label>.cw when that is empty.
 func constcwPath(g config.Global, r config.Reader) string {
+	if r.Device != "" {
+		return r.Device // OSCam: device = path of the constant.cw file
+	}
 	return filepath.Join(g.StateDir, r.Label+".cw")
 }
 

@@ -20,14 +20,14 @@ type simCard struct {
 	p   cardsim.Personality
 }
 
-// simSystems are the label prefixes that pick a sim reader's card system,
-// in the order they are tried.
-var simSystems = []string{"conax", "seca", "griffin", "dgcrypt"}
-
-// simCardFor picks the simulated card from the label prefix (conax…,
-// seca…, griffin…, dgcrypt…). The cards hold test data only.
-func simCardFor(label string) (simCard, error) {
+// simCardFor picks the simulated card from the reader's system key or,
+// when that is empty, from its label prefix (conax…, seca…, griffin…,
+// dgcrypt…). The cards hold test data only.
+func simCardFor(system, label string) (simCard, error) {
 	l := strings.ToLower(label)
+	if system != "" {
+		l = system
+	}
 	until := time.Date(time.Now().Year()+1, 12, 31, 0, 0, 0, 0, time.UTC)
 	switch {
 	case strings.HasPrefix(l, "conax"):
@@ -42,14 +42,14 @@ func simCardFor(label string) (simCard, error) {
 	case strings.HasPrefix(l, "dgcrypt"):
 		return simCard{personality.DGCryptATR(), &personality.DGCrypt{Serial: [8]byte{0, 0, 0, 0, 0, 0, 0x12, 0x34}, Label: "DEMO"}}, nil
 	}
-	return simCard{}, fmt.Errorf("sim reader %q: the label must start with %s to pick the simulated card system", label, strings.Join(simSystems, ", "))
+	return simCard{}, fmt.Errorf("sim reader %q: set system = one of %s, or start the label with one of them", label, strings.Join(config.SimSystems, ", "))
 }
 
 // newSimSource builds a virtual slot with a simulated card on its card
 // side and the real ISO 7816 stack with every card system on its host
 // side.
 func newSimSource(r config.Reader) (*cardSource, error) {
-	sc, err := simCardFor(r.Label)
+	sc, err := simCardFor(r.System, r.Label)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func newSimSource(r config.Reader) (*cardSource, error) {
 		return nil, fmt.Errorf("sim reader %s: %w", r.Label, err)
 	}
 	systems := system.All()
-	rd, err := cardreader.New(slot, cardreader.DefaultOptions(), system.CardSystems(systems)...)
+	rd, err := cardreader.New(slot, r.Options, system.CardSystems(systems)...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -156,4 +157,35 @@ func resultFor(a system.Answer) balancer.Result {
 		return balancer.Found
 	}
 	return balancer.NotFound
+}
+
+// info names the reader for ECM_INFO and /tmp/ecm.info without allocating.
+func (u *readerUnit) info() readerInfo {
+	sys := u.cfg.Protocol
+	if n, ok := u.src.(interface{ systemName() string }); ok {
+		if name := n.systemName(); name != "" {
+			sys = name
+		}
+	}
+	return readerInfo{label: u.cfg.Label, system: sys, protocol: u.cfg.Protocol}
+}
+
+// serves reports whether the reader's card (or file) holds caid and, when
+// it lists providers, prid.
+func (u *readerUnit) serves(caid uint16, prid uint32) bool {
+	st := u.Status()
+	if !st.Present || !slices.Contains(st.CAIDs, caid) {
+		return false
+	}
+	return len(st.Providers) == 0 || prid == 0 || slices.Contains(st.Providers, prid)
+}
+
+// anyServes reports whether any reader serves caid/prid.
+func anyServes(units []*readerUnit, caid uint16, prid uint32) bool {
+	for _, u := range units {
+		if u.serves(caid, prid) {
+			return true
+		}
+	}
+	return false
 }

@@ -185,7 +185,7 @@ func fillDefaults(dst, def reflect.Value, path string, lines keyLines) {
 	t := dst.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
+		if !f.IsExported() || f.Tag.Get("toml") == "-" {
 			continue
 		}
 		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("toml") == "" {

@@ -26,8 +26,9 @@ func TestBrokenFileReportsEveryProblem(t *testing.T) {
 		{8, "log.levels.tuner"},
 		{11, "web.listen"},
 		{14, "reader[0].label"},
-		{19, "reader[1].protocol"},
-		{20, "reader[1].colour"},
+		{18, "reader[0].pins.off"},
+		{25, "reader[1].protocol"},
+		{26, "reader[1].colour"},
 	}
 	got := map[string]int{}
 	for _, p := range ps {

@@ -25,10 +25,11 @@ func scanKeyLines(doc []byte) keyLines {
 		n := p.Expression()
 		switch n.Kind {
 		case unstable.Table:
-			prefix = joinKey(n.Key())
+			prefix = resolvePath(arrays, keyParts(n.Key()))
 			lines[prefix] = lineOf(doc, n)
 		case unstable.ArrayTable:
-			base := joinKey(n.Key())
+			parts := keyParts(n.Key())
+			base := joinPrefix(resolvePath(arrays, parts[:len(parts)-1]), parts[len(parts)-1])
 			idx := arrays[base]
 			arrays[base] = idx + 1
 			prefix = base + "[" + strconv.Itoa(idx) + "]"
@@ -38,6 +39,28 @@ func scanKeyLines(doc []byte) keyLines {
 		}
 	}
 	return lines
+}
+
+// resolvePath joins key parts, giving every array of tables on the way the
+// index of its latest element: after [[reader]] twice, [reader.pins] is
+// reader[1].pins.
+func resolvePath(arrays map[string]int, parts []string) string {
+	cur := ""
+	for _, part := range parts {
+		cur = joinPrefix(cur, part)
+		if n, ok := arrays[cur]; ok {
+			cur += "[" + strconv.Itoa(n-1) + "]"
+		}
+	}
+	return cur
+}
+
+func keyParts(it unstable.Iterator) []string {
+	var parts []string
+	for it.Next() {
+		parts = append(parts, string(it.Node().Data))
+	}
+	return parts
 }
 
 func (l keyLines) addKeyValue(doc []byte, prefix string, n *unstable.Node) {
@@ -71,11 +94,7 @@ func lineOf(doc []byte, n *unstable.Node) int {
 }
 
 func joinKey(it unstable.Iterator) string {
-	var parts []string
-	for it.Next() {
-		parts = append(parts, string(it.Node().Data))
-	}
-	return strings.Join(parts, ".")
+	return strings.Join(keyParts(it), ".")
 }
 
 func joinPrefix(prefix, key string) string {

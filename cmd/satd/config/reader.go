@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"satd.dev/satd/balancer"
 	"satd.dev/satd/cardreader"
+	"satd.dev/satd/hal/slot"
+	"slices"
 	"strings"
 )
 
@@ -16,8 +18,10 @@ type Reader struct {
 	Label    string `toml:"label" comment:"unique name of the reader (OSCam: label)"`
 	Enable   bool   `toml:"enable" comment:"use this reader (OSCam: enable)"`
 	Protocol string `toml:"protocol" comment:"internal (receiver slot), mouse (Phoenix/Smartmouse serial reader), constcw (control words from a file) or sim (simulated card, demo and tests)"`
+	System   string `toml:"system" comment:"sim readers: the simulated card system, conax, seca, griffin or dgcrypt (test data only); empty = taken from the label's prefix"`
 	Local    bool   `toml:"local" comment:"count as a local card for preferlocalcards even if not a physical slot (internal and mouse readers always are)"`
 
+	slot.Config
 	balancer.ReaderConfig
 	cardreader.Options
 }
@@ -30,9 +34,12 @@ func (r *Reader) IsLocal() bool {
 // Protocols are the accepted reader protocols.
 var Protocols = []string{"internal", "mouse", "constcw", "sim"}
 
+// SimSystems are the card systems a sim reader can simulate.
+var SimSystems = []string{"conax", "seca", "griffin", "dgcrypt"}
+
 // DefaultReader returns the defaults of a [[reader]] table.
 func DefaultReader() Reader {
-	return Reader{Enable: true, ReaderConfig: balancer.DefaultReaderConfig(), Options: cardreader.DefaultOptions()}
+	return Reader{Enable: true, ReaderConfig: balancer.DefaultReaderConfig(), Options: cardreader.DefaultOptions(), Config: slot.DefaultConfig()}
 }
 
 var labelRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
@@ -46,6 +53,14 @@ func (r *Reader) Validate(report func(key, msg string)) {
 	for _, p := range Protocols {
 		ok = ok || p == r.Protocol
 	}
+	if r.System != "" && !slices.Contains(SimSystems, r.System) {
+		report("system", fmt.Sprintf("%q is not one of %s", r.System, strings.Join(SimSystems, ", ")))
+	}
+	if r.System != "" && r.Protocol != "sim" {
+		report("system", "only sim readers take a system; real cards are identified from their ATR")
+	}
+	r.Config.Protocol = r.Protocol // the slot's wiring is the reader's protocol
+	r.Config.Validate(report)
 	r.ReaderConfig.Validate(report)
 	r.Options.Validate(report)
 	if !ok {

@@ -15,7 +15,7 @@ import (
 // save takes long enough for a kill to land in the middle of it.
 func saveVersion(n int) *Config {
 	cfg := Default()
-	for i := 0; i < 400; i++ {
+	for i := 0; i < 100; i++ {
 		r := DefaultReader()
 		r.Label = fmt.Sprintf("v%d-reader%03d", n, i)
 		r.Protocol = "sim"
