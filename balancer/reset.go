@@ -142,3 +142,7 @@ func (d *Dispatcher) ClearStat(reader string, k StatKey) error {
 	t.remove(i)
 	return nil
 }
+
+// Origin is the wall time of the dispatcher clock's zero; Explanation.At
+// is counted from it.
+func (d *Dispatcher) Origin() time.Time { return d.clock.Origin() }

@@ -161,11 +161,29 @@ func (h daemonHealth) WebURL() string {
 	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
+// ReadyReaders lists the readers whose card (or file) is ready now, from
+// the readers component, plus those of components implementing readyReaders.
 func (h daemonHealth) ReadyReaders() []string {
-	return collect(h.d.parts, readyReaders.ReadyReaders)
+	var out []string
+	for _, r := range h.d.readers() {
+		if r.State == "ready" {
+			out = append(out, r.Label)
+		}
+	}
+	return append(out, collect(h.d.parts, readyReaders.ReadyReaders)...)
 }
 
-func (h daemonHealth) UpMounts() []string { return collect(h.d.parts, upMounts.UpMounts) }
+// UpMounts lists the stream mounts with a live source, from streamStatus,
+// plus those of components implementing upMounts.
+func (h daemonHealth) UpMounts() []string {
+	var out []string
+	for _, m := range streamStatus(h.d) {
+		if m.Source != "" {
+			out = append(out, m.Name)
+		}
+	}
+	return append(out, collect(h.d.parts, upMounts.UpMounts)...)
+}
 
 // collect gathers the names that the components implementing T report.
 func collect[T any](parts []namedComponent, names func(T) []string) []string {

@@ -24,10 +24,14 @@ func init() {
 	registerComponent(componentSpec{name: "web", order: 90, build: buildWeb})
 }
 
-// webComponent adapts web.Server to the daemon's component lifecycle.
+// webComponent adapts web.Server to the daemon's component lifecycle and
+// runs the collector that feeds webMetrics.
 type webComponent struct {
-	srv *web.Server
-	log *slog.Logger
+	srv     *web.Server
+	log     *slog.Logger
+	metrics *metricsCollector
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 func buildWeb(e env) (component, error) {
@@ -50,22 +54,28 @@ func buildWeb(e env) (component, error) {
 			d.apply(cfg, e.log)
 			return nil
 		},
-		Restart: restartSelf,
-		Logs:    webLogs,
-		Metrics: webMetrics,
-		Log:     e.log,
-		Version: version,
+		Restart:  restartSelf,
+		Status:   daemonStatus{d},
+		Balancer: balancerView{d},
+		Updater:  daemonUpdater{d},
+		Logs:     webLogs,
+		Metrics:  webMetrics,
+		Log:      e.log,
+		Version:  version,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &webComponent{srv: srv, log: e.log}, nil
+	return &webComponent{srv: srv, log: e.log, metrics: newMetricsCollector(d, webMetrics)}, nil
 }
 
 func (c *webComponent) Start(ctx context.Context) error {
 	if err := c.srv.Start(ctx); err != nil {
 		return err
 	}
+	mctx, cancel := context.WithCancel(ctx)
+	c.cancel, c.done = cancel, make(chan struct{})
+	go func() { defer close(c.done); c.metrics.run(mctx, metricsInterval) }()
 	if code := c.srv.SetupCode(); code != "" {
 		c.log.Warn("web form has no password yet: set it from this machine's browser, or elsewhere with the one-time setup code",
 			"url", "http://"+c.srv.Addr()+"/setup", "setup_code", code)
@@ -75,7 +85,15 @@ func (c *webComponent) Start(ctx context.Context) error {
 
 func (c *webComponent) Reload(cfg *config.Config) error { return c.srv.Reload(cfg) }
 
-func (c *webComponent) Stop(ctx context.Context) error { return c.srv.Stop(ctx) }
+func (c *webComponent) Stop(ctx context.Context) error {
+	if c.cancel != nil {
+		c.cancel()
+		if err := waitTimeout(ctx, c.done); err != nil {
+			return err
+		}
+	}
+	return c.srv.Stop(ctx)
+}
 
 // restartSelf re-executes satd with the same arguments, after the response
 // that asked for it has gone out.
