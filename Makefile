@@ -11,7 +11,7 @@ BUILD    := $(GO) build -trimpath -buildvcs=false -tags "$(TAGS)" -ldflags "$(LD
 CROSS    := armv7:arm:GOARM=7 armv5:arm:GOARM=5 arm64:arm64: mipsle:mipsle:GOMIPS=softfloat
 QEMU_TESTS := arm:GOARM=7:qemu-arm-static mipsle:GOMIPS=softfloat:qemu-mipsel-static
 
-.PHONY: all build run test test-cross cross bench fuzz fmt lint docs clean buildroot-check release
+.PHONY: all build run test test-cross cross bench fuzz fmt lint docs clean buildroot-check release e2e-stream bench-stream
 
 all: build
 
@@ -80,7 +80,19 @@ buildroot-check:
 	@mkdir -p dist
 	$(GO) build -o dist/satd-host ./cmd/satd
 	$(GO) run ./buildroot/brcheck -satd dist/satd-host buildroot
-	SATD_BUILDROOT_CHECK=1 $(GO) test -count=1 ./buildroot/...
+	SATD_BUILDROOT_CHECK=1 SATD_REQUIRE_STREAM=1 $(GO) test -count=1 ./buildroot/...
+
+# The seed's scenario end to end: two Icecast ingests fed by ffmpeg, two satd
+# relays, HAProxy on /readyz, a slow auth backend, 2000 listeners; kills the
+# primary ingest, then a relay, and prints the figures.
+e2e-stream:
+	@.ci/deps stream
+	bash bench/stream/e2e.sh
+
+# Icecast 2.4 and satd side by side (RSS, CPU, reconnect storm); see docs/stream.md.
+bench-stream:
+	@.ci/deps stream
+	bash bench/stream/bench.sh
 
 # Signed release artefacts for every target (see docs/update.md).
 release:

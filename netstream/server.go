@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -343,7 +344,7 @@ func (s *Server) handle(conn net.Conn) {
 	case path == "/admin/metadata":
 		s.adminMetadata(conn, req)
 	case req.Method == http.MethodPut || req.Method == "SOURCE":
-		cr.n = 1 << 62 // the body is an unbounded stream
+		cr.n = math.MaxInt // the body is an unbounded stream
 		s.handleSource(conn, br, req)
 	case req.Method == http.MethodGet || req.Method == http.MethodHead:
 		brPool.Put(br)

@@ -20,17 +20,19 @@ import (
 
 	"satd.dev/satd/balancer"
 	"satd.dev/satd/internal/atomicfile"
+	"satd.dev/satd/netstream"
 )
 
 // Config is the whole configuration of a satd instance.
 type Config struct {
-	Global   Global          `toml:"global" comment:"process-wide settings"`
-	Log      Log             `toml:"log" comment:"logging"`
-	Web      Web             `toml:"web" comment:"the device web form and its API"`
-	Balancer balancer.Config `toml:"balancer" comment:"the ECM load balancer (oscam.conf [global] lb_* options and timeouts)"`
-	DVBAPI   DVBAPI          `toml:"dvbapi" comment:"the receiver-facing dvbapi front door (oscam.conf [dvbapi])"`
-	Update   Update          `toml:"update" comment:"over-the-air updates"`
-	Readers  []Reader        `toml:"reader" comment:"card readers, one [[reader]] table each (oscam.server [reader])"`
+	Global   Global           `toml:"global" comment:"process-wide settings"`
+	Log      Log              `toml:"log" comment:"logging"`
+	Web      Web              `toml:"web" comment:"the device web form and its API"`
+	Balancer balancer.Config  `toml:"balancer" comment:"the ECM load balancer (oscam.conf [global] lb_* options and timeouts)"`
+	Stream   netstream.Config `toml:"stream" comment:"the LAN radio relay (Icecast option names where Icecast has them)"`
+	DVBAPI   DVBAPI           `toml:"dvbapi" comment:"the receiver-facing dvbapi front door (oscam.conf [dvbapi])"`
+	Update   Update           `toml:"update" comment:"over-the-air updates"`
+	Readers  []Reader         `toml:"reader" comment:"card readers, one [[reader]] table each (oscam.server [reader])"`
 }
 
 // section is implemented by every table of the configuration.
@@ -45,6 +47,7 @@ func Default() *Config {
 		Log:      DefaultLog(),
 		Web:      DefaultWeb(),
 		Balancer: balancer.DefaultConfig(),
+		Stream:   netstream.DefaultConfig(),
 		DVBAPI:   DefaultDVBAPI(),
 		Update:   DefaultUpdate(),
 	}
@@ -53,7 +56,8 @@ func Default() *Config {
 // arrayDefaults gives the default element of every array of tables, applied
 // to each element for the keys the file leaves out.
 var arrayDefaults = map[string]func() any{
-	"reader": func() any { r := DefaultReader(); return &r },
+	"reader":       func() any { r := DefaultReader(); return &r },
+	"stream.mount": func() any { m := netstream.DefaultMount(); return &m },
 }
 
 // Load reads and validates the configuration file at path. The error is a
@@ -122,6 +126,7 @@ func (c *Config) validate(rep reporter) {
 	c.Log.Validate(rep.section("log"))
 	c.Web.Validate(rep.section("web"))
 	c.Balancer.Validate(rep.section("balancer"))
+	c.Stream.Validate(rep.section("stream"))
 	c.DVBAPI.Validate(rep.section("dvbapi"))
 	c.Update.Validate(rep.section("update"))
 	labels := map[string]int{}
@@ -166,17 +171,29 @@ func Save(path string, c *Config) error {
 // file does not set. (The decoder keeps defaults of plain tables itself, but
 // creates array elements from zero values.)
 func fillArrayDefaults(cfg *Config, lines keyLines) {
-	v := reflect.ValueOf(cfg).Elem()
-	for i := 0; i < v.NumField(); i++ {
-		name := tomlName(v.Type().Field(i))
-		mk, ok := arrayDefaults[name]
-		if !ok {
+	walkArrays(reflect.ValueOf(cfg).Elem(), "", "", lines)
+}
+
+// walkArrays finds the arrays of tables below v; plain is the path without
+// indexes (the arrayDefaults key), path the one with them (the keyLines key).
+func walkArrays(v reflect.Value, plain, path string, lines keyLines) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() || f.Tag.Get("toml") == "-" || f.Anonymous {
 			continue
 		}
-		arr := v.Field(i)
-		for j := 0; j < arr.Len(); j++ {
-			def := reflect.ValueOf(mk()).Elem()
-			fillDefaults(arr.Index(j), def, fmt.Sprintf("%s[%d]", name, j), lines)
+		name := tomlName(f)
+		fv := v.Field(i)
+		switch {
+		case fv.Kind() == reflect.Slice && arrayDefaults[joinPrefix(plain, name)] != nil:
+			mk := arrayDefaults[joinPrefix(plain, name)]
+			for j := 0; j < fv.Len(); j++ {
+				def := reflect.ValueOf(mk()).Elem()
+				fillDefaults(fv.Index(j), def, fmt.Sprintf("%s[%d]", joinPrefix(path, name), j), lines)
+			}
+		case isTable(f.Type):
+			walkArrays(fv, joinPrefix(plain, name), joinPrefix(path, name), lines)
 		}
 	}
 }

@@ -17,27 +17,30 @@ func Reference(w io.Writer) error {
 	t := cfg.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		name := tomlName(f)
-		v := cfg.Field(i)
-		header := "[" + name + "]"
-		if f.Type.Kind() == reflect.Slice {
-			header = "[[" + name + "]]"
-			v = reflect.ValueOf(arrayDefaults[name]()).Elem()
-		}
-		if err := writeTable(w, header, f.Tag.Get("comment"), v); err != nil {
+		if err := writeField(w, "", f, cfg.Field(i)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func writeTable(w io.Writer, header, doc string, v reflect.Value) error {
+// writeField writes the table of field f at path: a plain table, or an
+// array of tables documented with its element defaults.
+func writeField(w io.Writer, path string, f reflect.StructField, v reflect.Value) error {
+	key := joinPrefix(path, tomlName(f))
+	if f.Type.Kind() == reflect.Slice {
+		return writeTable(w, key, "[["+key+"]]", f.Tag.Get("comment"), reflect.ValueOf(arrayDefaults[key]()).Elem())
+	}
+	return writeTable(w, key, "["+key+"]", f.Tag.Get("comment"), v)
+}
+
+func writeTable(w io.Writer, path, header, doc string, v reflect.Value) error {
 	fmt.Fprintf(w, "### `%s`\n\n%s.\n\n| key | default | description |\n|---|---|---|\n", header, capitalize(doc))
 	var nested []func() error
 	walkFields(v, "", func(key string, f reflect.StructField, fv reflect.Value) {
-		if isTable(f.Type) {
-			sub := strings.TrimSuffix(header, "]") + "." + key + "]"
-			nested = append(nested, func() error { return writeTable(w, sub, f.Tag.Get("comment"), fv) })
+		isArray := f.Type.Kind() == reflect.Slice && arrayDefaults[joinPrefix(path, key)] != nil
+		if isTable(f.Type) || isArray {
+			nested = append(nested, func() error { return writeField(w, path, f, fv) })
 			return
 		}
 		fmt.Fprintf(w, "| `%s` | `%s` | %s |\n", key, defaultText(fv), escapeCell(f.Tag.Get("comment")))

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/internal/atomicfile"
+	"satd.dev/satd/netstream"
+)
+
+// demoMP3 is the demo stream's sample: 6 s of generated tone at 128 kbit/s,
+// looped by the demo mount. It is embedded so `satd -demo` works anywhere,
+// not only from a source checkout.
+//
+//go:embed demo.mp3
+var demoMP3 []byte
+
+func init() {
+	registerComponent(componentSpec{name: "stream", order: 50, build: buildStream})
+}
+
+// streamComponent runs the LAN radio relay.
+type streamComponent struct {
+	e   env
+	srv *netstream.Server
+}
+
+func buildStream(e env) (component, error) {
+	if !e.cfg.Stream.Enabled {
+		return nil, nil
+	}
+	if e.demo {
+		if err := writeDemoSample(e.cfg); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := netstream.New(e.cfg.Stream, e.log)
+	if err != nil {
+		return nil, err
+	}
+	return &streamComponent{e: e, srv: srv}, nil
+}
+
+// writeDemoSample puts the embedded sample where the demo mounts expect it
+// (<global.state_dir>/demo.mp3) unless it is already there.
+func writeDemoSample(cfg *config.Config) error {
+	path := filepath.Join(cfg.Global.StateDir, "demo.mp3")
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(cfg.Global.StateDir, 0o755); err != nil {
+		return fmt.Errorf("demo stream: %w", err)
+	}
+	return atomicfile.WriteFile(path, demoMP3, 0o644)
+}
+
+func (s *streamComponent) Start(ctx context.Context) error { return s.srv.Start(ctx) }
+
+// Reload applies stream changes without dropping listeners.
+func (s *streamComponent) Reload(cfg *config.Config) error {
+	if !cfg.Stream.Enabled {
+		s.e.log.Warn("stream relay disabled in the configuration; it stops at the next restart")
+		return nil
+	}
+	return s.srv.Reload(cfg.Stream)
+}
+
+// Stop drains listeners, staggered, within the shutdown deadline.
+func (s *streamComponent) Stop(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// streamStats returns the relay's mounts for the web form and health
+// checks, or false when the relay is off.
+func (d *daemon) streamStats() (netstream.Stats, bool) {
+	for _, p := range d.parts {
+		if s, ok := p.c.(*streamComponent); ok {
+			return s.srv.Stats(), true
+		}
+	}
+	return netstream.Stats{}, false
+}
