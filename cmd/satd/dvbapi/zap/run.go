@@ -9,6 +9,8 @@ import (
 	"sort"
 	"time"
 
+	"satd.dev/satd/cardreader/cardsim/personality"
+	"satd.dev/satd/cardreader/constcw"
 	"satd.dev/satd/cmd/satd/dvbapi"
 	"satd.dev/satd/cmd/satd/dvbapi/testecm"
 )
@@ -30,7 +32,21 @@ type Result struct {
 	MaxLatency  time.Duration // worst ECM → CW
 	CAID, PID   uint16        // from the last ECM_INFO
 	Reader      string
-	CleanupFail int // stops without DMX_STOP / CA_SET_PID -1 in time
+	ECMTime     time.Duration // from the last ECM_INFO
+	Unstable    int           // CW changes while the ECM repeated
+	CleanupFail int           // stops without DMX_STOP / CA_SET_PID -1 in time
+}
+
+// Event is the first ECM_INFO of a service after it was started: which
+// reader answered, how fast, and how long the zap took to its first CW.
+type Event struct {
+	Service string
+	CAID    uint16
+	PID     uint16
+	Reader  string
+	System  string
+	ECMTime time.Duration // the server's ECM time
+	Zap     time.Duration // zap to ECM_INFO, as zap measured it
 }
 
 // OK reports whether the service met the scenario's expectations.
@@ -38,7 +54,7 @@ func (r *Result) OK() bool {
 	if !r.Expect {
 		return r.CWs == 0 && r.CleanupFail == 0
 	}
-	return r.Zaps > 0 && r.CWs > 0 && r.Late == 0 && r.Wrong == 0 && r.CleanupFail == 0
+	return r.Zaps > 0 && r.CWs > 0 && r.Late == 0 && r.Wrong == 0 && r.Unstable == 0 && r.CleanupFail == 0
 }
 
 // Report is the outcome of a run.
@@ -70,9 +86,9 @@ func (r *Report) Print(w io.Writer) {
 		if !s.OK() {
 			status = "FAIL"
 		}
-		fmt.Fprintf(w, "%-4s %-14s zaps=%d ecms=%d cws=%d late=%d wrong=%d first_cw=%s max_latency=%s caid=%04X pid=%04X reader=%q cleanup_fail=%d expect_cw=%v\n",
-			status, s.Name, s.Zaps, s.ECMs, s.CWs, s.Late, s.Wrong, s.FirstCW.Round(time.Millisecond), s.MaxLatency.Round(time.Millisecond),
-			s.CAID, s.PID, s.Reader, s.CleanupFail, s.Expect)
+		fmt.Fprintf(w, "%-4s %-14s zaps=%d ecms=%d cws=%d late=%d wrong=%d unstable=%d first_cw=%s max_latency=%s caid=%04X pid=%04X reader=%q ecm_time=%s cleanup_fail=%d expect_cw=%v\n",
+			status, s.Name, s.Zaps, s.ECMs, s.CWs, s.Late, s.Wrong, s.Unstable, s.FirstCW.Round(time.Millisecond), s.MaxLatency.Round(time.Millisecond),
+			s.CAID, s.PID, s.Reader, s.ECMTime, s.CleanupFail, s.Expect)
 	}
 	for _, v := range r.Violations {
 		fmt.Fprintf(w, "VIOLATION %s\n", v)
@@ -87,11 +103,16 @@ type filterState struct {
 }
 
 type pending struct {
-	at     time.Time
-	cw     [16]byte
-	first  bool
-	late   bool
-	period uint32
+	at      time.Time
+	cw      [16]byte // the expected pair when exact
+	exact   bool
+	prev    [16]byte // "any": the pair confirmed for the previous ECM
+	hasPrev bool
+	infos   int // "any": ECM_INFOs of the service when the ECM was sent
+	writes  int // "any", protocol 1: CA_SET_DESCRs when the ECM was sent
+	first   bool
+	late    bool
+	period  uint32
 }
 
 type svcState struct {
@@ -105,6 +126,11 @@ type svcState struct {
 	sentAny  bool
 	wait     *pending
 	stopAt   time.Time // cleanup deadline running when non-zero
+
+	confirmed    [16]byte // pair accepted for the current ECM
+	hasConfirmed bool
+	infos        int  // ECM_INFOs received since the start
+	announced    bool // Event delivered for this start
 }
 
 type runner struct {
@@ -121,6 +147,9 @@ type runner struct {
 	descr    map[int32]*[2][8]byte
 	t0       time.Time
 	gotInfo  bool
+	rules    *constcw.File
+	writes   int // CA_SET_DESCRs received
+	sec      []byte
 }
 
 type msgOrErr struct {
@@ -133,6 +162,12 @@ type msgOrErr struct {
 // violations in the report.
 func Run(ctx context.Context, sc *Scenario, connect Connector) (*Report, error) {
 	r := &runner{sc: sc, connect: connect, version: sc.Protocol, svcs: map[string]*svcState{}}
+	if sc.ConstCW != "" {
+		r.rules = constcw.Open(sc.ConstCW)
+		if _, err := r.rules.Rules(); err != nil {
+			return nil, fmt.Errorf("zap: %w", err)
+		}
+	}
 	for i := range sc.Services {
 		s := &svcState{def: &sc.Services[i], res: &Result{Name: sc.Services[i].Name, Expect: *sc.Services[i].ExpectCW}}
 		r.svcs[s.def.Name] = s
@@ -291,6 +326,7 @@ func (r *runner) sendPMT(s *svcState, lm, cmd uint8) error {
 	d := s.def
 	if cmd == dvbapi.CmdOKDescrambling && !s.active {
 		s.active, s.startAt, s.sentAny, s.stopAt = true, time.Now(), false, time.Time{}
+		s.hasConfirmed, s.announced = false, false
 		s.res.Zaps++
 		if s.pids == nil {
 			s.pids = append([]uint16(nil), d.PIDs...)
@@ -376,7 +412,11 @@ func (r *runner) deliver() error {
 		if !ok {
 			continue
 		}
-		sec := testecm.Append(nil, caid, s.def.SID, fs.f.PID, n)
+		sec, err := testecm.AppendFor(r.sec[:0], s.def.System, caid, s.def.SID, fs.f.PID, s.def.Provider, n)
+		if err != nil {
+			return fmt.Errorf("zap: service %s: %w", s.def.Name, err)
+		}
+		r.sec = sec
 		if !fs.f.Matches(sec) {
 			continue
 		}
@@ -384,17 +424,47 @@ func (r *runner) deliver() error {
 			first := !s.sentAny
 			s.sentAny, s.lastSent = true, n
 			s.res.ECMs++
-			cw, _ := testecm.Expected(sec)
-			s.wait = &pending{at: time.Now(), cw: cw, first: first, period: n}
-			if first {
-				s.wait.at = s.startAt
+			w := &pending{at: time.Now(), first: first, period: n, prev: s.confirmed, hasPrev: s.hasConfirmed,
+				infos: s.infos, writes: r.writes}
+			if w.cw, w.exact, err = r.expected(s, caid, fs.f.PID, sec); err != nil {
+				return err
 			}
+			if first {
+				w.at = s.startAt
+			}
+			s.wait = w
 		}
 		if err := r.write(dvbapi.AppendFilterData(nil, r.version, s.msgid, k.demux, k.num, sec)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// expected returns the pair the service must get for sec, and whether the
+// verify mode knows it exactly.
+func (r *runner) expected(s *svcState, caid, pid uint16, sec []byte) ([16]byte, bool, error) {
+	switch s.def.Verify {
+	case "derived":
+		cw, ok := testecm.Expected(sec)
+		return cw, ok, nil
+	case "sha256":
+		return personality.ExpectedCW(s.def.System, sec), true, nil
+	case "constcw":
+		q := constcw.Query{CAID: caid, SID: s.def.SID, PMTPID: s.def.PMTPID, ECMPID: pid}
+		if len(s.pids) > 0 {
+			q.VPID = s.pids[0]
+		}
+		cw, ok, err := r.rules.Lookup(q)
+		if err != nil {
+			return cw, false, fmt.Errorf("zap: %w", err)
+		}
+		if !ok {
+			return cw, false, fmt.Errorf("zap: service %s: no rule in %s for CAID %04X SID %04X", s.def.Name, r.sc.ConstCW, caid, s.def.SID)
+		}
+		return cw, true, nil
+	}
+	return [16]byte{}, false, nil
 }
 
 func (s *svcState) caidFor(pid uint16) (uint16, bool) {
@@ -447,6 +517,7 @@ func (r *runner) handle(m *dvbapi.ServerMessage) {
 			r.descr[m.Index] = d
 		}
 		d[m.Parity&1] = m.CW
+		r.writes++
 		if s := r.serviceForIndex(m.Index); s != nil && r.version >= 3 && m.MsgID != s.msgid {
 			r.violation("service %s: CA_SET_DESCR msgid %d, want %d", s.def.Name, m.MsgID, s.msgid)
 		}
@@ -457,6 +528,13 @@ func (r *runner) handle(m *dvbapi.ServerMessage) {
 		for _, s := range r.order {
 			if s.active && s.def.SID == m.Info.SID {
 				s.res.CAID, s.res.PID, s.res.Reader = m.Info.CAID, m.Info.PID, m.Info.Reader
+				s.res.ECMTime = time.Duration(m.Info.TimeMs) * time.Millisecond
+				s.infos++
+				if !s.announced && r.sc.Observe != nil {
+					s.announced = true
+					r.sc.Observe(Event{Service: s.def.Name, CAID: m.Info.CAID, PID: m.Info.PID, Reader: m.Info.Reader,
+						System: m.Info.System, ECMTime: s.res.ECMTime, Zap: time.Since(s.startAt)})
+				}
 				if r.version >= 3 && m.MsgID != s.msgid {
 					r.violation("service %s: ECM_INFO msgid %d, want %d", s.def.Name, m.MsgID, s.msgid)
 				}
@@ -515,7 +593,7 @@ func (r *runner) keys(s *svcState) (*[2][8]byte, bool) {
 func (r *runner) checkCWs() {
 	for _, s := range r.order {
 		w := s.wait
-		if !s.active || w == nil {
+		if !s.active {
 			continue
 		}
 		d, ok := r.keys(s)
@@ -525,18 +603,14 @@ func (r *runner) checkCWs() {
 		var have [16]byte
 		copy(have[:8], d[0][:])
 		copy(have[8:], d[1][:])
-		switch r.sc.Verify {
-		case "derived":
-			if have != w.cw {
-				// The changed half may still be on its way; the deadline
-				// check decides. A CW that matches neither is counted there.
-				continue
-			}
-		default:
-			if d[0] == [8]byte{} || d[1] == [8]byte{} {
-				continue
-			}
+		if w == nil {
+			r.checkStable(s, have)
+			continue
 		}
+		if !r.accept(s, w, d, have) {
+			continue
+		}
+		s.confirmed, s.hasConfirmed = have, true
 		lat := time.Since(w.at)
 		s.res.CWs++
 		if w.first {
@@ -548,6 +622,40 @@ func (r *runner) checkCWs() {
 	}
 }
 
+// accept reports whether the pair in place answers the pending ECM.
+func (r *runner) accept(s *svcState, w *pending, d *[2][8]byte, have [16]byte) bool {
+	if d[0] == [8]byte{} || d[1] == [8]byte{} {
+		return false
+	}
+	switch {
+	case w.exact:
+		// The changed half may still be on its way; the deadline check
+		// decides. A CW that matches neither is counted there.
+		return have == w.cw
+	case s.def.Verify == "any":
+		if w.hasPrev && have == w.prev {
+			return false // the ECM changed, the CW must too
+		}
+		// Wait for the whole answer: its ECM_INFO (protocol 2+), or a
+		// CA_SET_DESCR written after the ECM went out (protocol 1).
+		if r.version >= 2 {
+			return s.infos > w.infos
+		}
+		return r.writes > w.writes
+	}
+	return true
+}
+
+// checkStable counts a CW change while the service's ECM repeated
+// unchanged (no exact expectation involved).
+func (r *runner) checkStable(s *svcState, have [16]byte) {
+	if s.def.Verify == "nonzero" || !s.hasConfirmed || have == s.confirmed {
+		return
+	}
+	s.res.Unstable++
+	s.confirmed = have
+}
+
 func (r *runner) checkDeadlines() {
 	now := time.Now()
 	dl := time.Duration(r.sc.CWDeadline)
@@ -555,7 +663,7 @@ func (r *runner) checkDeadlines() {
 		if w := s.wait; s.active && w != nil && !w.late && now.Sub(w.at) > dl+firstGrace(w) {
 			w.late = true
 			if *s.def.ExpectCW {
-				if d, ok := r.keys(s); ok && r.sc.Verify == "derived" && (d[0] != [8]byte{} || d[1] != [8]byte{}) {
+				if d, ok := r.keys(s); ok && w.exact && (d[0] != [8]byte{} || d[1] != [8]byte{}) {
 					s.res.Wrong++
 				} else {
 					s.res.Late++

@@ -7,11 +7,16 @@ package zap
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"satd.dev/satd/cmd/satd/dvbapi/testecm"
 )
 
 // Scenario is a zap scenario file (TOML).
@@ -22,9 +27,14 @@ type Scenario struct {
 	CryptoPeriod Duration  `toml:"crypto_period"` // parity flips (default 2s)
 	ECMInterval  Duration  `toml:"ecm_interval"`  // ECM repetition (default 200ms)
 	CWDeadline   Duration  `toml:"cw_deadline"`   // ECM → CW in place (default 1s)
-	Verify       string    `toml:"verify"`        // "derived" (testecm CWs) or "nonzero"
+	Verify       string    `toml:"verify"`        // how CWs are checked, see verifyModes
+	ConstCW      string    `toml:"constcw"`       // constant.cw rules for verify = "constcw" (relative to the scenario file)
 	Services     []Service `toml:"service"`
 	Steps        []Step    `toml:"step"`
+
+	// Observe, when set, is called from Run with each service's first
+	// ECM_INFO after a zap (the demo logs these).
+	Observe func(Event) `toml:"-"`
 }
 
 // Service is a programme the receiver can tune.
@@ -40,7 +50,21 @@ type Service struct {
 	MsgID    uint32   `toml:"msgid"` // protocol 3 frame id (default = sid)
 	ECM      []ECMPID `toml:"ecm"`
 	ExpectCW *bool    `toml:"expect_cw"` // default true
+	System   string   `toml:"system"`    // ECM generator: "test" (default), "conax", "seca"
+	Provider uint16   `toml:"provider"`  // Seca provider ident in the ECM (default 0064)
+	Verify   string   `toml:"verify"`    // overrides the scenario's verify for this service
 }
+
+// verifyModes are the ways zap knows the CW a service should get:
+//
+//   - "derived": the CWs testecm derives (only the test solver knows them);
+//   - "sha256": what the simulated cards of cardsim/personality answer (the
+//     first 16 bytes of SHA-256 over the ECM bytes the card receives);
+//   - "constcw": the rule of the scenario's constcw file that matches;
+//   - "any": no key knowledge: the pair is non-zero, arrives in time,
+//     changes when the ECM changes and stays put while the ECM repeats;
+//   - "nonzero": any non-zero pair (the weakest check).
+var verifyModes = []string{"derived", "sha256", "constcw", "any", "nonzero"}
 
 // ECMPID is one CA descriptor of a service.
 type ECMPID struct {
@@ -72,7 +96,11 @@ func Load(path string) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, b)
+	sc, err := Parse(path, b)
+	if err == nil && sc.ConstCW != "" && !filepath.IsAbs(sc.ConstCW) {
+		sc.ConstCW = filepath.Join(filepath.Dir(path), sc.ConstCW)
+	}
+	return sc, err
 }
 
 // Parse parses and validates a scenario.
@@ -114,12 +142,11 @@ func (sc *Scenario) validate() error {
 	def(&sc.CryptoPeriod, 2*time.Second)
 	def(&sc.ECMInterval, 200*time.Millisecond)
 	def(&sc.CWDeadline, time.Second)
-	switch sc.Verify {
-	case "":
+	if sc.Verify == "" {
 		sc.Verify = "nonzero"
-	case "derived", "nonzero":
-	default:
-		return fmt.Errorf("verify %q: want derived or nonzero", sc.Verify)
+	}
+	if !slices.Contains(verifyModes, sc.Verify) {
+		return fmt.Errorf("verify %q: want one of %v", sc.Verify, verifyModes)
 	}
 	names := map[string]bool{}
 	for i := range sc.Services {
@@ -135,6 +162,9 @@ func (sc *Scenario) validate() error {
 			t := true
 			s.ExpectCW = &t
 		}
+		if err := s.validate(sc); err != nil {
+			return fmt.Errorf("service %s: %w", s.Name, err)
+		}
 	}
 	for i, st := range sc.Steps {
 		switch st.Do {
@@ -146,6 +176,34 @@ func (sc *Scenario) validate() error {
 		default:
 			return fmt.Errorf("step[%d]: unknown action %q", i, st.Do)
 		}
+	}
+	return nil
+}
+
+// validate fills the service's defaults and checks its ECM system and
+// verify mode fit together.
+func (s *Service) validate(sc *Scenario) error {
+	if s.System == "" {
+		s.System = "test"
+	}
+	if !slices.Contains(testecm.Systems, s.System) {
+		return fmt.Errorf("system %q: want one of %v", s.System, testecm.Systems)
+	}
+	if s.Provider == 0 {
+		s.Provider = testecm.SecaProvider
+	}
+	if s.Verify == "" {
+		s.Verify = sc.Verify
+	}
+	switch {
+	case !slices.Contains(verifyModes, s.Verify):
+		return fmt.Errorf("verify %q: want one of %v", s.Verify, verifyModes)
+	case s.Verify == "derived" && s.System != "test":
+		return fmt.Errorf("verify = \"derived\" needs system = \"test\" (got %q)", s.System)
+	case s.Verify == "sha256" && s.System == "test":
+		return errors.New(`verify = "sha256" needs system = "conax" or "seca"`)
+	case s.Verify == "constcw" && sc.ConstCW == "":
+		return errors.New(`verify = "constcw" needs the scenario's constcw file`)
 	}
 	return nil
 }
