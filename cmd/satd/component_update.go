@@ -173,12 +173,13 @@ func (h daemonHealth) ReadyReaders() []string {
 	return append(out, collect(h.d.parts, readyReaders.ReadyReaders)...)
 }
 
-// UpMounts lists the stream mounts with a live source, from streamStatus,
+// UpMounts lists the stream mounts whose source is fresh (data arriving),
 // plus those of components implementing upMounts.
 func (h daemonHealth) UpMounts() []string {
 	var out []string
-	for _, m := range streamStatus(h.d) {
-		if m.Source != "" {
+	st, _ := h.d.streamStats()
+	for _, m := range st.Mounts {
+		if m.Fresh {
 			out = append(out, m.Name)
 		}
 	}

@@ -27,6 +27,9 @@ import (
 // with a constant-CW reader and a simulated Conax card, both ready.
 func startRig(t *testing.T) *daemon {
 	t.Helper()
+	// The global log ring's change channel may have been made inside an
+	// earlier test's synctest bubble; closing it from outside is fatal.
+	webLogs = web.NewLogRing(1000)
 	dir := t.TempDir()
 	cw := "2600:0:0001:0:0::01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F 10\n"
 	if err := os.WriteFile(filepath.Join(dir, "fixed.cw"), []byte(cw), 0o644); err != nil {
@@ -96,7 +99,7 @@ func TestStatusAdapterReaders(t *testing.T) {
 		t.Errorf("ECM counts: ok %d avg %v", card.ECMOK, card.AvgTime)
 	}
 	if st.Mounts != nil || st.Services != nil {
-		t.Errorf("mounts %v services %v before the stream and dvbapi hooks are wired", st.Mounts, st.Services)
+		t.Errorf("mounts %v services %v with the relay off and no dvbapi accessor", st.Mounts, st.Services)
 	}
 }
 
@@ -203,7 +206,7 @@ func TestHealthReadsReaders(t *testing.T) {
 		t.Fatalf("ReadyReaders %v", got)
 	}
 	if got := h.UpMounts(); got != nil {
-		t.Errorf("UpMounts %v before the stream hook is wired", got)
+		t.Errorf("UpMounts %v with the relay off", got)
 	}
 	d.cfg.Web.Enabled = false
 	ok := update.CheckHealth(context.Background(), h, update.BaselineOf(h), time.Second, 10*time.Millisecond)

@@ -13,10 +13,19 @@ import (
 // looks its component up at call time, so a component that is disabled or
 // not started yet shows as empty (or "not available") instead of failing.
 
-// streamStatus returns the stream relay's mounts for the Status page and
-// the post-update health checks. It returns nil until the stream component
-// (package netstream) is wired: the lead fills it from the relay's Stats().
-var streamStatus = func(d *daemon) []web.MountStatus { return nil }
+// streamStatus returns the stream relay's mounts for the Status page, or
+// nil when the relay is off. The relay keeps no upstream switch count yet.
+var streamStatus = func(d *daemon) []web.MountStatus {
+	st, ok := d.streamStats()
+	if !ok {
+		return nil
+	}
+	out := make([]web.MountStatus, len(st.Mounts))
+	for i, m := range st.Mounts {
+		out[i] = web.MountStatus{Name: m.Name, Source: m.Source, Upstream: m.Upstream, Listeners: m.Listeners, Bitrate: m.Bitrate, Title: m.Title}
+	}
+	return out
+}
 
 // serviceStatus returns the services dvbapi is descrambling. It returns
 // nil until the dvbapi component exposes its programmes.
