@@ -188,10 +188,13 @@ const customReaders = `# Two slots of a custom board.
 [[reader]]
 label = "top"
 protocol = "internal"
+device = "/dev/ttyS1"
+pins = { cmdvcc = "gpiochip0:17", rst = "gpiochip0:18", off = "gpiochip0:19" }
 
 [[reader]]
 label = "usb"
 protocol = "mouse"
+device = "/dev/ttyUSB0"
 `
 
 var streamSection = regexp.MustCompile(`(?m)^### .\[stream\].`)

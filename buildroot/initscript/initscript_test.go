@@ -134,7 +134,7 @@ func (r *targetRoot) connectStream() *streamListener {
 		m = streamLine.FindStringSubmatch(r.readFile(logFile))
 	}
 	if m == nil {
-		msg := "stream listener check not possible yet: satd logged no 'stream: http://127.0.0.1:PORT/MOUNT' line (the stream relay is not wired into the daemon)"
+		msg := "stream listener check not possible yet: satd logged no 'stream: http://127.0.0.1:PORT/MOUNT' line (no stream mount configured?)"
 		if os.Getenv("SATD_REQUIRE_STREAM") == "1" {
 			r.t.Fatalf("%s; SATD_REQUIRE_STREAM=1 requires it", msg)
 		}
@@ -154,9 +154,14 @@ func TestInitScript(t *testing.T) {
 	r := newTargetRoot(t)
 	r.startSyslogd()
 	r.copyFile("../package/satd/S90satd", script[1:], 0o755)
-	r.writeFile("usr/share/satd/satd.toml", renderConfig(t, r.configHasStream()), 0o644)
-	// -demo makes satd serve its demo stream on the configuration given.
-	r.writeFile("etc/default/satd", "SATD_ARGS=\"-demo\"\nSATD_LOG=\"/"+logFile+"\"\nSATD_RESPAWN_MAX=4\n", 0o644)
+	conf := renderConfig(t, r.configHasStream())
+	if r.configHasStream() {
+		// A mount looping the demo sample, as a radio host would add one.
+		r.copyFile("../../testdata/stream/demo.mp3", "usr/share/satd/demo.mp3", 0o644)
+		conf += "\n[[stream.mount]]\nmount-name = \"/demo.mp3\"\nfile = \"/usr/share/satd/demo.mp3\"\n"
+	}
+	r.writeFile("usr/share/satd/satd.toml", conf, 0o644)
+	r.writeFile("etc/default/satd", "SATD_ARGS=\"\"\nSATD_LOG=\"/"+logFile+"\"\nSATD_RESPAWN_MAX=4\n", 0o644)
 
 	out, code := r.run(script, "start")
 	if code != 0 || out != "Starting satd: OK\n" {

@@ -109,14 +109,28 @@ reader() {
 	echo "protocol = \"$2\""
 }
 
+# internal_reader writes a receiver slot. Its UART and GPIO lines are board
+# specific and no verified profile exists yet, so it is rendered disabled:
+# the maintainer fills in device and pins (docs/slots.md) and enables it.
+internal_reader() {
+	reader "$1" internal
+	echo "# Fill in this receiver's UART and GPIO lines (docs/slots.md), then enable."
+	echo "enable = false"
+	echo "# device = \"/dev/ttyS1\""
+	echo "# pins = { cmdvcc = \"gpiochip0:17\", rst = \"gpiochip0:18\", off = \"gpiochip0:19\" }"
+}
+
 case "$board" in
 none) ;;
-internal-1) reader slot0 internal ;;
+internal-1) internal_reader slot0 ;;
 internal-2)
-	reader slot0 internal
-	reader slot1 internal
+	internal_reader slot0
+	internal_reader slot1
 	;;
-phoenix) reader phoenix mouse ;;
+phoenix)
+	reader phoenix mouse
+	echo "device = \"/dev/ttyUSB0\""
+	;;
 custom)
 	[ -n "${SATD_BOARD_FILE:-}" ] || fail "SATD_BOARD=custom needs SATD_BOARD_FILE"
 	[ -r "$SATD_BOARD_FILE" ] || fail "SATD_BOARD_FILE=$SATD_BOARD_FILE is not readable"

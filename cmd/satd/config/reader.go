@@ -60,7 +60,10 @@ func (r *Reader) Validate(report func(key, msg string)) {
 		report("system", "only sim readers take a system; real cards are identified from their ATR")
 	}
 	r.Config.Protocol = r.Protocol // the slot's wiring is the reader's protocol
-	r.Config.Validate(report)
+	if r.Enable {
+		// A disabled reader may be a slot still to be described.
+		r.Config.Validate(report)
+	}
 	r.ReaderConfig.Validate(report)
 	r.Options.Validate(report)
 	if !ok {
