@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"satd.dev/satd/cardreader"
+	"satd.dev/satd/cardreader/cardsim"
+	"satd.dev/satd/cardreader/system"
+	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/cmd/satd/dvbapi/zap"
+	"satd.dev/satd/hal/haltest"
+)
+
+// e2eDaemon is satd's readers, balancer and dvbapi components running
+// in-process on a temporary configuration, as `satd` runs them.
+type e2eDaemon struct {
+	d       *daemon
+	tcp     string // dvbapi TCP address
+	socket  string // dvbapi Unix socket
+	connect string // enigma2 listen socket satd connects to
+	cards   map[string]*haltest.Card
+}
+
+// freeTCPAddr returns a loopback address with a port free right now.
+func freeTCPAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// e2eConfig is the daemon configuration of the end-to-end tests: the
+// given readers, dvbapi on loopback TCP, a Unix socket and the enigma2
+// listen socket, all under dir.
+func e2eConfig(t *testing.T, dir string, readers ...config.Reader) *config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Global.StateDir = dir
+	cfg.Readers = readers
+	cfg.DVBAPI.Listen = freeTCPAddr(t)
+	cfg.DVBAPI.Socket = filepath.Join(dir, "camd.socket")
+	cfg.DVBAPI.Connect = filepath.Join(dir, "listen.camd.socket")
+	cfg.DVBAPI.ECMInfo = filepath.Join(dir, "ecm.info")
+	cfg.DVBAPI.FilterTimeout = config.Duration(time.Second)
+	cfg.DVBAPI.AnswerTimeout = config.Duration(2 * time.Second)
+	cfg.DVBAPI.RetryMax = config.Duration(2 * time.Second)
+	return cfg
+}
+
+func simReader(label, sys string) config.Reader {
+	r := readerCfg(label, "sim")
+	r.System = sys
+	return r
+}
+
+// constcwReader reads the rules of testdata/zap/satd.cw.
+func constcwReader(t *testing.T, label string) config.Reader {
+	r := readerCfg(label, "constcw")
+	abs, err := filepath.Abs(filepath.Join("..", "..", "testdata", "zap", "satd.cw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Device = abs
+	return r
+}
+
+// startE2E starts readers, balancer and dvbapi on cfg and waits for every
+// reader to be ready. Sim readers named in removable get a card whose
+// removal the test controls.
+func startE2E(t *testing.T, cfg *config.Config, removable ...string) *e2eDaemon {
+	t.Helper()
+	logs, err := newLogging(cfg.Log, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &e2eDaemon{d: &daemon{log: logs, cfg: cfg}, tcp: cfg.DVBAPI.Listen, socket: cfg.DVBAPI.Socket,
+		connect: cfg.DVBAPI.Connect, cards: map[string]*haltest.Card{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		if code := e.d.stop(logs.component("main")); code != 0 {
+			t.Errorf("stop exit code %d", code)
+		}
+	})
+	for _, s := range []componentSpec{{"readers", 10, buildReaders}, {"balancer", 20, buildBalancer}, {"dvbapi", 40, buildDVBAPI}} {
+		c, err := s.build(env{cfg: cfg, log: logs.component(s.name), daemon: e.d})
+		if err != nil {
+			t.Fatalf("build %s: %v", s.name, err)
+		}
+		if rc, ok := c.(*readersComponent); ok {
+			e.makeRemovable(t, rc, removable)
+		}
+		if err := c.Start(ctx); err != nil {
+			t.Fatalf("start %s: %v", s.name, err)
+		}
+		e.d.parts = append(e.d.parts, namedComponent{s.name, c})
+	}
+	for _, r := range cfg.Readers {
+		waitReady(t, e.d, r.Label)
+	}
+	return e
+}
+
+// makeRemovable replaces the sources of the named sim readers with ones
+// built the same way but keeping the card side of the virtual slot.
+func (e *e2eDaemon) makeRemovable(t *testing.T, rc *readersComponent, labels []string) {
+	t.Helper()
+	for _, label := range labels {
+		for _, u := range rc.units {
+			if u.cfg.Label != label {
+				continue
+			}
+			src, card, err := newRemovableSimSource(u.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.src, e.cards[label] = src, card
+		}
+	}
+}
+
+// newRemovableSimSource is newSimSource that also returns the card end of
+// the virtual slot, so a test can pull the card.
+func newRemovableSimSource(r config.Reader) (*cardSource, *haltest.Card, error) {
+	sc, err := simCardFor(r.System, r.Label)
+	if err != nil {
+		return nil, nil, err
+	}
+	slot, card := haltest.NewSlot(haltest.SlotOptions{Name: r.Label, Echo: true})
+	sim, err := cardsim.New(card, cardsim.Config{ATR: sc.atr, Personality: sc.p, ClockHz: slot.ClockHz()})
+	if err != nil {
+		return nil, nil, err
+	}
+	systems := system.All()
+	rd, err := cardreader.New(slot, r.Options, system.CardSystems(systems)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	src := newCardSource(rd, systems)
+	src.extra = func(ctx context.Context) { sim.Run(ctx) }
+	src.closeSlot = func() { slot.Close() }
+	return src, card, nil
+}
+
+func loadSatdScenario(t *testing.T, name string) *zap.Scenario {
+	t.Helper()
+	sc, err := zap.Load(filepath.Join("..", "..", "testdata", "zap", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// playZap runs sc and fails the test on a violation or failed service.
+func playZap(t *testing.T, label string, sc *zap.Scenario, c zap.Connector) *zap.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	rep, err := zap.Run(ctx, sc, c)
+	var b bytes.Buffer
+	if rep != nil {
+		rep.Print(&b)
+	}
+	t.Logf("%s zap report:\n%s", label, b.String())
+	if err != nil {
+		t.Errorf("%s: zap: %v", label, err)
+		return rep
+	}
+	if !rep.OK() {
+		t.Errorf("%s: zap run failed (see report)", label)
+	}
+	return rep
+}
+
+// checkServed checks that every service saw parity changes and was
+// answered by the expected reader.
+func checkServed(t *testing.T, label string, rep *zap.Report, readers map[string]string) {
+	t.Helper()
+	for _, s := range rep.Services {
+		if s.ECMs < 2 {
+			t.Errorf("%s: %s: only %d new ECMs delivered; no parity change exercised", label, s.Name, s.ECMs)
+		}
+		if want, ok := readers[s.Name]; ok && s.Reader != want {
+			t.Errorf("%s: %s answered by reader %q, want %q", label, s.Name, s.Reader, want)
+		}
+	}
+}
+
+func skipE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end zap runs take seconds")
+	}
+}
+
+// TestZapAgainstSatd plays tvheadend (protocol 2 over TCP) and enigma2
+// (protocol 3 on the listen socket satd connects to, both handshake
+// orders) against satd with simulated Conax and Seca cards and the
+// constant-CW reader. The tvheadend run and a second client on the Unix
+// socket run at once; the enigma2 runs follow on the same daemon.
+func TestZapAgainstSatd(t *testing.T) {
+	skipE2E(t)
+	dir := t.TempDir()
+	e := startE2E(t, e2eConfig(t, dir, simReader("conax-sim", "conax"), simReader("seca-sim", "seca"), constcwReader(t, "fixed")))
+	served := map[string]string{"conax-news": "conax-sim", "seca-movies": "seca-sim", "seca-pip": "seca-sim",
+		"fallback": "conax-sim", "constcw-one": "fixed", "constcw-two": "fixed"}
+
+	t.Run("tvheadend-tcp-and-unix-at-once", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for _, tc := range []struct{ name, network, addr string }{{"tcp", "tcp", e.tcp}, {"unix", "unix", e.socket}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rep := playZap(t, tc.name, loadSatdScenario(t, "satd-tvheadend.toml"), zap.Dial(tc.network, tc.addr))
+				if rep != nil {
+					checkServed(t, tc.name, rep, served)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+	for _, order := range []string{"client_info_first", "capmt_first"} {
+		t.Run("enigma2-"+order, func(t *testing.T) {
+			sc := loadSatdScenario(t, "satd-enigma2.toml")
+			sc.Handshake = order
+			conn, closeFn, err := zap.ListenUnix(e.connect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeFn()
+			rep := playZap(t, order, sc, conn)
+			if rep != nil {
+				checkServed(t, order, rep, served)
+				if rep.Version != 3 {
+					t.Errorf("SERVER_INFO announced protocol %d, want 3", rep.Version)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ecm.info")); err == nil {
+		t.Errorf("ecm.info left behind after every client stopped")
+	}
+}
+
+// TestZapCardRemovedMidService pulls the card that answers a running
+// service; the service must keep getting its CWs from the other Conax
+// card.
+func TestZapCardRemovedMidService(t *testing.T) {
+	skipE2E(t)
+	e := startE2E(t, e2eConfig(t, t.TempDir(), simReader("conax-a", "conax"), simReader("conax-b", "conax")), "conax-a", "conax-b")
+	sc := loadSatdScenario(t, "satd-failover.toml")
+	var (
+		mu      sync.Mutex
+		removed string
+	)
+	first := make(chan string, 1)
+	sc.Observe = func(ev zap.Event) { first <- ev.Reader }
+	go func() {
+		r := <-first
+		time.Sleep(2 * time.Second) // let a few crypto periods pass on it
+		mu.Lock()
+		defer mu.Unlock()
+		if c := e.cards[r]; c != nil {
+			c.Remove()
+			removed = r
+		}
+	}()
+	rep := playZap(t, "failover", sc, zap.Dial("tcp", e.tcp))
+	mu.Lock()
+	defer mu.Unlock()
+	if removed == "" {
+		t.Fatalf("no card was removed (first reader unknown)")
+	}
+	other := map[string]string{"conax-a": "conax-b", "conax-b": "conax-a"}[removed]
+	s := rep.Services[0]
+	if s.Reader != other {
+		t.Errorf("after removing %s the last CW came from %q, want %s", removed, s.Reader, other)
+	}
+	if s.CWs < 8 {
+		t.Errorf("only %d CWs over the run: the service did not keep descrambling", s.CWs)
+	}
+	for _, st := range e.d.readers() {
+		if st.Label == removed && st.State == "ready" {
+			t.Errorf("reader %s still ready after its card was removed: %+v", removed, st)
+		}
+	}
+	t.Log(fmt.Sprintf("removed %s, service continued on %s", removed, s.Reader))
+}
