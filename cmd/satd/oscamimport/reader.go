@@ -80,6 +80,21 @@ func (c *converter) reader(file string, s Section, labels map[string]bool) {
 		}
 		c.generic(file, "[reader "+label+"] "+kv.Key, kv, []string{"reader"}, prefix)
 	}
+	c.internalSlot(file, s, prefix, &c.cfg.Readers[i])
+}
+
+// internalSlot disables an internal reader whose GPIO lines the OSCam file
+// cannot give: OSCam drives such a slot through the kernel's SCI driver
+// (/dev/sciN), while satd drives the UART and the interface chip's lines
+// itself, and only the user knows the board's lines.
+func (c *converter) internalSlot(file string, s Section, prefix string, r *config.Reader) {
+	if r.Protocol != "internal" || (r.Pins.CMDVCC != "" && r.Pins.RST != "" && r.Pins.OFF != "") {
+		return
+	}
+	r.Enable = false
+	c.rep.Notes = append(c.rep.Notes, fmt.Sprintf(
+		"%s:%d: %s (%s) is an internal slot: OSCam drives it through the kernel's SCI driver, satd through the UART and GPIO lines; "+
+			"describe device and pins (docs/slots.md), then set enable = true. It is imported disabled.", file, s.Line, prefix, r.Label))
 }
 
 func isProtocol(p string) bool {

@@ -30,7 +30,7 @@ type LogRing struct {
 
 // NewLogRing returns a ring keeping the last n records.
 func NewLogRing(n int) *LogRing {
-	return &LogRing{entries: make([]LogEntry, n), next: 1, changed: make(chan struct{})}
+	return &LogRing{entries: make([]LogEntry, n), next: 1}
 }
 
 type ringHandler struct {
@@ -98,8 +98,13 @@ func (r *LogRing) add(e LogEntry) {
 	e.Seq = r.next
 	r.entries[r.next%uint64(len(r.entries))] = e
 	r.next++
-	close(r.changed)
-	r.changed = make(chan struct{})
+	// The channel exists only while someone waits: made by Since, closed
+	// here. Logging alone never creates one, so a record logged inside a
+	// synctest bubble leaves nothing behind that belongs to the bubble.
+	if r.changed != nil {
+		close(r.changed)
+		r.changed = nil
+	}
 	r.mu.Unlock()
 }
 
@@ -118,6 +123,9 @@ func (r *LogRing) Since(seq uint64, min slog.Level) ([]LogEntry, <-chan struct{}
 		if e := r.entries[s%n]; e.level >= min {
 			out = append(out, e)
 		}
+	}
+	if r.changed == nil {
+		r.changed = make(chan struct{})
 	}
 	return out, r.changed
 }
