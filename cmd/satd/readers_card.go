@@ -51,8 +51,14 @@ func (c *cardSource) run(ctx context.Context, publish func(balancer.Status)) {
 	if c.closeSlot != nil {
 		// The reader deactivates the card on its way out; wait for it
 		// before closing the slot under the simulator.
-		for c.reader.State() != cardreader.StateStopped {
-			<-c.reader.Changed()
+		// Take the channel before looking at the state: the other order
+		// misses a change to Stopped that lands in between.
+		for {
+			ch := c.reader.Changed()
+			if c.reader.State() == cardreader.StateStopped {
+				break
+			}
+			<-ch
 		}
 		c.closeSlot()
 	}
