@@ -3,24 +3,12 @@ package cardreader
 import (
 	"fmt"
 	"time"
+
+	"satd.dev/satd/internal/duration"
 )
 
-// Duration is a time.Duration written as "500ms" or "2s" in the
-// configuration file.
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("duration %q: want a number with a unit such as 500ms or 2s", b)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText formats the duration as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+// Duration is a duration written as "500ms" or "2s" in the configuration file.
+type Duration = duration.Duration
 
 // Options are the per-reader settings of the ISO 7816 stack. They sit flat in
 // each [[reader]] table next to the slot options of hal.

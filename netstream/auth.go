@@ -110,10 +110,10 @@ func newAdmission(srv *Server, mount string, cfg AuthConfig) *admission {
 		a.users[name] = pw
 	}
 	a.client = &http.Client{
-		Timeout: cfg.Timeout.D(),
+		Timeout: cfg.Timeout.Std(),
 		Transport: &http.Transport{
 			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: cfg.Timeout.D()}).DialContext,
+			DialContext:         (&net.Dialer{Timeout: cfg.Timeout.Std()}).DialContext,
 			MaxIdleConnsPerHost: max(cfg.Handlers, 1),
 			IdleConnTimeout:     90 * time.Second,
 		},
@@ -153,7 +153,7 @@ func (a *admission) record(ok bool) {
 	}
 	a.fails++
 	if a.fails >= 5 {
-		w := a.cfg.OnErrorWait.D()
+		w := a.cfg.OnErrorWait.Std()
 		a.openUntil = time.Now().Add(w/2 + rand.N(w+1))
 	}
 }
@@ -250,7 +250,7 @@ func (a *admission) checkURL(ctx context.Context, r admitRequest) verdict {
 	} else {
 		a.mu.Unlock()
 	}
-	t := time.NewTimer(a.cfg.Timeout.D())
+	t := time.NewTimer(a.cfg.Timeout.Std())
 	defer t.Stop()
 	select {
 	case <-f.done:
@@ -286,13 +286,13 @@ func (a *admission) fly(key string, f *flight, r admitRequest) {
 		f.err = ErrAuthBusy
 		return
 	}
-	deadline := time.NewTimer(a.cfg.Timeout.D())
+	deadline := time.NewTimer(a.cfg.Timeout.Std())
 	defer deadline.Stop()
 	select {
 	case a.sem <- struct{}{}:
 	case <-deadline.C:
 		a.wait.Add(-1)
-		f.err = fmt.Errorf("%w: no handler free within %s", ErrAuthBusy, a.cfg.Timeout.D())
+		f.err = fmt.Errorf("%w: no handler free within %s", ErrAuthBusy, a.cfg.Timeout.Std())
 		return
 	}
 	defer func() { <-a.sem; a.wait.Add(-1) }()
@@ -305,10 +305,10 @@ func (a *admission) fly(key string, f *flight, r admitRequest) {
 	now := time.Now()
 	e := &cacheEntry{grant: grant, limit: limit}
 	if grant {
-		e.expires, e.stale = now.Add(a.cfg.CacheTTL.D()), now.Add(a.cfg.StaleTTL.D())
+		e.expires, e.stale = now.Add(a.cfg.CacheTTL.Std()), now.Add(a.cfg.StaleTTL.Std())
 		f.v = verdict{code: admitOK, limit: limit}
 	} else {
-		e.expires = now.Add(a.cfg.NegativeTTL.D())
+		e.expires = now.Add(a.cfg.NegativeTTL.Std())
 		f.v = a.deny()
 	}
 	a.mu.Lock()
@@ -334,7 +334,7 @@ func (a *admission) released(key string) {
 	}
 	a.mu.Lock()
 	if e := a.cache[key]; e != nil && e.grant {
-		if g := time.Now().Add(a.cfg.ReconnectGrace.D()); g.After(e.expires) {
+		if g := time.Now().Add(a.cfg.ReconnectGrace.Std()); g.After(e.expires) {
 			e.expires = g
 		}
 	}

@@ -6,27 +6,12 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"satd.dev/satd/internal/duration"
 )
 
-// Duration is a time.Duration written as a Go duration string ("500ms", "30s")
-// in TOML.
-type Duration time.Duration
-
-// UnmarshalText parses a duration string such as "1m30s".
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("duration %q: %w", b, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes the duration as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is a duration written as a Go duration string ("500ms", "30s").
+type Duration = duration.Duration
 
 // Config is the [stream] section: the LAN audio relay.
 type Config struct {

@@ -198,7 +198,7 @@ func (m *mount) realFrame(f []byte, fi frameInfo) {
 	if fi.key != m.key || m.silence == nil && c != codecOgg {
 		if m.key != 0 && fi.key != m.key {
 			m.srv.log.Warn("stream: codec parameters changed, closing listeners over the drain window", "mount", m.name)
-			m.staggerClose(m.srv.cfg.DrainWindow.D())
+			m.staggerClose(m.srv.cfg.DrainWindow.Std())
 		}
 		m.key = fi.key
 		m.silence = silenceFrame(c, f)
@@ -249,10 +249,10 @@ func (m *mount) tick(now time.Time) {
 		m.fillSilence(now)
 	}
 	if m.active == nil && !m.downSince.IsZero() && !m.closing && m.listeners.Load() > 0 &&
-		now.Sub(m.downSince) > cfg.FallbackHold.D() {
+		now.Sub(m.downSince) > cfg.FallbackHold.Std() {
 		m.closing = true
 		m.srv.log.Warn("stream: fallback hold expired, closing listeners over the drain window", "mount", m.name)
-		m.staggerClose(m.srv.cfg.DrainWindow.D())
+		m.staggerClose(m.srv.cfg.DrainWindow.Std())
 	}
 	if m.fillN > 0 && now.Sub(m.fillSince) > 200*time.Millisecond {
 		m.publishLocked()

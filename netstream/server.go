@@ -129,7 +129,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		return err
 	}
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), s.conf().DrainDelay.D()+s.conf().DrainWindow.D()+5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), s.conf().DrainDelay.Std()+s.conf().DrainWindow.Std()+5*time.Second)
 	defer cancel()
 	return s.Shutdown(sctx)
 }
@@ -215,7 +215,7 @@ func (s *Server) Reload(cfg Config) error {
 	for name, m := range cur {
 		if next[name] == nil {
 			m.stopSources()
-			m.staggerClose(cfg.DrainWindow.D())
+			m.staggerClose(cfg.DrainWindow.Std())
 		}
 	}
 	s.mounts.Store(&next)
@@ -233,11 +233,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	cfg := s.conf()
-	sleepCtx(ctx, cfg.DrainDelay.D())
+	sleepCtx(ctx, cfg.DrainDelay.Std())
 	s.mu.Lock()
 	_ = s.ln.Close()
 	s.mu.Unlock()
-	window := cfg.DrainWindow.D()
+	window := cfg.DrainWindow.Std()
 	if dl, ok := ctx.Deadline(); ok {
 		window = min(window, time.Until(dl)-time.Second)
 	}
@@ -313,7 +313,7 @@ var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }
 // handed to a writer shard and this goroutine ends.
 func (s *Server) handle(conn net.Conn) {
 	cfg := s.conf()
-	_ = conn.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout.D()))
+	_ = conn.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout.Std()))
 	cr := &capReader{r: conn, n: 8 << 10}
 	br := brPool.Get().(*bufio.Reader)
 	br.Reset(cr)
@@ -386,7 +386,7 @@ func writeSimple(conn net.Conn, code int, headers []string, body string) {
 
 // retryAfter is the jittered Retry-After header for 503 answers.
 func (s *Server) retryAfter() string {
-	base := s.conf().RetryAfter.D()
+	base := s.conf().RetryAfter.Std()
 	d := base + rand.N(base+1)
 	return "Retry-After: " + strconv.Itoa(int((d+time.Second-1)/time.Second))
 }
@@ -418,7 +418,7 @@ func (s *Server) ready(name string) (int, string) {
 	}
 	for _, m := range mounts {
 		mc := m.cfg.Load()
-		if !m.fresh(now, cfg.ReadyFresh.D()) {
+		if !m.fresh(now, cfg.ReadyFresh.Std()) {
 			return http.StatusServiceUnavailable, "mount " + m.name + ": no fresh audio from the source"
 		}
 		if mc.MaxListeners > 0 && int(m.listeners.Load())*10 >= mc.MaxListeners*9 {
@@ -626,7 +626,7 @@ func (s *Server) handleSource(conn net.Conn, br *bufio.Reader, req *http.Request
 		strip = newICYStripper(mi, m.setTitle)
 	}
 	buf := make([]byte, 16<<10)
-	to := s.conf().SourceTimeout.D()
+	to := s.conf().SourceTimeout.Std()
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(to))
 		n, err := body.Read(buf)

@@ -87,7 +87,7 @@ func (m *mount) runUpstreams(ctx context.Context, cfg MountConfig) {
 		}
 		m.srv.log.Warn("stream: upstream failed", "mount", m.name, "url", cfg.Upstreams[idx], "err", err)
 		idx = (idx + 1) % len(cfg.Upstreams)
-		d := backoff(cfg.RetryBase.D(), cfg.RetryMax.D(), attempt)
+		d := backoff(cfg.RetryBase.Std(), cfg.RetryMax.Std(), attempt)
 		attempt++
 		if !sleepCtx(ctx, d) {
 			return
@@ -224,7 +224,7 @@ func infoFromHeaders(h textproto.MIMEHeader, cfg *MountConfig) *streamInfo {
 // pull streams from upstream idx until it fails, is preempted, or the
 // preferred upstream is back.
 func (m *mount) pull(ctx context.Context, cfg MountConfig, idx int) error {
-	to := m.srv.cfg.SourceTimeout.D()
+	to := m.srv.cfg.SourceTimeout.Std()
 	up, err := dialUpstream(ctx, cfg.Upstreams[idx], min(to, 5*time.Second))
 	if err != nil {
 		return err
@@ -289,7 +289,7 @@ func (m *mount) pull(ctx context.Context, cfg MountConfig, idx int) error {
 // once it answers 200 with data, stops the current pull so the loop switches
 // back to it.
 func (m *mount) probePreferred(ctx context.Context, cfg MountConfig, stop func(), switched chan struct{}) {
-	for sleepCtx(ctx, cfg.SwitchBack.D()) {
+	for sleepCtx(ctx, cfg.SwitchBack.Std()) {
 		up, err := dialUpstream(ctx, cfg.Upstreams[0], 5*time.Second)
 		if err != nil {
 			continue

@@ -70,7 +70,7 @@ func (s *Server) statsLoop() {
 					continue
 				}
 				ac := m.cfg.Load().Auth
-				if now.Sub(lastFlush[name]) < ac.StatsInterval.D() || len(evs) == 0 {
+				if now.Sub(lastFlush[name]) < ac.StatsInterval.Std() || len(evs) == 0 {
 					continue
 				}
 				lastFlush[name] = now
@@ -168,7 +168,7 @@ func (s *Server) Stats() Stats {
 		}
 		ms := MountStats{
 			Name: m.name, URL: "http://" + addr + m.name, Codec: codec(m.codec.Load()).String(),
-			Source: "none", Fresh: m.fresh(now, s.conf().ReadyFresh.D()),
+			Source: "none", Fresh: m.fresh(now, s.conf().ReadyFresh.Std()),
 			Listeners: int(m.listeners.Load()), Bitrate: int(m.bitrate.Load() / 1000),
 			Title: m.meta.Load().title, Skips: m.skips.Load(), Drops: m.drops.Load(),
 		}

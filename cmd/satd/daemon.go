@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -152,8 +153,8 @@ func (d *daemon) run(demo bool) int {
 }
 
 func (d *daemon) start(ctx context.Context, demo bool) error {
-	specs := append([]componentSpec(nil), componentSpecs...)
-	sortSpecs(specs)
+	specs := slices.Clone(componentSpecs)
+	slices.SortStableFunc(specs, func(a, b componentSpec) int { return a.order - b.order })
 	for _, s := range specs {
 		c, err := s.build(env{cfg: d.cfg, log: d.log.component(s.name), demo: demo, daemon: d})
 		if err != nil {
@@ -168,14 +169,6 @@ func (d *daemon) start(ctx context.Context, demo bool) error {
 		d.parts = append(d.parts, namedComponent{s.name, c})
 	}
 	return nil
-}
-
-func sortSpecs(s []componentSpec) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j].order < s[j-1].order; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 // reload re-reads the configuration file on SIGHUP. An invalid file is

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"satd.dev/satd/cardreader"
-	"satd.dev/satd/cardreader/cardsim"
-	"satd.dev/satd/cardreader/system"
 	"satd.dev/satd/cmd/satd/config"
 	"satd.dev/satd/cmd/satd/dvbapi/zap"
 	"satd.dev/satd/hal/haltest"
@@ -113,45 +110,20 @@ func startE2E(t *testing.T, cfg *config.Config, removable ...string) *e2eDaemon 
 	return e
 }
 
-// makeRemovable replaces the sources of the named sim readers with ones
-// built the same way but keeping the card side of the virtual slot.
+// makeRemovable gives the test the card side of the named sim readers'
+// virtual slots, so it can pull their cards.
 func (e *e2eDaemon) makeRemovable(t *testing.T, rc *readersComponent, labels []string) {
 	t.Helper()
 	for _, label := range labels {
 		for _, u := range rc.units {
-			if u.cfg.Label != label {
-				continue
+			if src, ok := u.src.(*cardSource); ok && u.cfg.Label == label && src.simCard != nil {
+				e.cards[label] = src.simCard
 			}
-			src, card, err := newRemovableSimSource(u.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			u.src, e.cards[label] = src, card
+		}
+		if e.cards[label] == nil {
+			t.Fatalf("no sim reader %s", label)
 		}
 	}
-}
-
-// newRemovableSimSource is newSimSource that also returns the card end of
-// the virtual slot, so a test can pull the card.
-func newRemovableSimSource(r config.Reader) (*cardSource, *haltest.Card, error) {
-	sc, err := simCardFor(r.System, r.Label)
-	if err != nil {
-		return nil, nil, err
-	}
-	slot, card := haltest.NewSlot(haltest.SlotOptions{Name: r.Label, Echo: true})
-	sim, err := cardsim.New(card, cardsim.Config{ATR: sc.atr, Personality: sc.p, ClockHz: slot.ClockHz()})
-	if err != nil {
-		return nil, nil, err
-	}
-	systems := system.All()
-	rd, err := cardreader.New(slot, r.Options, system.CardSystems(systems)...)
-	if err != nil {
-		return nil, nil, err
-	}
-	src := newCardSource(rd, systems)
-	src.extra = func(ctx context.Context) { sim.Run(ctx) }
-	src.closeSlot = func() { slot.Close() }
-	return src, card, nil
 }
 
 func loadSatdScenario(t *testing.T, name string) *zap.Scenario {

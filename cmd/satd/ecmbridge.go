@@ -32,14 +32,19 @@ type ecmBridge struct {
 	answers chan delivery
 }
 
+// pendingECM is one slot of the table. A slot stays taken until its answer
+// has left the answers channel, so the channel (one place per slot) never
+// fills and ECMAnswered never blocks under the Dispatcher's lock.
 type pendingECM struct {
-	done dvbapi.ECMDone
-	tag  uint64
-	gen  uint32
-	used bool
+	done     dvbapi.ECMDone
+	tag      uint64
+	gen      uint32
+	used     bool
+	answered bool
 }
 
 type delivery struct {
+	slot uint32
 	done dvbapi.ECMDone
 	a    dvbapi.ECMAnswer
 }
@@ -69,6 +74,7 @@ func (b *ecmBridge) run(ctx context.Context) {
 	for {
 		select {
 		case dl := <-b.answers:
+			b.release(dl.slot)
 			dl.done.ECMAnswered(dl.a)
 		case <-ctx.Done():
 			return
@@ -114,13 +120,9 @@ func (b *ecmBridge) take(done dvbapi.ECMDone, tag uint64) (slot, gen uint32, ok 
 func (b *ecmBridge) release(slot uint32) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.releaseLocked(slot)
-}
-
-func (b *ecmBridge) releaseLocked(slot uint32) {
 	p := &b.pending[slot]
 	if p.used {
-		p.used, p.done = false, nil
+		p.used, p.answered, p.done = false, false, nil
 		b.free = append(b.free, slot)
 	}
 }
@@ -130,19 +132,19 @@ func (b *ecmBridge) releaseLocked(slot uint32) {
 func (b *ecmBridge) ECMAnswered(a balancer.Answer) {
 	slot, gen := uint32(a.Tag), uint32(a.Tag>>32)
 	b.mu.Lock()
-	if int(slot) >= len(b.pending) || !b.pending[slot].used || b.pending[slot].gen != gen {
+	if int(slot) >= len(b.pending) || !b.pending[slot].used || b.pending[slot].gen != gen || b.pending[slot].answered {
 		b.mu.Unlock()
 		return // stale: already answered
 	}
 	p := &b.pending[slot]
-	dl := delivery{done: p.done, a: dvbapi.ECMAnswer{Tag: p.tag, Result: dvbapiResult(a.Result), CW: a.CW, After: a.After}}
-	b.releaseLocked(slot)
+	p.answered = true
+	dl := delivery{slot: slot, done: p.done, a: dvbapi.ECMAnswer{Tag: p.tag, Result: dvbapiResult(a.Result), CW: a.CW, After: a.After}}
 	b.mu.Unlock()
 	if a.Reader >= 0 && b.info != nil {
 		ri := b.info(a.Reader)
 		dl.a.Reader, dl.a.System, dl.a.Protocol = ri.label, ri.system, ri.protocol
 	}
-	b.answers <- dl // never blocks: one slot of room per pending request
+	b.answers <- dl // never blocks: one place per slot, freed after delivery
 }
 
 // CanServe reports whether a ready reader serves caid/prid, so the dvbapi

@@ -140,3 +140,33 @@ func TestECMBridgeAllocs(t *testing.T) {
 		t.Fatalf("%.1f allocations per ECM, want 0", allocs)
 	}
 }
+
+// TestECMBridgeHeldUntilDelivered checks that a slot stays taken until its
+// answer is delivered: answers waiting for delivery can never outnumber the
+// channel's room, so the Dispatcher is never blocked by the bridge.
+func TestECMBridgeHeldUntilDelivered(t *testing.T) {
+	a := &instantReader{name: "a", caids: []uint16{0x0B00}, reqs: make(chan balancer.Request, 8)}
+	full := newBridgeForTest(t, a) // starts the dispatcher and the reader
+	b := newECMBridge(full.d, 2, nil, nil)
+	sinks := []answerSink{make(answerSink, 1), make(answerSink, 1), make(answerSink, 1)}
+	for i, s := range sinks[:2] {
+		b.Solve(&dvbapi.ECMRequest{CAID: 0x0B00, SID: 9, Data: []byte{0x80, 0x70, 2, byte(i)}, Tag: uint64(i), Done: s})
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(b.answers) < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("answers not queued")
+		}
+	}
+	b.Solve(&dvbapi.ECMRequest{CAID: 0x0B00, SID: 9, Data: []byte{0x80, 0x70, 2, 9}, Tag: 9, Done: sinks[2]})
+	if got := wait(t, sinks[2]); got.Result != dvbapi.Timeout {
+		t.Fatalf("third ECM with both slots awaiting delivery: %+v, want an immediate timeout", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.run(ctx)
+	for i, s := range sinks[:2] {
+		if got := wait(t, s); got.Tag != uint64(i) || got.Result != dvbapi.Found {
+			t.Fatalf("answer %d: %+v", i, got)
+		}
+	}
+}

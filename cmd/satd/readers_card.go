@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"satd.dev/satd/hal/haltest"
 	"sync"
 	"sync/atomic"
 
@@ -20,6 +21,9 @@ type cardSource struct {
 	extra func(ctx context.Context)
 	// closeSlot releases the slot after the reader stopped.
 	closeSlot func()
+	// simCard is the card side of a sim reader's virtual slot (nil for a
+	// real slot): where tests insert and pull the simulated card.
+	simCard *haltest.Card
 }
 
 type activeSystem struct{ system.System }

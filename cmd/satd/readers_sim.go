@@ -66,5 +66,6 @@ func newSimSource(r config.Reader) (*cardSource, error) {
 	src := newCardSource(rd, systems)
 	src.extra = func(ctx context.Context) { sim.Run(ctx) }
 	src.closeSlot = func() { slot.Close() }
+	src.simCard = card
 	return src, nil
 }

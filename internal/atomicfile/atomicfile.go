@@ -56,11 +56,11 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("atomicfile: rename to %s: %w", path, err)
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
+// SyncDir makes a rename, link or removal in dir durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("atomicfile: open directory %s: %w", dir, err)

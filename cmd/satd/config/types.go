@@ -4,27 +4,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
+
+	"satd.dev/satd/internal/duration"
 )
 
-// Duration is a time.Duration written as a Go duration string ("90s", "500ms").
-type Duration time.Duration
-
-// UnmarshalText parses a duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("%q is not a duration (write e.g. \"500ms\", \"10s\", \"2m\")", b)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes the duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// Std returns the value as a time.Duration.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
+// Duration is a duration written as a Go duration string ("90s", "500ms").
+type Duration = duration.Duration
 
 // Size is a byte count written with an optional binary unit ("48MiB", "512KiB").
 type Size int64

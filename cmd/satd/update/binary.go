@@ -129,7 +129,7 @@ func (s Slots) setLink(name, target string) error {
 	if err := os.Rename(tmp, s.path(name)); err != nil {
 		return fmt.Errorf("link %s: %w", name, err)
 	}
-	return syncDir(s.Dir)
+	return atomicfile.SyncDir(s.Dir)
 }
 
 // Adopt makes exe the current executable without a trial (first install,
@@ -256,14 +256,5 @@ func removeSynced(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.SyncDir(filepath.Dir(path))
 }

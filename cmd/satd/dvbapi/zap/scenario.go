@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
-
 	"satd.dev/satd/cmd/satd/dvbapi/testecm"
+	"satd.dev/satd/internal/duration"
 )
 
 // Scenario is a zap scenario file (TOML).
@@ -80,15 +80,8 @@ type Step struct {
 	Hold    Duration `toml:"hold"` // time to run after the action
 }
 
-// Duration is a TOML duration string.
-type Duration time.Duration
-
-// UnmarshalText parses "2s".
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	*d = Duration(v)
-	return err
-}
+// Duration is a TOML duration string ("2s").
+type Duration = duration.Duration
 
 // Load reads and validates a scenario file.
 func Load(path string) (*Scenario, error) {
