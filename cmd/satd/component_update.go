@@ -224,6 +224,10 @@ func runLaunch(args []string, stdout, stderr io.Writer) int {
 		HealthTimeout: *timeout, Backoff: time.Second, Log: slog.New(slog.NewTextHandler(stderr, nil)).With("component", "launch")}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	l.Forward = hup
 	if err := l.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "launch:", err)
 		return 1

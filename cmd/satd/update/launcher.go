@@ -36,6 +36,9 @@ type Launcher struct {
 	Log *slog.Logger
 	// Stdout and Stderr are the children's; nil means the launcher's own.
 	Stdout, Stderr *os.File
+	// Forward carries signals for the running child (SIGHUP: reload its
+	// configuration), so that the init script's reload reaches satd.
+	Forward <-chan os.Signal
 }
 
 // LaunchedEnv is set in the environment of the processes the launcher
@@ -137,6 +140,9 @@ func (l *Launcher) runOnce(ctx context.Context, exe string, trial *Trial) (runRe
 		case <-ctx.Done():
 			stopChild(cmd, exited)
 			return stopped, nil
+		case sig := <-l.Forward:
+			l.Log.Info("forwarding signal", "signal", sig, "pid", cmd.Process.Pid)
+			cmd.Process.Signal(sig)
 		case err := <-exited:
 			return l.afterExit(exe, trial, err), nil
 		case <-deadline:
