@@ -36,6 +36,7 @@ type upMounts interface{ UpMounts() []string }
 // and gives the web form its Manager.
 type updateComponent struct {
 	m        *update.Manager
+	hawkbit  *update.HawkBit // nil: poll the manifest URL
 	interval time.Duration
 	poll     bool
 	log      *slog.Logger
@@ -58,6 +59,9 @@ func buildUpdate(e env) (component, error) {
 		refuse = "satd does not run under `satd launch`, which must restart it after a binary update"
 		e.log.Warn("binary updates refused", "why", refuse)
 	}
+	// Under satd launch this process runs the current executable, or the
+	// factory one while the update directory has none.
+	running, _ := os.Executable()
 	m, err := update.New(update.Options{
 		Refuse:        refuse,
 		Policy:        update.Policy{PublicKeys: u.PublicKeys, Board: u.Board, Running: version, AllowDowngrade: u.AllowDowngrade},
@@ -66,7 +70,7 @@ func buildUpdate(e env) (component, error) {
 		Kind:          update.Kind(u.Install),
 		MaxSize:       int64(u.MaxSize),
 		RAUC:          &update.RAUCCommand{Path: u.RAUCCommand[0], Args: u.RAUCCommand[1:]},
-		Slots:         update.Slots{Dir: dir},
+		Slots:         update.Slots{Dir: dir, Factory: running},
 		ConfigPath:    e.daemon.configPath,
 		Health:        daemonHealth{d: e.daemon},
 		HealthTimeout: u.HealthTimeout.Std(),
@@ -76,7 +80,40 @@ func buildUpdate(e env) (component, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &updateComponent{m: m, interval: u.Interval.Std(), poll: u.Enabled && u.URL != "", log: e.log}, nil
+	c := &updateComponent{m: m, interval: u.Interval.Std(), poll: u.Enabled && u.URL != "", log: e.log}
+	if u.Enabled && u.HawkBitURL != "" {
+		if c.hawkbit, err = newHawkBit(m, u, e.log); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// newHawkBit builds the hawkBit DDI client that replaces the URL poller.
+func newHawkBit(m *update.Manager, u config.Update, log *slog.Logger) (*update.HawkBit, error) {
+	h, err := update.NewHawkBit(m, update.HawkBitOptions{
+		Server: u.HawkBitURL, Tenant: u.HawkBitTenant, ControllerID: hawkBitControllerID(u),
+		TargetToken: u.HawkBitTargetToken, GatewayToken: u.HawkBitGatewayToken,
+		Attributes: map[string]string{"board": u.Board, "version": version, "install": u.Install},
+		Log:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("updates from hawkBit", "controller", h.Base())
+	return h, nil
+}
+
+// hawkBitControllerID is the configured controller id, or board-hostname.
+func hawkBitControllerID(u config.Update) string {
+	if u.HawkBitControllerID != "" {
+		return u.HawkBitControllerID
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return u.Board + "-" + host
 }
 
 // restarter returns what happens after an install or a failed health
@@ -104,7 +141,10 @@ func (c *updateComponent) Start(ctx context.Context) error {
 		if err := c.m.ConfirmBoot(ctx); err != nil {
 			c.log.Error("post-update check", "err", err)
 		}
-		if c.poll {
+		switch {
+		case c.hawkbit != nil:
+			c.hawkbit.Run(ctx)
+		case c.poll:
 			c.m.Poll(ctx, c.interval)
 		}
 	}()

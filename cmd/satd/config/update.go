@@ -3,12 +3,13 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
 // Update configures over-the-air updates.
 type Update struct {
-	Enabled        bool     `toml:"enabled" comment:"poll url for updates"`
+	Enabled        bool     `toml:"enabled" comment:"poll for updates: url, or the hawkBit server when hawkbit_url is set"`
 	URL            string   `toml:"url" comment:"URL of the signed update manifest to poll"`
 	Interval       Duration `toml:"interval" comment:"how often to poll; a random jitter of up to a quarter of it spreads a fleet"`
 	PublicKeys     []string `toml:"public_keys" comment:"minisign public keys (base64, as in minisign.pub) accepted for manifests; several allow key rotation"`
@@ -19,6 +20,12 @@ type Update struct {
 	HealthTimeout  Duration `toml:"health_timeout" comment:"how long the new version has to pass its health checks (readers ready again, web form, stream mounts) before it is rolled back"`
 	RAUCCommand    []string `toml:"rauc_command" comment:"the rauc command and its global options (install = \"rauc\")"`
 	RebootCommand  []string `toml:"reboot_command" comment:"command that reboots the box after a RAUC install or a failed health check"`
+
+	HawkBitURL          string `toml:"hawkbit_url" comment:"Eclipse hawkBit server (DDI API) to get updates from instead of url, e.g. https://hawkbit.example.com"`
+	HawkBitTenant       string `toml:"hawkbit_tenant" comment:"hawkBit tenant"`
+	HawkBitControllerID string `toml:"hawkbit_controller_id" comment:"this box's controller id on the hawkBit server; empty: board-hostname"`
+	HawkBitTargetToken  string `toml:"hawkbit_target_token" comment:"hawkBit target security token of this box (set this or hawkbit_gateway_token)"`
+	HawkBitGatewayToken string `toml:"hawkbit_gateway_token" comment:"hawkBit gateway security token of the tenant (set this or hawkbit_target_token)"`
 }
 
 // DefaultUpdate returns the [update] defaults.
@@ -30,14 +37,16 @@ func DefaultUpdate() Update {
 		HealthTimeout: Duration(2 * time.Minute),
 		RAUCCommand:   []string{"rauc"},
 		RebootCommand: []string{"reboot"},
+		HawkBitTenant: "DEFAULT",
 	}
 }
 
 // Validate reports every problem of the [update] table.
 func (u *Update) Validate(report func(key, msg string)) {
-	if u.Enabled && u.URL == "" {
-		report("url", "must be set when enabled = true")
+	if u.Enabled && u.URL == "" && u.HawkBitURL == "" {
+		report("url", "must be set when enabled = true (or hawkbit_url)")
 	}
+	u.validateHawkBit(report)
 	if u.URL != "" {
 		if p, err := url.Parse(u.URL); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
 			report("url", fmt.Sprintf("%q is not an http(s) URL", u.URL))
@@ -67,4 +76,33 @@ func (u *Update) Validate(report func(key, msg string)) {
 	if u.Enabled && len(u.PublicKeys) == 0 {
 		report("public_keys", "at least one key is needed to verify updates")
 	}
+}
+
+// validateHawkBit reports the problems of the hawkbit_* keys. hawkBit is
+// polled when enabled = true and hawkbit_url is set; board and public_keys
+// are then checked as for url.
+func (u *Update) validateHawkBit(report func(key, msg string)) {
+	if u.HawkBitURL == "" {
+		return
+	}
+	if p, err := url.Parse(u.HawkBitURL); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.RawQuery != "" {
+		report("hawkbit_url", fmt.Sprintf("%q is not an http(s) URL", u.HawkBitURL))
+	}
+	if u.URL != "" {
+		report("hawkbit_url", "url and hawkbit_url exclude each other: updates come either from a manifest URL or from hawkBit")
+	}
+	if !pathName(u.HawkBitTenant) {
+		report("hawkbit_tenant", fmt.Sprintf("%q: must be a non-empty name without /, ?, # or spaces", u.HawkBitTenant))
+	}
+	if u.HawkBitControllerID != "" && !pathName(u.HawkBitControllerID) {
+		report("hawkbit_controller_id", fmt.Sprintf("%q: must be a name without /, ?, # or spaces", u.HawkBitControllerID))
+	}
+	if (u.HawkBitTargetToken == "") == (u.HawkBitGatewayToken == "") {
+		report("hawkbit_target_token", "set exactly one of hawkbit_target_token and hawkbit_gateway_token")
+	}
+}
+
+// pathName tells whether s can be one segment of a URL path.
+func pathName(s string) bool {
+	return s != "" && !strings.ContainsAny(s, "/?# \t\n%\\")
 }

@@ -82,6 +82,11 @@ type Manager struct {
 	busy     sync.Mutex // one update at a time
 	mu       sync.Mutex
 	st       Status
+	// finished, if set, learns how an update driven by an external action
+	// (hawkBit) ended: confirmed (err nil), failed or rolled back.
+	finished func(action string, err error)
+	// check, if set, replaces the manifest poll of Check (hawkBit).
+	check func(ctx context.Context) error
 }
 
 // pending is what survives the restart into the new version.
@@ -91,6 +96,9 @@ type pending struct {
 	Kind     Kind      `json:"kind"`
 	Baseline Baseline  `json:"baseline"`
 	Started  time.Time `json:"started"`
+	// Action is the hawkBit action id that installed this update ("" if
+	// none): the new version reports the outcome to it.
+	Action string `json:"action,omitempty"`
 }
 
 // New checks the options and returns a Manager.
@@ -151,6 +159,9 @@ func (m *Manager) fail(err error) error {
 // Check polls the manifest once and installs a newer update. It returns
 // nil (and does nothing) when the box already runs the announced version.
 func (m *Manager) Check(ctx context.Context) error {
+	if m.check != nil {
+		return m.check(ctx)
+	}
 	if !m.busy.TryLock() {
 		return ErrBusy
 	}
@@ -180,7 +191,7 @@ func (m *Manager) Check(ctx context.Context) error {
 	if err := m.o.Fetcher.Payload(ctx, url, part, man, m.progress(PhaseDownloading)); err != nil {
 		return m.fail(err)
 	}
-	return m.install(ctx, man, part)
+	return m.install(ctx, man, part, "")
 }
 
 // InstallUpload installs an update uploaded through the web form: the
@@ -209,7 +220,7 @@ func (m *Manager) InstallUpload(ctx context.Context, manifest, sig []byte, paylo
 	if err := receive(payload, part, man, both); err != nil {
 		return m.fail(err)
 	}
-	return m.install(ctx, man, part)
+	return m.install(ctx, man, part, "")
 }
 
 func (m *Manager) verify(name string, doc, sig []byte) (*Manifest, error) {
@@ -257,13 +268,13 @@ func receive(r io.Reader, path string, man *Manifest, progress func(done, total 
 
 // install hands a verified payload to RAUC or the binary slots, records
 // what the new version must prove after the restart, and requests it.
-func (m *Manager) install(ctx context.Context, man *Manifest, path string) error {
+func (m *Manager) install(ctx context.Context, man *Manifest, path, action string) error {
 	defer os.Remove(path)
 	if m.o.Refuse != "" {
 		return m.fail(fmt.Errorf("install %s: %w: %s", man.Version, ErrWrongKind, m.o.Refuse))
 	}
 	m.set(func(s *Status) { s.Phase, s.Percent = PhaseInstalling, 0 })
-	p := pending{Version: man.Version, From: m.o.Running, Kind: man.Kind, Started: time.Now()}
+	p := pending{Version: man.Version, From: m.o.Running, Kind: man.Kind, Started: time.Now(), Action: action}
 	if m.o.Health != nil {
 		p.Baseline = BaselineOf(m.o.Health)
 	}
@@ -312,7 +323,7 @@ func (m *Manager) ConfirmBoot(ctx context.Context) error {
 	}
 	if p.Version != m.o.Running {
 		defer removeSynced(m.pendingPath())
-		return m.fail(fmt.Errorf("update to %s failed and was rolled back to %s%s", p.Version, m.o.Running, m.rollbackReason()))
+		return m.report(p, m.fail(fmt.Errorf("update to %s failed and was rolled back to %s%s", p.Version, m.o.Running, m.rollbackReason())))
 	}
 	m.set(func(s *Status) { s.Phase, s.Version = PhaseHealth, p.Version })
 	rep := CheckHealth(ctx, m.o.Health, p.Baseline, m.o.HealthTimeout, 500*time.Millisecond)
@@ -321,14 +332,24 @@ func (m *Manager) ConfirmBoot(ctx context.Context) error {
 		return m.reject(ctx, p, rep) // pending stays for the version rolled back to
 	}
 	if err := m.confirm(ctx, p); err != nil {
-		return m.fail(err)
+		return m.report(p, m.fail(err))
 	}
+	m.report(p, nil)
 	removeSynced(m.pendingPath())
 	m.o.Log.Info("update confirmed", "from", p.From, "to", p.Version, "health", rep.String())
 	m.set(func(s *Status) {
 		s.Phase, s.Outcome = PhaseDone, fmt.Sprintf("updated from %s to %s; health checks passed", p.From, p.Version)
 	})
 	return nil
+}
+
+// report tells the finished hook how the update of action p ended, and
+// returns err.
+func (m *Manager) report(p pending, err error) error {
+	if p.Action != "" && m.finished != nil {
+		m.finished(p.Action, err)
+	}
+	return err
 }
 
 func (m *Manager) confirm(ctx context.Context, p pending) error {
