@@ -35,8 +35,13 @@ type conn struct {
 
 	submitMu sync.Mutex // serialises request filling + Solve
 
+	// id and peer are set before the connection is shared.
+	id   int
+	peer string
+
 	mu        sync.Mutex
-	version   int // client's protocol version, 0 before CLIENT_INFO
+	version   int    // client's protocol version, 0 before CLIENT_INFO
+	client    string // CLIENT_INFO name, for the Status page
 	out       []byte
 	spare     []byte
 	wake      chan struct{}
@@ -142,6 +147,7 @@ func (c *conn) clientInfo(m *ClientMessage) error {
 	defer c.flushLocked()
 	first := c.version == 0
 	c.version = int(min(m.Version, MaxVersion))
+	c.client = clientName(m.Name)
 	c.log.Info("client handshake", "client", string(m.Name), "announced", m.Version, "protocol", c.version)
 	c.out = AppendServerInfo(c.out, c.version, ServerVersion, c.srv.opt.ServerName)
 	if first {

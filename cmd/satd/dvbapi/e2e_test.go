@@ -38,6 +38,18 @@ func testServer(t *testing.T, log io.Writer) *dvbapi.Server {
 	return s
 }
 
+// tcpServer is testServer listening on a loopback port; it returns the
+// address.
+func tcpServer(t *testing.T, log io.Writer) (*dvbapi.Server, string) {
+	t.Helper()
+	s := testServer(t, log)
+	addr, err := s.ListenTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, addr.String()
+}
+
 func loadScenario(t *testing.T, name string) *zap.Scenario {
 	t.Helper()
 	sc, err := zap.Load(filepath.Join("..", "..", "..", "testdata", "zap", name))
@@ -84,12 +96,8 @@ func skipShort(t *testing.T) {
 // and the move to the next ECM PID when a CAID is not served.
 func TestZapProtocol2TCP(t *testing.T) {
 	skipShort(t)
-	s := testServer(t, nil)
-	addr, err := s.ListenTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := runZap(t, loadScenario(t, "tvheadend.toml"), zap.Dial("tcp", addr.String()))
+	_, addr := tcpServer(t, nil)
+	rep := runZap(t, loadScenario(t, "tvheadend.toml"), zap.Dial("tcp", addr))
 	checkReport(t, rep)
 	for _, r := range rep.Services {
 		if r.Name == "fallback" && r.CAID != 0x0B00 {
@@ -126,11 +134,7 @@ func TestZapProtocol3ListenSocket(t *testing.T) {
 func TestZapTwoClientsAndGarbage(t *testing.T) {
 	skipShort(t)
 	var logs syncBuffer
-	s := testServer(t, &logs)
-	addr, err := s.ListenTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, addr := tcpServer(t, &logs)
 	sc := loadScenario(t, "tvheadend.toml")
 	var wg sync.WaitGroup
 	reps := make([]*zap.Report, 2)
@@ -140,7 +144,7 @@ func TestZapTwoClientsAndGarbage(t *testing.T) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			rep, err := zap.Run(ctx, sc, zap.Dial("tcp", addr.String()))
+			rep, err := zap.Run(ctx, sc, zap.Dial("tcp", addr))
 			if err != nil {
 				t.Errorf("zap %d: %v", i, err)
 				return
@@ -151,7 +155,7 @@ func TestZapTwoClientsAndGarbage(t *testing.T) {
 	garbageClosed := make(chan struct{})
 	go func() {
 		defer close(garbageClosed)
-		c, err := net.Dial("tcp", addr.String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Error(err)
 			return

@@ -77,6 +77,8 @@ type programme struct {
 
 	dmx DemuxHandle // local-device mode
 	ca  CAHandle
+
+	stats serviceStats // for Server.Services
 }
 
 func newProgramme(c *conn, slot uint8) *programme {
@@ -95,6 +97,7 @@ func (p *programme) start(m *CAPMT, msgid uint32) {
 	p.backoff = 0
 	p.cw, p.haveCW = [16]byte{}, [2]bool{}
 	p.nMapped = 0
+	p.stats = serviceStats{since: time.Now()}
 	p.setStreams(m)
 	p.loadPIDs(m)
 	p.c.log.Info("programme started", "slot", p.slot, "sid", p.id.program, "adapter", p.id.adapter,
@@ -246,6 +249,7 @@ func (p *programme) armECM() {
 	p.filter.Filter[0], p.filter.Mask[0] = 0x80, 0xF0
 	p.lastTable = 0
 	p.armed = true
+	p.stats.inUse = e.ECMStream
 	if p.state != stDescrambling {
 		p.state = stTrying
 	}
@@ -356,6 +360,7 @@ func (p *programme) answered(a *ECMAnswer) {
 	if a.Result == Found && a.CW == [16]byte{} {
 		a.Result = NotFound // OSCam's sanity check
 	}
+	p.stats.count(a)
 	switch a.Result {
 	case Found:
 		e.timeouts = 0

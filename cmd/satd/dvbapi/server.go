@@ -206,12 +206,14 @@ func (s *Server) ServeConn(nc net.Conn, local bool) error {
 		return errors.New("dvbapi: server closed")
 	}
 	s.nextID++
-	log := s.opt.Log.With("conn", s.nextID, "peer", peerName(nc))
+	peer := peerName(nc)
+	log := s.opt.Log.With("conn", s.nextID, "peer", peer)
 	var devs Devices
 	if local {
 		devs = s.opt.Devices
 	}
 	c := newConn(s, nc, log, devs)
+	c.id, c.peer = s.nextID, peer
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	log.Info("client connected")
