@@ -86,7 +86,9 @@ func smallMember(tr *tar.Reader, name, suffix string) ([]byte, error) {
 	return b, nil
 }
 
-// State maps the manager's status to the System page's progress.
+// State maps the manager's status to the System page's progress: Done and
+// Total count payload bytes while it is received, then the install's
+// percentage.
 func (u daemonUpdater) State() web.UpdateState {
 	m := u.d.updateManager()
 	if m == nil {
@@ -94,6 +96,12 @@ func (u daemonUpdater) State() web.UpdateState {
 	}
 	s := m.Status()
 	w := web.UpdateState{Phase: webPhase(s.Phase), Done: s.Done, Total: s.Total, Current: s.Running, New: s.Version, Message: s.Outcome}
+	switch s.Phase {
+	case update.PhaseInstalling:
+		w.Done, w.Total = int64(s.Percent), 100
+	case update.PhaseRestarting, update.PhaseHealth, update.PhaseDone:
+		w.Done, w.Total = 100, 100
+	}
 	if s.Err != "" {
 		w.Message = s.Err
 	} else if s.Health != nil && w.Message == "" {

@@ -28,6 +28,10 @@ import (
 // power cut leaves either the old or the new link.
 type Slots struct {
 	Dir string
+	// Factory is the executable the launcher runs while DIR/current does
+	// not exist (the read-only copy in the rootfs); the first update falls
+	// back to it.
+	Factory string
 }
 
 // Trial is the state of an executable on trial.
@@ -146,6 +150,9 @@ func (s Slots) Adopt(exe string) error {
 // launcher starts it at the next (re)start.
 func (s Slots) Switch(exe, version string) error {
 	old := s.Current()
+	if old == "" {
+		old = s.Factory
+	}
 	if old == "" {
 		return fmt.Errorf("switch to %s: no current executable to fall back to", version)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,111 +12,25 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/internal/browsertest"
 )
 
-// chromiumPath finds Debian's chromium, installing it when missing and the
-// test runs as root with apt-get. It skips when no browser can be had,
-// except under CI, where a missing browser is a failure.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if testing.Short() || os.Getenv("SATD_CROSS_TEST") != "" {
-		t.Skip("browser tests run on the host, not in -short mode")
-	}
-	if p := os.Getenv("CHROME_PATH"); p != "" {
-		return p
-	}
-	find := func() string {
-		for _, name := range []string{"chromium", "chromium-browser"} {
-			if p, err := exec.LookPath(name); err == nil {
-				return p
-			}
-		}
-		return ""
-	}
-	if p := find(); p != "" {
-		return p
-	}
-	if _, err := exec.LookPath("apt-get"); err == nil && os.Getuid() == 0 {
-		t.Log("installing Debian chromium for the browser tests")
-		install := exec.Command("apt-get", "install", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300", "chromium")
-		install.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := install.CombinedOutput(); err != nil {
-			t.Logf("apt-get install chromium: %v\n%s", err, out)
-		}
-		if p := find(); p != "" {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no chromium and it could not be installed; CI needs the browser tests")
-	}
-	t.Skip("no chromium (set CHROME_PATH, or run as root with apt-get)")
-	return ""
-}
+// browser starts headless chromium (internal/browsertest).
+func browser(t *testing.T) context.Context { return browsertest.New(t) }
 
-// artifactDir is where screenshots go: $SATD_ARTIFACTS or a temp directory.
-func artifactDir(t *testing.T) string {
-	dir := os.Getenv("SATD_ARTIFACTS")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "satd-web-artifacts")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// browser starts headless chromium; the first Run starts it, so per-step
-// timeouts are derived afterwards.
-func browser(t *testing.T) context.Context {
-	exe := chromiumPath(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-// step runs actions with a timeout.
 func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(sctx, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	browsertest.Step(t, ctx, what, actions...)
 }
 
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("text of %s: %v", sel, err)
-	}
-	return s
+	return browsertest.Text(t, ctx, sel)
 }
 
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	path := filepath.Join(artifactDir(t), "web-"+name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot %s", path)
+	browsertest.Screenshot(t, ctx, name)
 }
 
 // pageWeight is what the browser measured for one page load.
@@ -306,7 +219,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("cross-origin POST restarted the daemon")
 		}
 	})
-	fmt.Fprintf(os.Stderr, "screenshots in %s\n", artifactDir(t))
+	fmt.Fprintf(os.Stderr, "screenshots in %s\n", browsertest.ArtifactDir(t))
 }
 
 // TestBrowserDemoTiming measures every page of a running satd (the demo:

@@ -28,17 +28,13 @@ func writeFirmwareCard(h html, u *UpdateState) {
 	} else {
 		h.raw(`idle`)
 	}
-	h.raw(`</span>`)
-	if u.Current != "" {
-		h.raw(`, running `)
-		h.text(u.Current)
-	}
-	if u.Message != "" {
-		h.raw(` — `)
-		h.text(u.Message)
-	}
+	h.raw(`</span>, running <span id="update-running">`)
+	h.text(u.Current)
+	h.raw(`</span></p><p id="update-message" role="status">`)
+	h.text(u.Message)
 	h.raw("</p>\n<form method=\"post\" action=\"/system/firmware\" enctype=\"multipart/form-data\" id=\"firmware-form\">\n" +
-		"<label for=\"image\">Signed update image</label><input type=\"file\" id=\"image\" name=\"image\" required>\n" +
-		"<progress id=\"upload-progress\" max=\"100\" value=\"0\"></progress>\n" +
+		"<label for=\"image\">Signed update image (tar of manifest, signature and payload)</label><input type=\"file\" id=\"image\" name=\"image\" required>\n" +
+		"<label for=\"upload-progress\">Upload</label><progress id=\"upload-progress\" max=\"100\" value=\"0\"></progress>\n" +
+		"<label for=\"install-progress\">Install</label><progress id=\"install-progress\" max=\"100\" value=\"0\"></progress>\n" +
 		"<button id=\"upload\">Upload and verify</button></form></div>\n")
 }

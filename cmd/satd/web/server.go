@@ -102,14 +102,22 @@ func New(opt Options) (*Server, error) {
 		opt:     opt,
 		started: opt.Now(),
 		pw:      newPasswordStore(passwordPath(cfg)),
-		sess:    &sessions{byToken: map[string]*session{}, now: opt.Now},
+		sess:    newSessions(opt.Now),
 		thr:     &throttle{failures: map[string]*failRecord{}, now: opt.Now},
 		guard:   &guard{},
 	}
 	s.confirm.s = s
 	s.configure(cfg)
+	if err := s.sess.restore(sessionsPath(cfg)); err != nil {
+		opt.Log.Warn("web sessions not carried over the restart", "err", err)
+	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// sessionsPath is where the logins wait while satd restarts.
+func sessionsPath(cfg *config.Config) string {
+	return filepath.Join(cfg.Global.StateDir, "web-sessions")
 }
 
 // passwordPath is where the password hash lives.
@@ -204,9 +212,13 @@ func (s *Server) Stop(ctx context.Context) error {
 	if srv == nil {
 		return nil
 	}
-	if err := srv.Shutdown(ctx); err != nil {
+	err := srv.Shutdown(ctx)
+	if err != nil {
 		srv.Close()
-		return err
 	}
-	return nil
+	// Saved after the last request, so that a login made meanwhile is kept.
+	if serr := s.sess.save(sessionsPath(s.opt.Config())); serr != nil {
+		s.opt.Log.Warn("web sessions not saved for the restart", "err", serr)
+	}
+	return err
 }

@@ -54,23 +54,72 @@
     level.addEventListener("change", function () { level.form.submit(); });
   }
 
-  // System page: firmware upload with a progress bar.
+  // System page: firmware upload with progress bars for the upload and the
+  // install, then the outcome, followed through /api/update across the
+  // restart into the new version.
   var fw = document.getElementById("firmware-form");
-  if (fw && window.FormData) {
+  if (fw && window.FormData && window.fetch) {
+    var up = document.getElementById("upload-progress");
+    var inst = document.getElementById("install-progress");
+    var phase = document.getElementById("update-phase");
+    var running = document.getElementById("update-running");
+    var msg = document.getElementById("update-message");
+    var show = function (st) {
+      phase.textContent = st.phase;
+      running.textContent = st.current_version;
+      msg.textContent = st.message || "";
+      if (st.total > 0) { inst.value = Math.round(100 * st.done / st.total); }
+      if (st.phase === "done") { inst.value = 100; }
+    };
+    var follow = function (from) {
+      var polls = 0;
+      var t = setInterval(function () {
+        if (++polls > 900) { clearInterval(t); msg.textContent = "no outcome after 10 minutes; reload the page"; return; }
+        fetch("/api/update", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
+          if (r.status === 401 || r.status === 403) { clearInterval(t); msg.textContent = "log in again to see the outcome"; return; }
+          if (!r.ok) { throw r.status; }
+          return r.json().then(function (st) {
+            show(st);
+            if (st.phase === "done" || st.phase === "failed" || (st.phase === "idle" && st.current_version !== from)) {
+              clearInterval(t);
+              fw.classList.add(st.phase === "failed" ? "update-failed" : "update-finished");
+            }
+          });
+        }).catch(function () {
+          phase.textContent = "restarting";
+          msg.textContent = "waiting for satd to come back";
+        });
+      }, 700);
+    };
     fw.addEventListener("submit", function (ev) {
       ev.preventDefault();
-      var bar = document.getElementById("upload-progress");
-      var phase = document.getElementById("update-phase");
+      var from = running.textContent;
+      up.value = 0; inst.value = 0;
+      phase.textContent = "uploading";
+      msg.textContent = "";
+      fw.classList.remove("update-failed", "update-finished");
       var xhr = new XMLHttpRequest();
       xhr.open("POST", fw.action);
       xhr.upload.onprogress = function (p) {
-        if (p.lengthComputable) { bar.value = Math.round(100 * p.loaded / p.total); }
+        if (p.lengthComputable) { up.value = Math.round(100 * p.loaded / p.total); }
       };
       xhr.onload = function () {
-        bar.value = 100;
+        up.value = 100;
         var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
-        var msg = doc.querySelector(".flash, .error");
-        phase.textContent = msg ? msg.textContent : ("HTTP " + xhr.status);
+        var m = doc.querySelector(".flash, .error");
+        msg.textContent = m ? m.textContent : ("HTTP " + xhr.status);
+        if (xhr.status === 200) {
+          phase.textContent = "installing";
+          follow(from);
+        } else {
+          phase.textContent = "refused";
+          fw.classList.add("update-failed");
+        }
+      };
+      xhr.onerror = function () {
+        phase.textContent = "failed";
+        msg.textContent = "the upload was cut off";
+        fw.classList.add("update-failed");
       };
       xhr.send(new FormData(fw));
     });
