@@ -200,8 +200,8 @@ func (s *ddiServer) deployment(w http.ResponseWriter, r *http.Request, id string
 			href = s.payloadURL + "/" + f.name
 		}
 		arts = append(arts, map[string]any{"filename": f.name, "size": f.size,
-			"hashes":  map[string]string{"sha1": "00", "md5": "00", "sha256": f.sha256},
-			"_links":  map[string]any{"download": map[string]string{"href": href}, "download-http": map[string]string{"href": href}}})
+			"hashes": map[string]string{"sha1": "00", "md5": "00", "sha256": f.sha256},
+			"_links": map[string]any{"download": map[string]string{"href": href}, "download-http": map[string]string{"href": href}}})
 	}
 	dep := map[string]any{"download": a.download, "update": a.update,
 		"chunks": []any{map[string]any{"part": "os", "name": "satd", "version": "1.1.0", "artifacts": arts}}}

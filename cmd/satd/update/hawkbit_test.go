@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -414,4 +416,194 @@ func TestNewHawkBitRejectsBadOptions(t *testing.T) {
 	if err != nil || h.Base() != "https://hb.example/DEFAULT/controller/v1/box" {
 		t.Errorf("base %q, %v", h.Base(), err)
 	}
+}
+
+// synctestHawkBit runs a DDI client against srv in memory (fake time).
+func synctestHawkBit(t *testing.T, srv *ddiServer, timeout time.Duration) *HawkBit {
+	t.Helper()
+	srv.url = "http://hawkbit.test"
+	k := newTestKey(t)
+	m, err := New(Options{Policy: testPolicy(k.pubText(t)), Dir: t.TempDir(), Kind: KindRAUC, RAUC: &stateRAUC{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHawkBit(m, HawkBitOptions{Server: srv.url, Tenant: srv.tenant, ControllerID: srv.ctrl, TargetToken: "tok-123",
+		Attributes: map[string]string{"version": "1.0.0"}, Transport: handlerTransport{srv}, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// runFor runs h.Run for d of fake time and returns the server's poll times.
+func runFor(h *HawkBit, srv *ddiServer, d time.Duration, midway func()) []time.Time {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	time.Sleep(d / 2)
+	if midway != nil {
+		midway()
+	}
+	time.Sleep(d / 2)
+	cancel()
+	<-done
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return slices.Clone(srv.polls)
+}
+
+// TestHawkBitHonoursPollingSleep: the client polls every config.polling.sleep
+// plus up to a quarter of it, and follows a change of the server's interval.
+func TestHawkBitHonoursPollingSleep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newDDIServer(t)
+		srv.sleep = "00:10:00"
+		h := synctestHawkBit(t, srv, 0)
+		start := time.Now()
+		polls := runFor(h, srv, 4*time.Hour, func() {
+			srv.mu.Lock()
+			srv.sleep = "00:01:00"
+			srv.mu.Unlock()
+		})
+		if first := polls[0].Sub(start); first > 5*time.Minute/4 {
+			t.Errorf("first poll after %s, want the jitter of the default 5m alone", first)
+		}
+		var long, short int
+		for i := 1; i < len(polls); i++ {
+			switch gap := polls[i].Sub(polls[i-1]); {
+			case gap >= 10*time.Minute && gap <= 12*time.Minute+30*time.Second:
+				long++
+			case gap >= time.Minute && gap <= 75*time.Second:
+				short++
+			default:
+				t.Errorf("poll %d came %s after the previous one", i, gap)
+			}
+		}
+		if long < 9 || long > 12 || short < 96 || short > 120 {
+			t.Errorf("%d gaps of 10m and %d of 1m in 2h each", long, short)
+		}
+	})
+}
+
+// TestHawkBitRetriesWithBackoff: 503 answers and a server that does not
+// answer (timeout) are retried after 15s, 30s, 60s, 120s (plus jitter),
+// then the polling interval applies again.
+func TestHawkBitRetriesWithBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newDDIServer(t)
+		srv.sleep, srv.fail, srv.hang = "00:10:00", 3, 1
+		h := synctestHawkBit(t, srv, 5*time.Second)
+		polls := runFor(h, srv, 40*time.Minute, nil)
+		want := []time.Duration{15 * time.Second, 30 * time.Second, time.Minute, 5*time.Second + 2*time.Minute, 10 * time.Minute, 10 * time.Minute}
+		if len(polls) < len(want)+1 {
+			t.Fatalf("%d polls: %v", len(polls), polls)
+		}
+		for i, w := range want {
+			base := w
+			if i == 3 {
+				base = 2 * time.Minute // the timeout is not jittered
+			}
+			if gap := polls[i+1].Sub(polls[i]); gap < w || gap > w+base/4 {
+				t.Errorf("retry %d after %s, want %s plus up to a quarter", i+1, gap, w)
+			}
+		}
+	})
+}
+
+// TestDDIParseErrorsNameURLAndField: malformed answers are refused with an
+// error naming the URL and the field.
+func TestDDIParseErrorsNameURLAndField(t *testing.T) {
+	const url = "https://hb.example/DEFAULT/controller/v1/box"
+	dep := func(s string) string {
+		return `{"id":"3","deployment":{"download":"forced","update":"forced","chunks":[{"part":"os","artifacts":[` + s + `]}]}}`
+	}
+	art := `{"filename":"satd-update.json","size":10,"hashes":{"sha256":"%s"},"_links":{"download":{"href":"https://x/a"}}}`
+	tests := []struct {
+		name, doc, field string
+		parse            func(string, []byte) error
+	}{
+		{"sleep", `{"config":{"polling":{"sleep":"5 minutes"}}}`, "config.polling.sleep", parseBase},
+		{"sleep minutes", `{"config":{"polling":{"sleep":"00:61:00"}}}`, "config.polling.sleep", parseBase},
+		{"not JSON", `{"config":`, "unexpected end", parseBase},
+		{"link type", `{"config":{"polling":{"sleep":"00:01:00"}},"_links":{"deploymentBase":"x"}}`, "_links.deploymentBase", parseBase},
+		{"no id", `{"deployment":{"download":"forced","update":"forced"}}`, "field id", parseDep},
+		{"download", `{"id":"3","deployment":{"download":"never","update":"forced"}}`, "deployment.download", parseDep},
+		{"window", `{"id":"3","deployment":{"download":"forced","update":"forced","maintenanceWindow":"soon"}}`, "deployment.maintenanceWindow", parseDep},
+		{"size type", dep(`{"filename":"a","size":"big"}`), "deployment.chunks.artifacts.size", parseDep},
+		{"sha256", dep(strings.Replace(art, "%s", "xyz", 1)), "deployment.chunks[0].artifacts[0].hashes.sha256", parseDep},
+		{"filename", dep(`{"filename":"../etc/passwd","_links":{"download":{"href":"h"}}}`), "artifacts[0].filename", parseDep},
+		{"no link", dep(`{"filename":"a"}`), "artifacts[0]._links.download", parseDep},
+		{"stopId", `{"id":"3","cancelAction":{}}`, "cancelAction.stopId", parseCancel},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.parse(url, []byte(tc.doc))
+			if !errors.Is(err, ErrDDI) || !strings.Contains(err.Error(), url) || !strings.Contains(err.Error(), tc.field) {
+				t.Errorf("error %v, want ErrDDI naming %s and %s", err, url, tc.field)
+			}
+		})
+	}
+}
+
+func parseBase(url string, b []byte) error {
+	_, err := parseControllerBase(url, b)
+	return err
+}
+
+func parseDep(url string, b []byte) error {
+	_, err := parseDeploymentBase(url, b)
+	return err
+}
+
+func parseCancel(url string, b []byte) error {
+	_, err := parseCancelAction(url, b)
+	return err
+}
+
+// TestDDIBodyBounded: an answer above 1 MiB is refused, not read whole.
+func TestDDIBodyBounded(t *testing.T) {
+	big := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"config":{"polling":{"sleep":"00:01:00"}},"pad":"`))
+		w.Write(bytes.Repeat([]byte("x"), maxDDIBody))
+		w.Write([]byte(`"}`))
+	})
+	c := newAuthClient(handlerTransport{big}, "hb.test", "t", "")
+	_, err := c.get(context.Background(), "http://hb.test/x", time.Second)
+	if !errors.Is(err, ErrDDI) || !strings.Contains(err.Error(), "longer than") {
+		t.Errorf("oversized answer: %v", err)
+	}
+}
+
+// FuzzDDIResponses feeds the DDI parsers arbitrary server answers: they
+// must not panic, and what they accept must be usable.
+func FuzzDDIResponses(f *testing.F) {
+	f.Add([]byte(`{"config":{"polling":{"sleep":"00:05:00"}},"_links":{"deploymentBase":{"href":"https://hb/DEFAULT/controller/v1/box/deploymentBase/3?c=-2129030598"},"configData":{"href":"https://hb/DEFAULT/controller/v1/box/configData"}}}`))
+	f.Add([]byte(`{"id":"3","deployment":{"download":"forced","update":"attempt","maintenanceWindow":"available","chunks":[{"part":"os","version":"1.1.0","name":"satd","artifacts":[{"filename":"satd-update.json","size":180,"hashes":{"sha1":"a","md5":"b","sha256":"8b1644c3c9e5b0e0d1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6c8cf"},"_links":{"download":{"href":"https://hb/a"},"download-http":{"href":"http://hb/a"}}}]}]},"actionHistory":{"status":"RUNNING","messages":[]}}`))
+	f.Add([]byte(`{"id":"11","cancelAction":{"stopId":"11"}}`))
+	f.Add([]byte(`{"config":{"polling":{"sleep":"9999:59:59"}}}`))
+	f.Add([]byte(`{"id":"3","deployment":{"download":"skip","update":"skip","chunks":[{"artifacts":[{"filename":"a","size":-1}]}]}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		const url = "https://hb.example/DEFAULT/controller/v1/box"
+		if cb, err := parseControllerBase(url, doc); err == nil && cb.sleep <= 0 {
+			t.Errorf("accepted sleep %s", cb.sleep)
+		} else if err != nil && !errors.Is(err, ErrDDI) {
+			t.Errorf("error without ErrDDI: %v", err)
+		}
+		if d, err := parseDeploymentBase(url, doc); err == nil {
+			if d.ID == "" || !validHandling(d.Deployment.Update) {
+				t.Errorf("accepted %+v", d)
+			}
+			for _, c := range d.Deployment.Chunks {
+				for _, a := range c.Artifacts {
+					if a.href() == "" || a.Size < 0 || d.artifact(a.Filename) == nil {
+						t.Errorf("accepted artifact %+v", a)
+					}
+				}
+			}
+		}
+		if c, err := parseCancelAction(url, doc); err == nil && (c.ID == "" || c.CancelAction.StopID == "") {
+			t.Errorf("accepted %+v", c)
+		}
+	})
 }
