@@ -61,8 +61,6 @@ type HawkBit struct {
 	mu       sync.Mutex
 	sleep    time.Duration
 	reported string // action whose "downloaded" was sent
-	held     string // action downloaded but waiting for its update window
-	heldPath string
 }
 
 // The artifact names a deployment must carry besides the payload.
@@ -249,13 +247,11 @@ func (h *HawkBit) deploy(ctx context.Context, d *ddiDeploymentBase) error {
 		return err
 	}
 	if d.Deployment.Update == handlingSkip || d.Deployment.MaintenanceWindow == "unavailable" {
-		h.hold(d.ID, part)
 		m.set(func(s *Status) {
 			s.Phase, s.Outcome = PhaseIdle, "downloaded "+man.Version+"; hawkBit has not allowed the install yet"
 		})
 		return nil
 	}
-	h.hold("", "")
 	if err := h.feedback(ctx, d.ID, execProceeding, finishedNone, "installing "+man.Version+"; the result follows after the restart and health checks"); err != nil {
 		return err
 	}
@@ -382,11 +378,18 @@ func (h *HawkBit) downloaded(ctx context.Context, id string, man *Manifest) erro
 	return nil
 }
 
-// hold remembers the action whose payload waits for its install window.
-func (h *HawkBit) hold(id, part string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.held, h.heldPath = id, part
+// dropDownloads deletes the payloads downloaded or partly downloaded for
+// hawkBit actions (kept across restarts while they wait for their install
+// window), unless an update is running.
+func (h *HawkBit) dropDownloads() {
+	if !h.m.busy.TryLock() {
+		return
+	}
+	defer h.m.busy.Unlock()
+	parts, _ := filepath.Glob(filepath.Join(h.m.o.Dir, "payload-*.part"))
+	for _, p := range parts {
+		os.Remove(p)
+	}
 }
 
 // cancel answers the server's cancel request at href: closed/success when
@@ -407,12 +410,7 @@ func (h *HawkBit) cancel(ctx context.Context, href string) error {
 		fb := newFeedback(c.ID, execRejected, finishedNone, time.Now(), "too late: action "+stop+" is installed and awaits its restart and health checks")
 		return h.client.send(ctx, "POST", u, fb, h.o.Timeout)
 	}
-	h.mu.Lock()
-	if h.held == stop {
-		os.Remove(h.heldPath)
-		h.held, h.heldPath = "", ""
-	}
-	h.mu.Unlock()
+	h.dropDownloads()
 	h.o.Log.Info("hawkBit action cancelled before installation", "action", stop)
 	fb := newFeedback(c.ID, execClosed, finishedSuccess, time.Now(), "cancelled before installation")
 	return h.client.send(ctx, "POST", u, fb, h.o.Timeout)

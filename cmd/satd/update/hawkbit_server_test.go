@@ -40,6 +40,7 @@ type ddiServer struct {
 	feedback   []ddiRecord
 	fail       int  // answer 503 to this many polls
 	hang       int  // hang this many polls until the client gives up
+	failPost   int  // answer 503 to this many feedback POSTs
 	truncate   bool // cut the next payload download in the middle
 	ranges     []string
 	polls      []time.Time
@@ -223,6 +224,11 @@ func (s *ddiServer) cancelAction(w http.ResponseWriter, id string) {
 // postFeedback validates and records a feedback, and moves the action's
 // state as hawkBit does.
 func (s *ddiServer) postFeedback(w http.ResponseWriter, r *http.Request, kind, id string) {
+	if s.failPost > 0 {
+		s.failPost--
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	var fb ddiFeedback
 	if !s.decode(w, r, &fb) {
 		return

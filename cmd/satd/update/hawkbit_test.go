@@ -174,6 +174,13 @@ func TestHawkBitHappyPath(t *testing.T) {
 	if !reflect.DeepEqual(f.rauc.marks, []string{"good"}) {
 		t.Errorf("rauc marks %v", f.rauc.marks)
 	}
+	f.srv.mu.Lock()
+	f.srv.failPost = 1
+	f.srv.mu.Unlock()
+	if err := h.Poll(context.Background()); !transient(err) {
+		t.Fatalf("poll with the server failing: %v, want a transient error", err)
+	}
+	_, h = f.client("1.1.0", health) // restarted before the feedback got through
 	f.poll(h)
 	rs := f.srv.records()
 	last := rs[len(rs)-1]
