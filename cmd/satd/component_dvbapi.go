@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -42,6 +43,7 @@ type dvbapiComponent struct {
 	e   env
 	cfg config.DVBAPI
 	srv *dvbapi.Server
+	tcp net.Addr // the address ListenTCP bound (port 0 resolved), or nil
 }
 
 func buildDVBAPI(e env) (component, error) {
@@ -82,6 +84,7 @@ func (d *dvbapiComponent) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		d.tcp = addr
 		d.e.log.Info("dvbapi listening", "tcp", addr.String())
 	}
 	if c.Socket != "" {
@@ -122,4 +125,32 @@ func (d *dvbapiComponent) Stop(ctx context.Context) error {
 		return nil
 	}
 	return d.srv.Close(ctx)
+}
+
+// TCPAddr returns the address the TCP listener bound ("127.0.0.1:9000"; a
+// configured port 0 resolved), or "" when there is none.
+func (d *dvbapiComponent) TCPAddr() string {
+	if d.tcp == nil {
+		return ""
+	}
+	return d.tcp.String()
+}
+
+// dvbapiPart returns the running dvbapi component, or nil.
+func (d *daemon) dvbapiPart() *dvbapiComponent {
+	for _, p := range d.parts {
+		if c, ok := p.c.(*dvbapiComponent); ok {
+			return c
+		}
+	}
+	return nil
+}
+
+// dvbapiServices returns the programmes dvbapi clients are descrambling,
+// or nil when the front door is off.
+func (d *daemon) dvbapiServices() []dvbapi.Service {
+	if c := d.dvbapiPart(); c != nil && c.srv != nil {
+		return c.srv.Services(nil)
+	}
+	return nil
 }

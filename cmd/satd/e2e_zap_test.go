@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -27,26 +26,15 @@ type e2eDaemon struct {
 	cards   map[string]*haltest.Card
 }
 
-// freeTCPAddr returns a loopback address with a port free right now.
-func freeTCPAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // e2eConfig is the daemon configuration of the end-to-end tests: the
-// given readers, dvbapi on loopback TCP, a Unix socket and the enigma2
-// listen socket, all under dir.
+// given readers, dvbapi on loopback TCP (port 0: startE2E reads the port
+// bound), a Unix socket and the enigma2 listen socket, all under dir.
 func e2eConfig(t *testing.T, dir string, readers ...config.Reader) *config.Config {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Global.StateDir = dir
 	cfg.Readers = readers
-	cfg.DVBAPI.Listen = freeTCPAddr(t)
+	cfg.DVBAPI.Listen = "127.0.0.1:0"
 	cfg.DVBAPI.Socket = filepath.Join(dir, "camd.socket")
 	cfg.DVBAPI.Connect = filepath.Join(dir, "listen.camd.socket")
 	cfg.DVBAPI.ECMInfo = filepath.Join(dir, "ecm.info")
@@ -82,7 +70,7 @@ func startE2E(t *testing.T, cfg *config.Config, removable ...string) *e2eDaemon 
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &e2eDaemon{d: &daemon{log: logs, cfg: cfg}, tcp: cfg.DVBAPI.Listen, socket: cfg.DVBAPI.Socket,
+	e := &e2eDaemon{d: &daemon{log: logs, cfg: cfg}, socket: cfg.DVBAPI.Socket,
 		connect: cfg.DVBAPI.Connect, cards: map[string]*haltest.Card{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() {
@@ -104,6 +92,12 @@ func startE2E(t *testing.T, cfg *config.Config, removable ...string) *e2eDaemon 
 		}
 		e.d.parts = append(e.d.parts, namedComponent{s.name, c})
 	}
+	if e.tcp = e.d.dvbapiPart().TCPAddr(); e.tcp == "" {
+		t.Fatal("dvbapi bound no TCP address")
+	}
+	// Components built after this point (the demo receiver) dial the
+	// configured address: give them the one bound.
+	cfg.DVBAPI.Listen = e.tcp
 	for _, r := range cfg.Readers {
 		waitReady(t, e.d, r.Label)
 	}

@@ -27,9 +27,23 @@ var streamStatus = func(d *daemon) []web.MountStatus {
 	return out
 }
 
-// serviceStatus returns the services dvbapi is descrambling. It returns
-// nil until the dvbapi component exposes its programmes.
-var serviceStatus = func(d *daemon) []web.ServiceStatus { return nil }
+// serviceStatus returns the services dvbapi clients asked for, or nil when
+// the dvbapi front door is off or idle. The dvbapi protocol carries no
+// channel names, so Channel stays empty.
+func serviceStatus(d *daemon) []web.ServiceStatus {
+	svcs := d.dvbapiServices()
+	if len(svcs) == 0 {
+		return nil
+	}
+	out := make([]web.ServiceStatus, len(svcs))
+	for i, s := range svcs {
+		out[i] = web.ServiceStatus{Client: s.Client, Peer: s.Peer, Adapter: s.Adapter, Demux: s.Demux,
+			CAID: s.CAID, Provider: s.Provider, SID: s.SID, ECMPID: s.ECMPID, State: s.State,
+			Reader: s.Reader, CardSystem: s.System, ECMTime: s.ECMTime,
+			ECMOK: s.ECMOK, ECMFailed: s.ECMFailed, LastECM: s.LastECM, Since: s.Since}
+	}
+	return out
+}
 
 // daemonStatus is the web form's StatusSource over the running daemon.
 type daemonStatus struct{ d *daemon }

@@ -69,17 +69,49 @@ func writeReader(h html, rd *ReaderStatus) {
 }
 
 func writeServices(h html, services []ServiceStatus) {
-	h.raw("<h2>Services being descrambled</h2>\n<div class=\"scroll\"><table id=\"services\"><thead><tr><th>Client</th><th>Channel</th><th>CAID@PROVID:SRVID</th><th>Reader</th><th>ECM time</th><th>Since</th></tr></thead><tbody>\n")
+	h.raw("<h2>Services being descrambled</h2>\n<div class=\"scroll\"><table id=\"services\"><thead><tr><th>Client</th><th>Channel</th><th>CAID@PROVID:SRVID</th><th>Adapter/demux</th><th>ECM PID</th><th>State</th><th>Reader</th><th>ECM time</th><th>ECM ok/failed</th><th>Last ECM</th><th>Since</th></tr></thead><tbody>\n")
 	for _, sv := range services {
-		h.raw(`<tr>`)
-		h.tds(sv.Client, sv.Channel)
-		h.tdMono(hex4(sv.CAID) + "@" + hex6(sv.Provider) + ":" + hex4(sv.SID))
-		h.tds(sv.Reader, ms(sv.ECMTime), clock(sv.Since))
-		h.raw("</tr>\n")
+		writeService(h, &sv)
 	}
-	h.rawIf(len(services) == 0, "<tr><td colspan=\"6\">None.</td></tr>\n")
+	h.rawIf(len(services) == 0, "<tr><td colspan=\"11\">None.</td></tr>\n")
 	h.raw("</tbody></table></div>\n")
 }
+
+func writeService(h html, sv *ServiceStatus) {
+	h.raw(`<tr><td class="label"`)
+	h.attr("title", sv.Peer)
+	h.raw(`>`)
+	h.text(sv.Client)
+	h.raw(`</td>`)
+	h.td(sv.Channel)
+	h.tdMono(hex4(sv.CAID) + "@" + hex6(sv.Provider) + ":" + hex4(sv.SID))
+	h.raw(`<td>`)
+	h.int(int64(sv.Adapter))
+	h.raw(`/`)
+	h.int(int64(sv.Demux))
+	h.raw(`</td>`)
+	h.tdMono(hex4(sv.ECMPID))
+	h.raw(`<td><span`)
+	h.attr("class", "state "+serviceStateClass[sv.State])
+	h.raw(`>`)
+	h.text(sv.State)
+	h.raw(`</span></td>`)
+	h.raw(`<td class="label">`)
+	h.text(sv.Reader)
+	h.raw(`</td>`)
+	h.td(ms(sv.ECMTime))
+	h.raw(`<td>`)
+	h.uint(sv.ECMOK)
+	h.raw(` / `)
+	h.uint(sv.ECMFailed)
+	h.raw(`</td>`)
+	h.tds(clock(sv.LastECM), clock(sv.Since))
+	h.raw("</tr>\n")
+}
+
+// serviceStateClass colours a service's state like a reader's: green while
+// CWs flow, red while every ECM PID failed.
+var serviceStateClass = map[string]string{"descrambling": "ready", "retrying": "error"}
 
 func writeMounts(h html, mounts []MountStatus) {
 	h.raw("<h2>Stream mounts</h2>\n<div class=\"scroll\"><table id=\"mounts\"><thead><tr><th>Mount</th><th>Source</th><th>Upstream in use</th><th>Listeners</th><th>Bitrate</th><th>Now playing</th></tr></thead><tbody>\n")

@@ -48,16 +48,32 @@ type Subscription struct {
 	End   time.Time `json:"end"`
 }
 
-// ServiceStatus is one service being descrambled.
+// ServiceStatus is one service a dvbapi client asked satd to descramble
+// (OSCam's client row with its last request).
 type ServiceStatus struct {
-	Client   string        `json:"client"`
-	Channel  string        `json:"channel"`
-	CAID     uint16        `json:"caid"`
-	Provider uint32        `json:"provider"`
-	SID      uint16        `json:"sid"`
-	Reader   string        `json:"reader"`
-	ECMTime  time.Duration `json:"ecm_time_ns"`
-	Since    time.Time     `json:"since"`
+	Client  string `json:"client"` // CLIENT_INFO name, or the peer before it
+	Peer    string `json:"peer"`   // client address
+	Channel string `json:"channel"`
+	// Adapter and Demux are the client's DVB adapter and demux for the
+	// service; ECMPID is the ECM PID in use.
+	Adapter  uint8  `json:"adapter"`
+	Demux    uint8  `json:"demux"`
+	CAID     uint16 `json:"caid"`
+	Provider uint32 `json:"provider"`
+	SID      uint16 `json:"sid"`
+	ECMPID   uint16 `json:"ecm_pid"`
+	// State is "searching", "descrambling", "retrying" or "free-to-air".
+	State string `json:"state"`
+	// Reader, CardSystem and ECMTime describe the last answer with a CW.
+	Reader     string        `json:"reader"`
+	CardSystem string        `json:"card_system"`
+	ECMTime    time.Duration `json:"ecm_time_ns"`
+	// ECMOK and ECMFailed count the service's ECMs found and not found or
+	// timed out; LastECM is when the last answer came.
+	ECMOK     uint64    `json:"ecm_ok"`
+	ECMFailed uint64    `json:"ecm_failed"`
+	LastECM   time.Time `json:"last_ecm"`
+	Since     time.Time `json:"since"`
 }
 
 // MountStatus is one stream mount of the relay.
