@@ -40,17 +40,30 @@ func FakeSysfsGPIO(t testing.TB, withEdge bool) string {
 			if err != nil {
 				continue
 			}
-			dir := filepath.Join(root, "gpio"+strconv.Itoa(n))
-			os.Mkdir(dir, 0o755)
-			files := map[string]string{"direction": "in\n", "value": "1\n", "active_low": "1\n"}
-			if withEdge {
-				files["edge"] = "none\n"
-			}
-			for f, v := range files {
-				os.WriteFile(filepath.Join(dir, f), []byte(v), 0o600)
-			}
+			// Consume the write before the line appears: the next export
+			// may follow as soon as its directory is visible.
 			os.WriteFile(exp, nil, 0o600)
+			exportLine(root, n, withEdge)
 		}
 	}()
 	return root
+}
+
+// exportLine makes gpioN appear whole, as the kernel does: its files are
+// written in a temporary directory renamed into place.
+func exportLine(root string, n int, withEdge bool) {
+	dir := filepath.Join(root, "gpio"+strconv.Itoa(n))
+	if _, err := os.Stat(dir); err == nil {
+		return
+	}
+	tmp := dir + ".new"
+	os.Mkdir(tmp, 0o755)
+	files := map[string]string{"direction": "in\n", "value": "1\n", "active_low": "1\n"}
+	if withEdge {
+		files["edge"] = "none\n"
+	}
+	for f, v := range files {
+		os.WriteFile(filepath.Join(tmp, f), []byte(v), 0o600)
+	}
+	os.Rename(tmp, dir)
 }
