@@ -76,7 +76,8 @@ func TestBrowser(t *testing.T) {
 		Readers: []ReaderStatus{{Label: "slot0", State: "ready", ATR: "3B 24 00 30 42 30 30", Protocol: "T=0", Baud: 9600, CardSystem: "Conax", CAID: 0x0B00,
 			Providers: []string{"000000"}, Serial: "0123456789", Subscriptions: []Subscription{{Name: "Basic", Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)}},
 			ECMOK: 120, ECMNotFound: 2, AvgTime: 180 * time.Millisecond}},
-		Services: []ServiceStatus{{Client: "tvheadend", Channel: "Demo One", CAID: 0x0B00, SID: 1, Reader: "slot0", ECMTime: 170 * time.Millisecond, Since: time.Now()}},
+		Services: []ServiceStatus{{Client: "Tvheadend 4.3", Peer: "127.0.0.1:40312", Channel: "Demo One", Adapter: 0, Demux: 1, CAID: 0x0B00, SID: 1, ECMPID: 0x0200,
+			State: "descrambling", Reader: "slot0", CardSystem: "Conax", ECMTime: 170 * time.Millisecond, ECMOK: 42, ECMFailed: 1, LastECM: time.Now(), Since: time.Now().Add(-time.Minute)}},
 		Mounts:   []MountStatus{{Name: "/radio", Source: "http://upstream.example/stream", Upstream: "primary", Listeners: 3, Bitrate: 128, Title: "Artist – Song"}},
 	}
 	r.start()
@@ -102,6 +103,12 @@ func TestBrowser(t *testing.T) {
 		step(t, ctx, "log in", chromedp.SetValue(chromedp.ID("password"), "correct horse"), chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("uptime")))
 		measure(t, ctx, "status")
 		screenshot(t, ctx, "status")
+		row := text(t, ctx, "#services tbody tr")
+		for _, cell := range []string{"Tvheadend 4.3", "Demo One", "0B00@000000:0001", "0/1", "0200", "descrambling", "slot0", "170 ms", "42 / 1"} {
+			if !strings.Contains(row, cell) {
+				t.Errorf("status page service row %q lacks %q", row, cell)
+			}
+		}
 	})
 	t.Run("option applied without restart", func(t *testing.T) {
 		sec, key := balancerOption()
