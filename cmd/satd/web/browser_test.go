@@ -78,7 +78,7 @@ func TestBrowser(t *testing.T) {
 			ECMOK: 120, ECMNotFound: 2, AvgTime: 180 * time.Millisecond}},
 		Services: []ServiceStatus{{Client: "Tvheadend 4.3", Peer: "127.0.0.1:40312", Channel: "Demo One", Adapter: 0, Demux: 1, CAID: 0x0B00, SID: 1, ECMPID: 0x0200,
 			State: "descrambling", Reader: "slot0", CardSystem: "Conax", ECMTime: 170 * time.Millisecond, ECMOK: 42, ECMFailed: 1, LastECM: time.Now(), Since: time.Now().Add(-time.Minute)}},
-		Mounts:   []MountStatus{{Name: "/radio", Source: "http://upstream.example/stream", Upstream: "primary", Listeners: 3, Bitrate: 128, Title: "Artist – Song"}},
+		Mounts: []MountStatus{{Name: "/radio", Source: "http://upstream.example/stream", Upstream: "primary", Listeners: 3, Bitrate: 128, Title: "Artist – Song"}},
 	}
 	r.start()
 	base := r.url("")
