@@ -28,9 +28,9 @@ type Config struct {
 	MaxSkips       int           `toml:"max-skips-per-minute" comment:"skips to the live edge allowed per minute before a slow listener is dropped"`
 	NotsentLowat   int           `toml:"tcp-notsent-lowat" comment:"TCP_NOTSENT_LOWAT on listener sockets in bytes (0 = kernel default)"`
 	Writers        int           `toml:"writers" comment:"writer goroutines shared by all listeners (0 = one per CPU)"`
-	SourcePassword string        `toml:"source-password" comment:"password for PUT/SOURCE pushes (user source) unless the mount sets its own"`
+	SourcePassword string        `toml:"source-password" secret:"true" comment:"password for PUT/SOURCE pushes (user source) unless the mount sets its own"`
 	AdminUser      string        `toml:"admin-user" comment:"user for /admin/metadata"`
-	AdminPassword  string        `toml:"admin-password" comment:"password for /admin/metadata (empty = only source credentials)"`
+	AdminPassword  string        `toml:"admin-password" secret:"true" comment:"password for /admin/metadata (empty = only source credentials)"`
 	ReadyFresh     Duration      `toml:"ready-source-fresh" comment:"/readyz fails when a mount got no real audio for this long"`
 	AdmissionRate  float64       `toml:"admission-rate" comment:"new listener connections admitted per second (token bucket)"`
 	AdmissionBurst int           `toml:"admission-burst" comment:"token-bucket depth for new listener connections"`
@@ -47,7 +47,7 @@ type MountConfig struct {
 	Upstreams         []string   `toml:"upstream" comment:"ordered http:// upstream URLs (Icecast or SHOUTcast); the first one is preferred"`
 	File              string     `toml:"file" comment:"local file or FIFO played in a loop in real time (MP3, AAC/ADTS or Ogg)"`
 	Username          string     `toml:"username" comment:"user for PUT/SOURCE pushes to this mount"`
-	Password          string     `toml:"password" comment:"password for PUT/SOURCE pushes to this mount (empty = source-password, both empty = no push)"`
+	Password          string     `toml:"password" secret:"true" comment:"password for PUT/SOURCE pushes to this mount (empty = source-password, both empty = no push)"`
 	MaxListeners      int        `toml:"max-listeners" comment:"listener limit of this mount (0 = unlimited)"`
 	StreamName        string     `toml:"stream-name" comment:"icy-name when the source does not give one"`
 	StreamDescription string     `toml:"stream-description" comment:"icy-description when the source does not give one"`
@@ -73,12 +73,12 @@ type AuthConfig struct {
 	ListenerAdd     string   `toml:"listener_add" comment:"URL POSTed for each new listener (Icecast fields); icecast-auth-user: 1 grants"`
 	ListenerRemove  string   `toml:"listener_remove" comment:"URL POSTed asynchronously when a listener leaves"`
 	Username        string   `toml:"username" comment:"Basic user sent to the auth backend (empty = the listener's own)"`
-	Password        string   `toml:"password" comment:"Basic password sent to the auth backend"`
+	Password        string   `toml:"password" secret:"true" comment:"Basic password sent to the auth backend"`
 	AuthHeader      string   `toml:"auth_header" comment:"grant header line"`
 	TimelimitHeader string   `toml:"timelimit_header" comment:"header giving seconds until forced disconnect"`
 	Headers         string   `toml:"headers" comment:"comma-separated listener request headers forwarded as POST fields"`
 	HeaderPrefix    string   `toml:"header_prefix" comment:"prefix of the forwarded header fields"`
-	Users           []string `toml:"users" comment:"user:password pairs for type users"`
+	Users           []string `toml:"users" secret:"true" comment:"user:password pairs for type users"`
 	Challenge       bool     `toml:"basic-challenge" comment:"this is a Basic-auth mount: missing or refused credentials get 401 + WWW-Authenticate"`
 	OnError         string   `toml:"on-error" comment:"open (admit) or closed (503 + Retry-After) when the backend is down, slow or the breaker is open"`
 	Timeout         Duration `toml:"timeout" comment:"deadline of one admission check, queueing included"`
@@ -89,7 +89,7 @@ type AuthConfig struct {
 	NegativeTTL     Duration `toml:"negative-ttl" comment:"how long a deny is reused"`
 	StaleTTL        Duration `toml:"stale-ttl" comment:"expired grants still admit for this long while the backend fails"`
 	ReconnectGrace  Duration `toml:"reconnect-grace" comment:"a listener who left less than this ago is readmitted from cache"`
-	TokenKeys       []string `toml:"token-keys" comment:"hex HMAC-SHA256 keys for signed listener tokens (two for rotation)"`
+	TokenKeys       []string `toml:"token-keys" secret:"true" comment:"hex HMAC-SHA256 keys for signed listener tokens (two for rotation)"`
 	StatsURL        string   `toml:"stats-url" comment:"URL receiving batched listener events (form lines), asynchronously"`
 	StatsInterval   Duration `toml:"stats-interval" comment:"how often listener event batches are sent"`
 }

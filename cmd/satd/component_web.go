@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"syscall"
-	"time"
 
 	"satd.dev/satd/cmd/satd/config"
 	"satd.dev/satd/cmd/satd/web"
@@ -54,7 +52,7 @@ func buildWeb(e env) (component, error) {
 			d.apply(cfg, e.log)
 			return nil
 		},
-		Restart:  restartSelf,
+		Restart:  d.requestRestart,
 		Status:   daemonStatus{d},
 		Balancer: balancerView{d},
 		Updater:  daemonUpdater{d},
@@ -93,18 +91,4 @@ func (c *webComponent) Stop(ctx context.Context) error {
 		}
 	}
 	return c.srv.Stop(ctx)
-}
-
-// restartSelf re-executes satd with the same arguments, after the response
-// that asked for it has gone out.
-func restartSelf() error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	go func() {
-		time.Sleep(500 * time.Millisecond)
-		syscall.Exec(exe, os.Args, os.Environ())
-	}()
-	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/cmd/satd/update"
 )
 
 //go:embed demo.toml
@@ -65,6 +66,9 @@ type daemon struct {
 	configPath string // "" for the embedded demo configuration
 	cfg        *config.Config
 	parts      []namedComponent
+	// restart asks run to stop every component and start satd again
+	// (the web form's Restart button).
+	restart chan struct{}
 }
 
 type namedComponent struct {
@@ -99,7 +103,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer logs.close()
-	d := &daemon{log: logs, configPath: path, cfg: cfg}
+	d := &daemon{log: logs, configPath: path, cfg: cfg, restart: make(chan struct{}, 1)}
 	return d.run(f.demo)
 }
 
@@ -140,19 +144,66 @@ func (d *daemon) run(demo bool) int {
 		d.stop(log)
 		return 1
 	}
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			d.reload(log)
-			continue
-		}
-		log.Info("shutting down", "signal", sig.String(), "drain", d.cfg.Global.ShutdownTimeout.Std().String())
-		break
-	}
+	restart := d.wait(sigs, log)
 	cancel()
-	return d.stop(log)
+	code := d.stop(log)
+	if restart && code == 0 {
+		return reexec(log)
+	}
+	return code
+}
+
+// wait serves SIGHUP reloads until a signal stops the daemon or a restart
+// is requested; it reports which.
+func (d *daemon) wait(sigs <-chan os.Signal, log *slog.Logger) (restart bool) {
+	drain := d.cfg.Global.ShutdownTimeout.Std().String()
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				d.reload(log)
+				continue
+			}
+			log.Info("shutting down", "signal", sig.String(), "drain", drain)
+			return false
+		case <-d.restart:
+			log.Info("restarting", "drain", drain)
+			return true
+		}
+	}
+}
+
+// requestRestart asks the daemon to stop its components cleanly and start
+// again. It returns at once, so the request that asked for it is answered.
+func (d *daemon) requestRestart() error {
+	select {
+	case d.restart <- struct{}{}:
+	default: // a restart is already on its way
+	}
+	return nil
+}
+
+// reexec starts satd again once every component has stopped: under
+// satd launch by exiting, so that the launcher starts the current
+// executable; otherwise by executing this one in place.
+func reexec(log *slog.Logger) int {
+	if os.Getenv(update.LaunchedEnv) != "" {
+		return 0
+	}
+	exe, err := os.Executable()
+	if err == nil {
+		err = syscall.Exec(exe, os.Args, os.Environ())
+	}
+	log.Error("restart failed", "err", err)
+	return 1
 }
 
 func (d *daemon) start(ctx context.Context, demo bool) error {
+	// The web password, saved sessions, balancer stats and updates live in
+	// state_dir; satd still serves the receiver when it cannot be made.
+	if err := os.MkdirAll(d.cfg.Global.StateDir, 0o700); err != nil {
+		d.log.component("main").Error("state_dir unusable: the web password, stats and updates cannot be saved", "err", err)
+	}
 	specs := slices.Clone(componentSpecs)
 	slices.SortStableFunc(specs, func(a, b componentSpec) int { return a.order - b.order })
 	for _, s := range specs {

@@ -24,8 +24,8 @@ type Update struct {
 	HawkBitURL          string `toml:"hawkbit_url" comment:"Eclipse hawkBit server (DDI API) to get updates from instead of url, e.g. https://hawkbit.example.com"`
 	HawkBitTenant       string `toml:"hawkbit_tenant" comment:"hawkBit tenant"`
 	HawkBitControllerID string `toml:"hawkbit_controller_id" comment:"this box's controller id on the hawkBit server; empty: board-hostname"`
-	HawkBitTargetToken  string `toml:"hawkbit_target_token" comment:"hawkBit target security token of this box (set this or hawkbit_gateway_token)"`
-	HawkBitGatewayToken string `toml:"hawkbit_gateway_token" comment:"hawkBit gateway security token of the tenant (set this or hawkbit_target_token)"`
+	HawkBitTargetToken  string `toml:"hawkbit_target_token" secret:"true" comment:"hawkBit target security token of this box (set this or hawkbit_gateway_token)"`
+	HawkBitGatewayToken string `toml:"hawkbit_gateway_token" secret:"true" comment:"hawkBit gateway security token of the tenant (set this or hawkbit_target_token)"`
 }
 
 // DefaultUpdate returns the [update] defaults.

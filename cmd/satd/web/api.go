@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"satd.dev/satd/cmd/satd/config"
 )
 
 // The JSON API mirrors the pages under /api/ with the same session, the
@@ -78,10 +81,11 @@ func (s *Server) apiResult(w http.ResponseWriter, err error) {
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
-// apiConfig returns the configuration in force with the TOML key names.
+// apiConfig returns the configuration in force with the TOML key names;
+// passwords, tokens and keys show as "(set)".
 func (s *Server) apiConfig(w http.ResponseWriter, r *http.Request) {
 	var b bytes.Buffer
-	if err := s.opt.Config().Encode(&b); err != nil {
+	if err := masked(s.opt.Config()).Encode(&b); err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}
@@ -91,6 +95,16 @@ func (s *Server) apiConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, m)
+}
+
+// masked returns a copy of cfg with its secrets masked.
+func masked(cfg *config.Config) *config.Config {
+	c, err := cloneConfig(cfg)
+	if err != nil {
+		return config.Default() // cannot happen: cfg is in force, so valid
+	}
+	maskSecrets(reflect.ValueOf(c))
+	return c
 }
 
 // problemJSON is one validation problem in an API answer.

@@ -50,6 +50,11 @@ type formField struct {
 	Doc      string
 	Error    string
 	ReadOnly bool
+	// Secret fields (tag secret:"true": passwords, tokens, keys) are never
+	// sent to the browser; Set says whether one holds a value, which an
+	// empty submission keeps.
+	Secret bool
+	Set    int // number of values held (1 for a set string)
 }
 
 var oscamRE = regexp.MustCompile(`\(OSCam: ([^)]+)\)`)
@@ -183,10 +188,60 @@ func buildField(key string, f reflect.StructField, fv, dv reflect.Value, problem
 	default:
 		ff.Kind, ff.Value, ff.ReadOnly = "text", formatValue(fv), true
 	}
+	if isSecret(f) {
+		return secretField(ff, fv)
+	}
 	if r, ok := raw[key]; ok {
 		ff.Value = r
 	}
 	return ff
+}
+
+// isSecret reports whether f holds a password, token or key.
+func isSecret(f reflect.StructField) bool { return f.Tag.Get("secret") == "true" }
+
+// secretField blanks a secret's value and default, keeping whether it is
+// set.
+func secretField(ff formField, fv reflect.Value) formField {
+	ff.Secret, ff.Value, ff.Default = true, "", "(empty)"
+	switch fv.Kind() {
+	case reflect.String:
+		if fv.Len() > 0 {
+			ff.Set = 1
+		}
+	case reflect.Slice:
+		ff.Set = fv.Len()
+	}
+	return ff
+}
+
+// maskSecrets replaces every set secret under v (a struct, or slices of
+// structs) with "(set)", for views that leave the device such as /api/config.
+func maskSecrets(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			maskSecrets(v.Elem())
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			maskSecrets(v.Index(i))
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f, fv := t.Field(i), v.Field(i)
+			switch {
+			case !f.IsExported():
+			case isSecret(f) && fv.Kind() == reflect.String && fv.Len() > 0:
+				fv.SetString("(set)")
+			case isSecret(f) && fv.Kind() == reflect.Slice && fv.Len() > 0:
+				fv.Set(reflect.ValueOf([]string{fmt.Sprintf("(%d set)", fv.Len())}).Convert(fv.Type()))
+			default:
+				maskSecrets(fv)
+			}
+		}
+	}
 }
 
 // problemFor returns the messages of key and of its elements ("allow[2]").
@@ -324,11 +379,25 @@ func applyTable(prefix string, v reflect.Value, form url.Values, problems, raw m
 			applyTable(key, fv, form, problems, raw)
 			return
 		}
+		if isSecret(f) && keepSecret(key, form) {
+			if _, clear := form[key+".clear"]; clear {
+				fv.SetZero()
+			}
+			return
+		}
 		if err := setField(fv, key, form); err != nil {
 			problems[key] = err.Error()
 			raw[key] = form.Get(key)
 		}
 	})
+}
+
+// keepSecret reports whether a secret is left as it is: the browser never
+// sees its value, so an empty submission means "unchanged". Its clear
+// checkbox (key.clear) empties it.
+func keepSecret(key string, form url.Values) bool {
+	_, clear := form[key+".clear"]
+	return clear || strings.TrimSpace(form.Get(key)) == ""
 }
 
 // setField sets one field from the form. Checkboxes are absent when off, so

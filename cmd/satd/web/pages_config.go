@@ -111,10 +111,12 @@ func writeField(h html, f *formField) {
 		h.raw(`</span>`)
 	}
 	h.raw("</label>\n")
-	switch f.Kind {
-	case "checkbox":
+	switch {
+	case f.Secret:
+		writeSecret(h, f)
+	case f.Kind == "checkbox":
 		writeCheckbox(h, f)
-	case "lines":
+	case f.Kind == "lines":
 		writeTextarea(h, f)
 	default:
 		writeTextInput(h, f)
@@ -169,6 +171,37 @@ func writeTextarea(h html, f *formField) {
 	h.raw(`>`)
 	h.text(f.Value)
 	h.raw(`</textarea>`)
+}
+
+// writeSecret writes a password field that never holds the value in force,
+// with a checkbox to clear it.
+func writeSecret(h html, f *formField) {
+	placeholder := "not set"
+	if f.Set > 0 {
+		placeholder = "set: leave empty to keep"
+	}
+	if f.Kind == "lines" {
+		h.raw(`<textarea rows="2" autocomplete="off"`)
+		if f.Set > 0 {
+			placeholder = itoa(f.Set) + " set: leave empty to keep, or type every line anew"
+		}
+	} else {
+		h.raw(`<input type="password" autocomplete="new-password"`)
+	}
+	writeInputIDs(h, f)
+	h.attr("placeholder", placeholder)
+	writeInvalid(h, f)
+	if f.Kind == "lines" {
+		h.raw(`></textarea>`)
+	} else {
+		h.raw(`>`)
+	}
+	if f.Set > 0 {
+		h.raw(`<label class="check"><input type="checkbox"`)
+		h.attr("id", f.ID+"-clear")
+		h.attr("name", f.Key+".clear")
+		h.raw(` value="on"> clear</label>`)
+	}
 }
 
 func writeTextInput(h html, f *formField) {
