@@ -45,3 +45,27 @@ func FuzzClientName(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkServices measures one Status page snapshot of 4 clients with 8
+// programmes each, reusing the caller's slice.
+func BenchmarkServices(b *testing.B) {
+	srv := NewServer(Options{Solver: &fixedSolver{cws: [][16]byte{examplePair(cwEven, cwOdd)}}})
+	for range 4 {
+		c := newConn(srv, nopRWC{}, srv.opt.Log, nil)
+		c.feed(b, AppendClientInfo(nil, 2, "Tvheadend bench"))
+		for sid := range uint16(8) {
+			pm := CAPMT{ListManagement: ListAdd, Program: 0x100 + sid, CmdID: CmdOKDescrambling, PMTPID: 0x200 + sid,
+				ECM: []ECMStream{{CAID: 0x0B00, PID: 0x300 + sid}}, Streams: []Stream{{Type: 2, PID: 0x400 + sid}}}
+			c.feed(b, AppendCAPMT(nil, 2, 0, &pm))
+		}
+		srv.conns[c] = struct{}{}
+	}
+	var dst []Service
+	if dst = srv.Services(dst); len(dst) != 32 {
+		b.Fatalf("%d services, want 32", len(dst))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = srv.Services(dst)
+	}
+}
