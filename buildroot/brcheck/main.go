@@ -184,12 +184,16 @@ func configCombos(stream bool) [][]string {
 
 // customReaders is the file of a custom board profile, as a maintainer
 // would write it.
-const customReaders = `# Two slots of a custom board.
+const customReaders = `# The wiring of a custom board, and its two slots.
+[[board]]
+name = "acme-rx2"
+device = "/dev/ttyS1"
+pins = { cmdvcc = "gpiochip0:17", rst = "gpiochip0:18", off = "gpiochip0:19" }
+
 [[reader]]
 label = "top"
 protocol = "internal"
-device = "/dev/ttyS1"
-pins = { cmdvcc = "gpiochip0:17", rst = "gpiochip0:18", off = "gpiochip0:19" }
+board = "acme-rx2"
 
 [[reader]]
 label = "usb"

@@ -42,9 +42,41 @@ type Board struct {
 	Pins   PinMap
 }
 
-// Boards holds the board profiles selectable with `board = "name"`. Only
-// wirings checked on real hardware belong here; until then every internal
-// slot is described with a custom pin map (docs/slots.md).
+// Validate reports the problems of a board profile: its chip and the
+// syntax of its line addresses (which lines a slot needs is checked with
+// the slot).
+func (b Board) Validate(report func(key, msg string)) {
+	if _, ok := chipMinActivation[b.Chip]; b.Chip != "" && !ok {
+		report("chip", fmt.Sprintf("%q: want tda8024 or tda8035", b.Chip))
+	}
+	b.Pins.checkSyntax(report)
+}
+
+// checkSyntax reports every line address of m that does not parse.
+func (m PinMap) checkSyntax(report func(key, msg string)) {
+	for _, l := range m.lines() {
+		if l.v == "" {
+			continue
+		}
+		if _, err := pins.ParseAddr(strings.TrimPrefix(l.v, "!")); err != nil {
+			report(l.key, err.Error())
+		}
+	}
+}
+
+// pinLine is one line of a PinMap with its configuration key.
+type pinLine struct{ key, v string }
+
+func (m PinMap) lines() []pinLine {
+	return []pinLine{{"pins.cmdvcc", m.CMDVCC}, {"pins.rst", m.RST}, {"pins.off", m.OFF},
+		{"pins.vsel", m.VSel}, {"pins.clkdiv1", m.ClkDiv1}, {"pins.clkdiv2", m.ClkDiv2}}
+}
+
+// Boards holds the built-in board profiles selectable with `board =
+// "name"`. Only wirings checked on real hardware belong here; until then an
+// image maintainer names a receiver's wiring once in a [[board]] table of
+// the configuration (docs/slots.md), which the configuration layer hands
+// over in Config.Profile.
 var Boards = map[string]Board{}
 
 // Config describes one slot; it is embedded flat into each [[reader]]
@@ -56,7 +88,7 @@ type Config struct {
 	Protocol       string `toml:"-"`
 	Device         string `toml:"device" comment:"serial device of the card I/O line, e.g. /dev/ttyS1 or /dev/ttyUSB0"`
 	Board          string `toml:"board" comment:"board profile naming the GPIO lines of a known receiver; pins.* entries override it"`
-	Chip           string `toml:"chip" comment:"interface chip of an internal slot: tda8024 or tda8035"`
+	Chip           string `toml:"chip" comment:"interface chip of an internal slot: tda8024 or tda8035; empty = the board profile's, else tda8024"`
 	Detect         string `toml:"detect" comment:"mouse readers: modem line showing card presence, cd, dsr, cts, ring or none; a leading ! inverts it (OSCam)"`
 	Reset          string `toml:"reset" comment:"mouse readers: modem line holding the card in reset when asserted, rts or dtr; a leading ! inverts it (Smartmouse jumper)"`
 	Mhz            int    `toml:"mhz" comment:"card clock f in units of 10 kHz, as OSCam (357 = 3.57 MHz); sets the initial baud f/372"`
@@ -71,13 +103,15 @@ type Config struct {
 	DebounceMs     int    `toml:"debounce_ms" comment:"card-detect debounce in milliseconds"`
 	PollMs         int    `toml:"poll_ms" comment:"card-detect polling period in milliseconds when the line cannot interrupt"`
 	Pins           PinMap `toml:"pins" comment:"GPIO lines of an internal slot"`
+	// Profile is the board named by Board when the configuration defines
+	// it; the zero Board means "look Board up in Boards".
+	Profile Board `toml:"-"`
 }
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
 		Protocol:       "internal",
-		Chip:           "tda8024",
 		Detect:         "cd",
 		Reset:          "rts",
 		Mhz:            357,
@@ -104,9 +138,32 @@ var chipMinActivation = map[string]time.Duration{
 // ClockHz returns the card clock in hertz.
 func (c Config) ClockHz() int { return c.Mhz * 10_000 }
 
+// board returns the profile named by Board: the configuration's own, or a
+// built-in one.
+func (c Config) board() (Board, bool) {
+	if c.Profile != (Board{}) {
+		return c.Profile, true
+	}
+	b, ok := Boards[c.Board]
+	return b, ok
+}
+
+// chip returns the interface chip in force: the slot's own, the board's,
+// or the TDA8024, the most common.
+func (c Config) chip() string {
+	if c.Chip != "" {
+		return c.Chip
+	}
+	if b, _ := c.board(); b.Chip != "" {
+		return b.Chip
+	}
+	return "tda8024"
+}
+
 // resolvedPins returns the pin map after applying the board profile.
 func (c Config) resolvedPins() PinMap {
-	return c.Pins.merge(Boards[c.Board].Pins)
+	b, _ := c.board()
+	return c.Pins.merge(b.Pins)
 }
 
 // Validate reports every problem of c (keys relative to the reader table).
@@ -116,12 +173,11 @@ func (c Config) Validate(report func(key, msg string)) {
 	if c.Protocol != "internal" && c.Protocol != "mouse" {
 		return
 	}
-	if c.Board != "" {
-		if _, ok := Boards[c.Board]; !ok {
-			report("board", fmt.Sprintf("unknown board %q; known: %s; describe the lines with pins.* instead", c.Board, knownBoards()))
-		}
+	b, ok := c.board()
+	if c.Board != "" && !ok {
+		report("board", fmt.Sprintf("unknown board %q; built in: %s; define it in a [[board]] table or describe the lines with pins.*", c.Board, knownBoards()))
 	}
-	if c.Device == "" && Boards[c.Board].Device == "" {
+	if c.Device == "" && b.Device == "" {
 		report("device", "missing: the serial device of the slot, e.g. /dev/ttyS1")
 	}
 	if c.Mhz < 100 || c.Mhz > 2000 {
@@ -158,13 +214,10 @@ func (c Config) Validate(report func(key, msg string)) {
 }
 
 func (c Config) validateInternal(report func(key, msg string)) {
-	chip := c.Chip
-	if b, ok := Boards[c.Board]; ok && b.Chip != "" && chip == "" {
-		chip = b.Chip
-	}
+	chip := c.chip()
 	minAct, ok := chipMinActivation[chip]
 	if !ok {
-		report("chip", fmt.Sprintf("%q: want tda8024 or tda8035", c.Chip))
+		report("chip", fmt.Sprintf("%q: want tda8024 or tda8035", chip))
 	} else if min := minAct + 400*time.Second/time.Duration(max(c.ClockHz(), 1)); time.Duration(c.ActivationMs)*time.Millisecond < min || c.ActivationMs > 1000 {
 		report("activation_ms", fmt.Sprintf("%d: want %v..1000 ms for %s (chip start-up plus 400 clocks)", c.ActivationMs, min.Round(time.Millisecond)+time.Millisecond, chip))
 	}
@@ -178,24 +231,13 @@ func (c Config) validateInternal(report func(key, msg string)) {
 	if !needDiv && c.ClkDiv != 0 {
 		report("clkdiv", fmt.Sprintf("%d: want 0, 1, 2, 4 or 8", c.ClkDiv))
 	}
-	p := c.resolvedPins()
-	for _, f := range []struct {
-		key, v   string
-		required bool
-	}{
-		{"pins.cmdvcc", p.CMDVCC, true}, {"pins.rst", p.RST, true}, {"pins.off", p.OFF, true},
-		{"pins.vsel", p.VSel, false}, {"pins.clkdiv1", p.ClkDiv1, needDiv}, {"pins.clkdiv2", p.ClkDiv2, needDiv},
-	} {
-		if f.v == "" {
-			if f.required {
-				report(f.key, "missing: a GPIO line address such as gpiochip0:17, 45 (sysfs number) or a line name")
-			}
-			continue
-		}
-		if _, err := pins.ParseAddr(strings.TrimPrefix(f.v, "!")); err != nil {
-			report(f.key, err.Error())
+	required := map[string]bool{"pins.cmdvcc": true, "pins.rst": true, "pins.off": true, "pins.clkdiv1": needDiv, "pins.clkdiv2": needDiv}
+	for _, l := range c.resolvedPins().lines() {
+		if l.v == "" && required[l.key] {
+			report(l.key, "missing: a GPIO line address such as gpiochip0:17, 45 (sysfs number) or a line name")
 		}
 	}
+	c.resolvedPins().checkSyntax(report)
 }
 
 func knownBoards() string {

@@ -29,12 +29,11 @@ func open(name string, c Config, log *slog.Logger, newHost func() (*pins.Host, e
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("slot %s: %s", name, strings.Join(problems, "; "))
 	}
+	b, _ := c.board()
 	if c.Device == "" {
-		c.Device = Boards[c.Board].Device
+		c.Device = b.Device
 	}
-	if c.Chip == "" {
-		c.Chip = Boards[c.Board].Chip
-	}
+	c.Chip = c.chip()
 	tm, err := c.timing()
 	if err != nil {
 		return nil, err

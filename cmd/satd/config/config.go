@@ -32,6 +32,7 @@ type Config struct {
 	Stream   netstream.Config `toml:"stream" comment:"the LAN radio relay (Icecast option names where Icecast has them)"`
 	DVBAPI   DVBAPI           `toml:"dvbapi" comment:"the receiver-facing dvbapi front door (oscam.conf [dvbapi])"`
 	Update   Update           `toml:"update" comment:"over-the-air updates"`
+	Boards   []Board          `toml:"board" comment:"slot wirings of receiver models, one [[board]] table each, named by readers' board key"`
 	Readers  []Reader         `toml:"reader" comment:"card readers, one [[reader]] table each (oscam.server [reader])"`
 }
 
@@ -56,6 +57,7 @@ func Default() *Config {
 // arrayDefaults gives the default element of every array of tables, applied
 // to each element for the keys the file leaves out.
 var arrayDefaults = map[string]func() any{
+	"board":        func() any { return &Board{} },
 	"reader":       func() any { r := DefaultReader(); return &r },
 	"stream.mount": func() any { m := netstream.DefaultMount(); return &m },
 }
@@ -129,6 +131,7 @@ func (c *Config) validate(rep reporter) {
 	c.Stream.Validate(rep.section("stream"))
 	c.DVBAPI.Validate(rep.section("dvbapi"))
 	c.Update.Validate(rep.section("update"))
+	c.validateBoards(rep)
 	labels := map[string]int{}
 	for i := range c.Readers {
 		prefix := fmt.Sprintf("reader[%d]", i)
