@@ -42,7 +42,13 @@ func buildDemo(e env) (component, error) {
 		e.log.Warn("demo receiver off: [dvbapi] has no TCP listen address")
 		return nil, nil
 	}
-	return &demoComponent{e: e, addr: e.cfg.DVBAPI.Listen, sc: demoScenario(e.cfg)}, nil
+	addr := e.cfg.DVBAPI.Listen
+	if e.daemon != nil {
+		if p := e.daemon.dvbapiPart(); p != nil && p.TCPAddr() != "" {
+			addr = p.TCPAddr() // the bound address: a configured port 0 resolved
+		}
+	}
+	return &demoComponent{e: e, addr: addr, sc: demoScenario(e.cfg)}, nil
 }
 
 // demoScenario builds the demo's zap scenario from the configured readers:
