@@ -99,7 +99,7 @@ func TestStatusAdapterReaders(t *testing.T) {
 		t.Errorf("ECM counts: ok %d avg %v", card.ECMOK, card.AvgTime)
 	}
 	if st.Mounts != nil || st.Services != nil {
-		t.Errorf("mounts %v services %v with the relay off and no dvbapi accessor", st.Mounts, st.Services)
+		t.Errorf("mounts %v services %v with the relay and dvbapi off", st.Mounts, st.Services)
 	}
 }
 
