@@ -2,7 +2,6 @@ package netstream
 
 import (
 	"errors"
-	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -13,21 +12,18 @@ import (
 // maxIov bounds the segments written by one writev.
 const maxIov = 16
 
-// listener is one connected listener. It has no goroutine of its own: a
-// writer shard services it with non-blocking writes.
+// batchSlots is the most chunks (16 KiB) a listener that keeps up is left
+// waiting for write-batch: one second at 128 kbit/s, and far below
+// queue-size and tcp-notsent-lowat at any bitrate.
+const batchSlots = 4
+
+// listener is one connected listener. It has no goroutine, no net.Conn and
+// no request state of its own: a writer shard services its raw socket with
+// non-blocking writes. It is kept small because it is the per-listener cost.
 type listener struct {
-	m        *mount
-	conn     net.Conn
-	rc       syscall.RawConn
-	identity string // user or token subject; "" = anonymous
-	ip       string
-	agent    string
-	user     string
-	pass     string
-	uri      string
-	id       uint64
-	start    time.Time
-	cacheKey string
+	m   *mount
+	fd  int      // non-blocking socket owned by the shard (closed by finish)
+	who *session // nil for an anonymous listener nobody needs to hear about
 
 	cursor  uint64 // ring sequence being sent
 	off     int    // bytes of the cursor slot already sent
@@ -40,6 +36,7 @@ type listener struct {
 	pre     []byte // response head (and Ogg headers) still to send
 	preOff  int
 
+	start        int64 // unix nanos of the admission
 	bytes        uint64
 	lastProgress int64
 	skipWin      int64
@@ -47,6 +44,24 @@ type listener struct {
 	kill         atomic.Bool
 	closeAt      atomic.Int64 // unix nanos; 0 = not scheduled
 	limitAt      int64        // unix nanos from the auth time limit; 0 = none
+}
+
+// session is who a listener is, kept only when something needs it after the
+// handshake: the newest-connection-wins registry (identity), the auth
+// decision cache (cacheKey) or the listener_remove and stats backends (the
+// request fields).
+type session struct {
+	identity string // user or token subject; "" = anonymous
+	cacheKey string
+	req      admitRequest // without header and token
+}
+
+// identity returns the session identity of l, "" when anonymous.
+func (l *listener) identity() string {
+	if l.who == nil {
+		return ""
+	}
+	return l.who.identity
 }
 
 // segKind says what a write segment holds, so a partial write can be
@@ -81,9 +96,6 @@ type shard struct {
 	k     int
 	audio bool   // some segment holds ring data
 	first uint64 // sequence of the first ring segment
-	wn    int
-	werr  error
-	wfn   func(fd uintptr) bool
 	wio   iovecs
 }
 
@@ -103,12 +115,7 @@ func newFanout(srv *Server, n int) *fanout {
 	}
 	f := &fanout{srv: srv, quit: make(chan struct{})}
 	for range n {
-		sh := &shard{fan: f, kick: make(chan struct{}, 1)}
-		sh.wfn = func(fd uintptr) bool {
-			sh.wn, sh.werr = sh.wio.writev(fd, sh.bufs[:sh.k])
-			return true // never park: a full socket is retried on the next pass
-		}
-		f.shards = append(f.shards, sh)
+		f.shards = append(f.shards, &shard{fan: f, kick: make(chan struct{}, 1)})
 	}
 	return f
 }
@@ -231,9 +238,17 @@ func (sh *shard) service(l *listener, now int64) string {
 	cfg := &sh.fan.srv.cfg
 	r := l.m.ring
 	head := r.head.Load()
-	if l.preOff == len(l.pre) && l.metaOff == len(l.metaBlk) && l.cursor >= head {
-		l.lastProgress = now
-		return ""
+	if l.preOff == len(l.pre) && l.metaOff == len(l.metaBlk) {
+		if l.cursor >= head {
+			l.lastProgress = now
+			return ""
+		}
+		// Most of the relay's CPU is kernel time per send: a listener that
+		// keeps up waits until write-batch of audio or batchSlots chunks
+		// are pending, then takes them in one writev.
+		if head-l.cursor < batchSlots && now-r.at(l.cursor).at < int64(cfg.WriteBatch) {
+			return ""
+		}
 	}
 	if head-l.cursor > uint64(cfg.QueueSize/slotCap) && l.metaOff == len(l.metaBlk) {
 		if now-l.skipWin > int64(time.Minute) {
@@ -251,14 +266,13 @@ func (sh *shard) service(l *listener, now int64) string {
 	if sh.k == 0 {
 		return ""
 	}
-	if err := l.rc.Write(sh.wfn); err != nil {
+	// A full socket (EAGAIN) is retried on the next pass: never park.
+	n, err := sh.wio.writev(uintptr(l.fd), sh.bufs[:sh.k])
+	if err != nil && !errors.Is(err, syscall.EAGAIN) {
 		return "write: " + err.Error()
 	}
-	if sh.werr != nil && !errors.Is(sh.werr, syscall.EAGAIN) {
-		return "write error"
-	}
-	if sh.wn > 0 {
-		sh.advance(l, sh.wn)
+	if n > 0 {
+		sh.advance(l, n)
 		l.lastProgress = now
 		if sh.audio && !r.valid(sh.first) { // lapped during the write: data may be torn
 			l.m.drops.Add(1)
@@ -362,7 +376,7 @@ func (sh *shard) advance(l *listener, n int) {
 
 // finish closes a listener and reports its session.
 func (f *fanout) finish(l *listener, reason string) {
-	_ = l.conn.Close()
+	_ = syscall.Close(l.fd)
 	f.lsn.Add(-1)
 	l.m.listeners.Add(-1)
 	l.m.unregister(l)

@@ -304,12 +304,13 @@ func (m *mount) playable() bool {
 // register replaces any live session of the same identity (the newest
 // connection wins) and records the new one.
 func (m *mount) register(l *listener) {
-	if l.identity == "" {
+	id := l.identity()
+	if id == "" {
 		return
 	}
 	m.smu.Lock()
-	old := m.sessions[l.identity]
-	m.sessions[l.identity] = l
+	old := m.sessions[id]
+	m.sessions[id] = l
 	m.smu.Unlock()
 	if old != nil {
 		old.kill.Store(true)
@@ -318,12 +319,13 @@ func (m *mount) register(l *listener) {
 }
 
 func (m *mount) unregister(l *listener) {
-	if l.identity == "" {
+	id := l.identity()
+	if id == "" {
 		return
 	}
 	m.smu.Lock()
-	if m.sessions[l.identity] == l {
-		delete(m.sessions, l.identity)
+	if m.sessions[id] == l {
+		delete(m.sessions, id)
 	}
 	m.smu.Unlock()
 }

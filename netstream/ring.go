@@ -1,6 +1,12 @@
 package netstream
 
-import "sync/atomic"
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // slotCap is the capacity of one ring slot: 0.25 s at 128 kbit/s.
 const slotCap = 4096
@@ -10,6 +16,7 @@ const slotCap = 4096
 type slot struct {
 	seq  atomic.Uint64 // sequence number + 1 of the data held; 0 = never written
 	n    int
+	at   int64 // unix nanos of the publication
 	sync bool
 	buf  []byte // sub-slice of the ring's backing array, capacity slotCap
 }
@@ -30,11 +37,33 @@ func newRing(bytes int) *ring {
 	for n*slotCap < bytes {
 		n <<= 1
 	}
-	r := &ring{slots: make([]slot, n), mask: uint64(n - 1), backing: make([]byte, n*slotCap)}
+	r := &ring{slots: make([]slot, n), mask: uint64(n - 1)}
+	var mapped bool
+	r.backing, mapped = allocBacking(n * slotCap)
+	if mapped {
+		runtime.AddCleanup(r, func(b []byte) { _ = unix.Munmap(b) }, r.backing)
+	}
 	for i := range r.slots {
 		r.slots[i].buf = r.backing[i*slotCap : (i+1)*slotCap : (i+1)*slotCap]
+		// Commit the page now: the ring's memory is fixed by configuration
+		// from the start instead of creeping up as the ring first fills.
+		r.slots[i].buf[0] = 0
 	}
 	return r
+}
+
+// allocBacking returns the ring's zeroed audio memory, mapped outside the
+// Go heap when possible. The ring is the largest and longest-lived object
+// of the relay and holds no pointers: on the heap it would also raise the
+// garbage collector's heap goal (GOGC headroom) by its own size, doubling
+// its cost in RSS. mapped says the caller must unmap it (newRing does when
+// the ring becomes unreachable, i.e. no mount or listener refers to it).
+func allocBacking(size int) (b []byte, mapped bool) {
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return make([]byte, size), false
+	}
+	return b, true
 }
 
 // at returns the slot that holds (or will hold) sequence s.
@@ -47,7 +76,7 @@ func (r *ring) valid(s uint64) bool { return r.at(s).seq.Load() == s+1 }
 func (r *ring) publish(n int, sync bool) {
 	h := r.head.Load()
 	sl := r.at(h)
-	sl.n, sl.sync = n, sync
+	sl.n, sl.sync, sl.at = n, sync, time.Now().UnixNano()
 	sl.seq.Store(h + 1)
 	r.head.Store(h + 1)
 }

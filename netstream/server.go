@@ -28,7 +28,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -349,7 +348,7 @@ func (s *Server) handle(conn net.Conn) {
 	case req.Method == http.MethodGet || req.Method == http.MethodHead:
 		brPool.Put(br)
 		if s.handleListener(conn, req) {
-			return // the shard owns conn now
+			return // a shard owns the socket now
 		}
 		conn.Close()
 		return
@@ -483,8 +482,9 @@ func listenerHead(m *mount, metaint int) []byte {
 	return []byte(b.String())
 }
 
-// handleListener admits a GET/HEAD listener and hands it to a shard. It
-// returns true when the connection now belongs to the shard.
+// handleListener admits a GET/HEAD listener and hands its socket to a
+// shard. It returns true when conn is spent (closed, its socket now owned by
+// the shard).
 func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
 	m := s.mount(req.URL.Path)
 	if m == nil {
@@ -533,27 +533,24 @@ func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
 		s.unavailable(conn, "busy, retry later")
 		return false
 	}
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		writeSimple(conn, http.StatusInternalServerError, nil, "not a socket\n")
-		return false
-	}
-	rc, err := sc.SyscallConn()
+	fd, err := detachSocket(conn, cfg.NotsentLowat)
 	if err != nil {
+		s.log.Warn("stream: listener socket", "mount", m.name, "err", err)
 		return false
 	}
-	_ = conn.SetDeadline(time.Time{})
-	tuneListenerSocket(rc, cfg.NotsentLowat)
 	pre := listenerHead(m, metaint)
 	if hdr := m.oggHdr.Load(); hdr != nil && codec(m.codec.Load()) == codecOgg {
 		pre = append(pre, *hdr...)
 	}
 	now := time.Now()
 	l := &listener{
-		m: m, conn: conn, rc: rc, identity: v.identity, ip: ar.ip, agent: ar.agent, user: user, pass: pass,
-		uri: ar.uri, id: ar.clientID, start: now, cacheKey: v.cacheKey,
+		m: m, fd: fd, start: now.UnixNano(),
 		cursor: m.ring.startFor(cfg.BurstSize), metaint: metaint, until: metaint, pre: pre,
 		lastProgress: now.UnixNano(),
+	}
+	if v.identity != "" || v.cacheKey != "" || mc.Auth.ListenerRemove != "" || mc.Auth.StatsURL != "" {
+		ar.header, ar.token = nil, ""
+		l.who = &session{identity: v.identity, cacheKey: v.cacheKey, req: ar}
 	}
 	if v.limit > 0 {
 		l.limitAt = now.Add(v.limit).UnixNano()

@@ -13,25 +13,28 @@ import (
 func subtleEq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
 
 // listenerEvent is one listener session that ended, sent to the stats
-// backends asynchronously.
+// backends asynchronously. It is small: the queue holds thousands.
 type listenerEvent struct {
 	mount    string
-	req      admitRequest
+	who      *session
 	duration time.Duration
 	bytes    uint64
 	reason   string
 }
 
 // listenerGone is called by a shard after it closed l. It never blocks:
-// events are dropped (and counted) when the queue is full.
+// events are dropped (and counted) when the queue is full. A listener
+// without a session was admitted while nothing needed to hear about it (no
+// identity, no auth cache entry, no listener_remove or stats-url) and is
+// not reported.
 func (s *Server) listenerGone(l *listener, reason string) {
+	if l.who == nil {
+		return
+	}
 	if a := l.m.adm.Load(); a != nil {
-		a.released(l.cacheKey)
+		a.released(l.who.cacheKey)
 	}
-	ev := listenerEvent{
-		mount: l.m.name, duration: time.Since(l.start), bytes: l.bytes, reason: reason,
-		req: admitRequest{uri: l.uri, user: l.user, pass: l.pass, ip: l.ip, agent: l.agent, clientID: l.id},
-	}
+	ev := listenerEvent{mount: l.m.name, who: l.who, duration: time.Duration(time.Now().UnixNano() - l.start), bytes: l.bytes, reason: reason}
 	select {
 	case s.events <- ev:
 	default:
@@ -112,7 +115,7 @@ func (s *Server) sendEvents(ctx context.Context, client *http.Client, sem chan s
 	if ac.StatsURL != "" {
 		var b strings.Builder
 		for _, ev := range evs {
-			b.WriteString(icecastForm("listener_remove", s.cfg.Hostname, s.port(), ev.req,
+			b.WriteString(icecastForm("listener_remove", s.cfg.Hostname, s.port(), ev.who.req,
 				"duration", strconv.Itoa(int(ev.duration.Seconds())), "bytes", strconv.FormatUint(ev.bytes, 10)))
 			b.WriteByte('\n')
 		}
@@ -123,7 +126,7 @@ func (s *Server) sendEvents(ctx context.Context, client *http.Client, sem chan s
 			if ctx.Err() != nil {
 				return
 			}
-			post(ac.ListenerRemove, icecastForm("listener_remove", s.cfg.Hostname, s.port(), ev.req,
+			post(ac.ListenerRemove, icecastForm("listener_remove", s.cfg.Hostname, s.port(), ev.who.req,
 				"duration", strconv.Itoa(int(ev.duration.Seconds()))))
 		}
 	}

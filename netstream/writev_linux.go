@@ -26,7 +26,10 @@ func (io *iovecs) writev(fd uintptr, bufs [][]byte) (int, error) {
 		return 0, nil
 	}
 	for {
-		r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&io.v[0])), uintptr(n))
+		// The fd is non-blocking, so the call is short: a raw system call
+		// spares the scheduler hand-off (and the sysmon wake-ups it causes)
+		// of thousands of writes per second.
+		r, _, e := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&io.v[0])), uintptr(n))
 		switch e {
 		case 0:
 			return int(r), nil
@@ -42,11 +45,8 @@ func (io *iovecs) writev(fd uintptr, bufs [][]byte) (int, error) {
 
 // tuneListenerSocket bounds the unsent bytes the kernel keeps for a listener,
 // so a slow client shows up as ring lag instead of hidden kernel memory.
-func tuneListenerSocket(rc syscall.RawConn, lowat int) {
-	if lowat <= 0 {
-		return
+func tuneListenerSocket(fd, lowat int) {
+	if lowat > 0 {
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, lowat)
 	}
-	_ = rc.Control(func(fd uintptr) {
-		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, lowat)
-	})
 }

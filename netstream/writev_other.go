@@ -38,4 +38,4 @@ func (io *iovecs) writev(fd uintptr, bufs [][]byte) (int, error) {
 	return n, nil
 }
 
-func tuneListenerSocket(rc syscall.RawConn, lowat int) {}
+func tuneListenerSocket(fd, lowat int) {}

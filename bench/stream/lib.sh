@@ -89,16 +89,18 @@ start_ffmpeg() {
 	PIDS+=($!)
 }
 
-# measure PID SECONDS: prints "cpu% rss_max_kB".
+# measure PID SECONDS: prints "cpu% rss_max_kB user% sys%" (CPU in % of one
+# core from utime/stime ticks of /proc/PID/stat over the window).
 measure() {
-	local pid=$1 secs=$2 hz t0 t1 rss max=0 i
+	local pid=$1 secs=$2 hz u0 s0 u1 s1 rss max=0 i
 	hz=$(getconf CLK_TCK)
-	t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
+	read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
 	for ((i = 0; i < secs; i++)); do
 		rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
 		[ "$rss" -gt "$max" ] && max=$rss
 		sleep 1
 	done
-	t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
-	echo "$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$secs" 'BEGIN{printf "%.1f", 100*d/hz/s}') $max"
+	read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
+	awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$hz" -v t="$secs" -v max="$max" \
+		'BEGIN{printf "%.1f %d %.1f %.1f\n", 100*(u+s)/hz/t, max, 100*u/hz/t, 100*s/hz/t}'
 }

@@ -4,11 +4,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // profiles for -pprof only
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/pelletier/go-toml/v2"
@@ -18,14 +22,15 @@ import (
 
 func main() {
 	path := flag.String("config", "", "TOML file with a [stream] section")
+	pprof := flag.String("pprof", "", "serve net/http/pprof on this 127.0.0.1:PORT address (off when empty)")
 	flag.Parse()
-	if err := run(*path); err != nil {
+	if err := run(*path, *pprof); err != nil {
 		fmt.Fprintln(os.Stderr, "streamrelay:", err)
 		os.Exit(1)
 	}
 }
 
-func run(path string) error {
+func run(path, pprofAddr string) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -36,6 +41,12 @@ func run(path string) error {
 	file.Stream = netstream.DefaultConfig()
 	if err := toml.Unmarshal(raw, &file); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	if pprofAddr != "" {
+		if !strings.HasPrefix(pprofAddr, "127.0.0.1:") {
+			return errors.New("-pprof: only 127.0.0.1:PORT is allowed")
+		}
+		go func() { fmt.Fprintln(os.Stderr, "streamrelay: pprof:", http.ListenAndServe(pprofAddr, nil)) }()
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := netstream.New(file.Stream, log)
