@@ -11,12 +11,11 @@ import (
 // newTestMount builds a mount wired to a server that is not listening.
 func newTestMount(t testing.TB) (*Server, *mount) {
 	t.Helper()
-	cfg := testConfig(MountConfig{Name: "/m"})
-	cfg.WriteBatch = 0 // every service step writes what was published
-	s, err := New(cfg, nil)
+	s, err := New(testConfig(MountConfig{Name: "/m"}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.fan.batch = 0 // every service step writes what was published
 	m := newMount(s, s.conf().Mounts[0])
 	m.adm.Store(newAdmission(s, "/m", s.conf().Mounts[0].Auth))
 	return s, m

@@ -28,7 +28,6 @@ type Config struct {
 	MaxSkips       int           `toml:"max-skips-per-minute" comment:"skips to the live edge allowed per minute before a slow listener is dropped"`
 	NotsentLowat   int           `toml:"tcp-notsent-lowat" comment:"TCP_NOTSENT_LOWAT on listener sockets in bytes (0 = kernel default)"`
 	Writers        int           `toml:"writers" comment:"writer goroutines shared by all listeners (0 = one per CPU)"`
-	WriteBatch     Duration      `toml:"write-batch" comment:"a listener that keeps up is sent audio once its oldest unsent chunk is this old: fewer, larger sends cost far less CPU; players buffer more than this (0 = send each chunk when published)"`
 	SourcePassword string        `toml:"source-password" secret:"true" comment:"password for PUT/SOURCE pushes (user source) unless the mount sets its own"`
 	AdminUser      string        `toml:"admin-user" comment:"user for /admin/metadata"`
 	AdminPassword  string        `toml:"admin-password" secret:"true" comment:"password for /admin/metadata (empty = only source credentials)"`
@@ -110,7 +109,6 @@ func DefaultConfig() Config {
 		WriteTimeout:   Duration(10 * time.Second),
 		MaxSkips:       3,
 		NotsentLowat:   65536,
-		WriteBatch:     Duration(time.Second),
 		ReadyFresh:     Duration(5 * time.Second),
 		AdmissionRate:  500,
 		AdmissionBurst: 4000,
@@ -232,9 +230,6 @@ func (c Config) Validate(report func(key, msg string)) {
 	}
 	if c.BurstSize < 0 || c.MaxSkips < 0 || c.NotsentLowat < 0 || c.Writers < 0 {
 		report("burst-size", "burst-size, max-skips-per-minute, tcp-notsent-lowat and writers must not be negative")
-	}
-	if c.WriteBatch < 0 || c.WriteBatch > Duration(5*time.Second) {
-		report("write-batch", fmt.Sprintf("must be between 0s and 5s (got %s)", time.Duration(c.WriteBatch)))
 	}
 	if c.RingSize > 0 && c.QueueSize+c.BurstSize+4*slotCap >= c.RingSize {
 		report("ring-size", fmt.Sprintf("must exceed queue-size + burst-size + %d bytes of guard (got %d)", 4*slotCap, c.RingSize))

@@ -12,10 +12,16 @@ import (
 // maxIov bounds the segments written by one writev.
 const maxIov = 16
 
-// batchSlots is the most chunks (16 KiB) a listener that keeps up is left
-// waiting for write-batch: one second at 128 kbit/s, and far below
-// queue-size and tcp-notsent-lowat at any bitrate.
-const batchSlots = 4
+// A listener that keeps up is sent audio once its oldest unsent chunk is
+// writeBatch old or batchSlots chunks (16 KiB) are pending, whichever comes
+// first: one write per second at 128 kbit/s, far below queue-size and
+// tcp-notsent-lowat at any bitrate. Most of the relay's CPU is kernel time
+// per send, so fewer, larger sends cost far less; players buffer more than
+// a second (the burst alone is about four).
+const (
+	writeBatch = time.Second
+	batchSlots = 4
+)
 
 // listener is one connected listener. It has no goroutine, no net.Conn and
 // no request state of its own: a writer shard services its raw socket with
@@ -107,13 +113,14 @@ type fanout struct {
 	wg     sync.WaitGroup
 	quit   chan struct{}
 	lsn    atomic.Int64
+	batch  int64 // writeBatch in nanoseconds (tests set 0: no batching)
 }
 
 func newFanout(srv *Server, n int) *fanout {
 	if n <= 0 {
 		n = min(runtime.GOMAXPROCS(0), 8)
 	}
-	f := &fanout{srv: srv, quit: make(chan struct{})}
+	f := &fanout{srv: srv, quit: make(chan struct{}), batch: int64(writeBatch)}
 	for range n {
 		f.shards = append(f.shards, &shard{fan: f, kick: make(chan struct{}, 1)})
 	}
@@ -177,12 +184,19 @@ func (sh *shard) run() {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
+		// The tick retries full sockets and applies scheduled closes; a
+		// shard without listeners waits for a kick only, so an idle relay
+		// does not wake up ten times a second per shard.
+		var tick <-chan time.Time
+		if len(sh.ls) > 0 {
+			tick = t.C
+		}
 		select {
 		case <-sh.fan.quit:
 			sh.closeAll()
 			return
 		case <-sh.kick:
-		case <-t.C:
+		case <-tick:
 		}
 		sh.pass(time.Now().UnixNano())
 	}
@@ -243,10 +257,8 @@ func (sh *shard) service(l *listener, now int64) string {
 			l.lastProgress = now
 			return ""
 		}
-		// Most of the relay's CPU is kernel time per send: a listener that
-		// keeps up waits until write-batch of audio or batchSlots chunks
-		// are pending, then takes them in one writev.
-		if head-l.cursor < batchSlots && now-r.at(l.cursor).at < int64(cfg.WriteBatch) {
+		// Batch the sends of a listener that keeps up (see writeBatch).
+		if head-l.cursor < batchSlots && now-r.at(l.cursor).at < sh.fan.batch {
 			return ""
 		}
 	}

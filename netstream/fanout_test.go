@@ -1,6 +1,7 @@
 package netstream
 
 import (
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -11,7 +12,7 @@ import (
 // and then gets every pending chunk in one write.
 func TestWriteBatch(t *testing.T) {
 	s, m := newTestMount(t)
-	s.cfg.WriteBatch = Duration(time.Second)
+	s.fan.batch = int64(time.Second)
 	l := &listener{m: m, fd: dialDetached(t, discardServer(t)), lastProgress: time.Now().UnixNano()}
 	sh := s.fan.shards[0]
 	tests := []struct {
@@ -47,5 +48,26 @@ func TestWriteBatch(t *testing.T) {
 func TestListenerSize(t *testing.T) {
 	if n := unsafe.Sizeof(listener{}); n > 192 {
 		t.Fatalf("listener is %d bytes, want at most 192", n)
+	}
+}
+
+// TestHeadVariants checks that listener response heads are built once per
+// change of the announced stream values, not per connection.
+func TestHeadVariants(t *testing.T) {
+	_, m, _, _ := fedMount(t)
+	m.info.Store(&streamInfo{name: "first\r\nX-Injected: 1"})
+	plain, meta := m.head(0), m.head(16000)
+	if !strings.Contains(string(plain), "icy-name: first  X-Injected: 1\r\n") || strings.Contains(string(plain), "icy-metaint:") {
+		t.Fatalf("head without metadata:\n%s", plain)
+	}
+	if !strings.Contains(string(meta), "icy-metaint: 16000\r\n") {
+		t.Fatalf("head with metadata:\n%s", meta)
+	}
+	if a := testing.AllocsPerRun(100, func() { m.head(0); m.head(16000) }); a != 0 {
+		t.Fatalf("unchanged head rebuilt: %v allocs", a)
+	}
+	m.info.Store(&streamInfo{name: "second"})
+	if h := string(m.head(0)); !strings.Contains(h, "icy-name: second\r\n") {
+		t.Fatalf("head after a stream info change:\n%s", h)
 	}
 }

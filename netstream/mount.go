@@ -71,6 +71,7 @@ type mount struct {
 	meta      atomic.Pointer[metaState]
 	oggHdr    atomic.Pointer[[]byte]
 	srcDesc   atomic.Pointer[sourceRef]
+	heads     [2]atomic.Pointer[headVariant] // without and with icy-metaint
 
 	adm       atomic.Pointer[admission]
 	listeners atomic.Int64

@@ -443,12 +443,42 @@ func clientIP(conn net.Conn) string {
 	return host
 }
 
-// listenerHead builds the response head for a listener of m.
-func listenerHead(m *mount, metaint int) []byte {
-	si := m.info.Load()
+// headVariant is a mount's response head for one metadata interval, valid
+// while the stream info, codec and bitrate it was built from are current.
+type headVariant struct {
+	info    *streamInfo
+	codec   uint32
+	bitrate int64
+	metaint int
+	head    []byte
+}
+
+// head returns the response head for a listener of m, built once per
+// change of the stream's announced values rather than per connection (it
+// is shared and must not be modified).
+func (m *mount) head(metaint int) []byte {
+	i := 0
+	if metaint > 0 {
+		i = 1
+	}
+	si, c, br := m.info.Load(), m.codec.Load(), m.bitrate.Load()
+	if h := m.heads[i].Load(); h != nil && h.info == si && h.codec == c && h.bitrate == br && h.metaint == metaint {
+		return h.head
+	}
+	h := &headVariant{info: si, codec: c, bitrate: br, metaint: metaint, head: listenerHead(si, codec(c), br, metaint)}
+	m.heads[i].Store(h)
+	return h.head
+}
+
+// headerValue keeps a stream-supplied value on one header line.
+var headerValue = strings.NewReplacer("\r", " ", "\n", " ")
+
+// listenerHead builds the response head announcing si, codec c and
+// bitrate br (bits per second, used when si has none).
+func listenerHead(si *streamInfo, c codec, br int64, metaint int) []byte {
 	ct := si.contentType
 	if ct == "" {
-		ct = codec(m.codec.Load()).contentType()
+		ct = c.contentType()
 	}
 	var b strings.Builder
 	b.WriteString("HTTP/1.0 200 OK\r\nServer: satd\r\nContent-Type: " + ct + "\r\n")
@@ -456,7 +486,7 @@ func listenerHead(m *mount, metaint int) []byte {
 	b.WriteString("Access-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: icy-br, icy-description, icy-genre, icy-metaint, icy-name, icy-pub, icy-url\r\n")
 	hdr := func(k, v string) {
 		if v != "" {
-			b.WriteString(k + ": " + strings.NewReplacer("\r", " ", "\n", " ").Replace(v) + "\r\n")
+			b.WriteString(k + ": " + headerValue.Replace(v) + "\r\n")
 		}
 	}
 	hdr("icy-name", si.name)
@@ -468,12 +498,12 @@ func listenerHead(m *mount, metaint int) []byte {
 		pub = "1"
 	}
 	hdr("icy-pub", pub)
-	br := si.bitrate
-	if br == 0 {
-		br = int(m.bitrate.Load() / 1000)
+	kbps := si.bitrate
+	if kbps == 0 {
+		kbps = int(br / 1000)
 	}
-	if br > 0 {
-		hdr("icy-br", strconv.Itoa(br))
+	if kbps > 0 {
+		hdr("icy-br", strconv.Itoa(kbps))
 	}
 	if metaint > 0 {
 		hdr("icy-metaint", strconv.Itoa(metaint))
@@ -512,7 +542,7 @@ func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
 		metaint = mc.MetaInterval
 	}
 	if head {
-		writeHead(conn, listenerHead(m, metaint))
+		writeHead(conn, m.head(metaint))
 		return false
 	}
 	user, pass, _ := req.BasicAuth()
@@ -538,9 +568,9 @@ func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
 		s.log.Warn("stream: listener socket", "mount", m.name, "err", err)
 		return false
 	}
-	pre := listenerHead(m, metaint)
+	pre := m.head(metaint) // shared and read-only
 	if hdr := m.oggHdr.Load(); hdr != nil && codec(m.codec.Load()) == codecOgg {
-		pre = append(pre, *hdr...)
+		pre = append(pre[:len(pre):len(pre)], *hdr...)
 	}
 	now := time.Now()
 	l := &listener{
