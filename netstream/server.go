@@ -10,6 +10,7 @@ package netstream
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -313,9 +314,19 @@ var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }
 func (s *Server) handle(conn net.Conn) {
 	cfg := s.conf()
 	_ = conn.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout.Std()))
-	cr := &capReader{r: conn, n: 8 << 10}
+	bp := headBufs.Get().(*[]byte)
+	n, end, _ := readHead(conn, *bp)
+	if end == n && s.handleQuick(conn, (*bp)[:n]) {
+		headBufs.Put(bp)
+		return
+	}
+	// Everything but a plain anonymous listener goes through net/http,
+	// starting with the bytes already read (a read error shows again).
+	read := bytes.NewReader(append([]byte(nil), (*bp)[:n]...))
+	headBufs.Put(bp)
+	cr := &capReader{r: conn, n: maxHead - n}
 	br := brPool.Get().(*bufio.Reader)
-	br.Reset(cr)
+	br.Reset(io.MultiReader(read, cr))
 	req, err := http.ReadRequest(br)
 	if err != nil {
 		brPool.Put(br)
@@ -521,8 +532,49 @@ func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
 		writeSimple(conn, http.StatusNotFound, nil, "no such mount\n")
 		return false
 	}
+	user, pass, _ := req.BasicAuth()
+	ar := admitRequest{
+		uri: req.URL.RequestURI(), user: user, pass: pass, token: req.URL.Query().Get("token"),
+		ip: clientIP(conn), agent: req.UserAgent(), header: req.Header,
+	}
+	return s.serveListener(conn, m, req.Method == http.MethodHead, req.Header.Get("Icy-MetaData") == "1", ar)
+}
+
+// handleQuick serves a complete request head that parseQuick accepts when
+// it is for an anonymous listener of a mount that needs nothing else from
+// the request (no auth, no tokens, no listener reports). It returns false,
+// having written nothing, when the request needs net/http's parser.
+func (s *Server) handleQuick(conn net.Conn, head []byte) bool {
+	q, ok := parseQuick(head)
+	if !ok || q.auth || reservedPath(q.path) {
+		return false
+	}
+	m := s.mount(string(q.path))
+	if m == nil {
+		return false
+	}
+	if a, mc := m.adm.Load(), m.cfg.Load(); a == nil || !a.anonymous() || mc.Auth.ListenerRemove != "" || mc.Auth.StatsURL != "" {
+		return false
+	}
+	if !s.serveListener(conn, m, q.head, q.metadata, admitRequest{uri: m.name}) {
+		conn.Close()
+	}
+	return true
+}
+
+// reservedPath reports whether p is served by handle itself (before mounts).
+func reservedPath(p []byte) bool {
+	switch string(p) {
+	case "/healthz", "/readyz", "/status.json", "/admin/metadata":
+		return true
+	}
+	return false
+}
+
+// serveListener admits a listener of m (or answers its HEAD) and hands its
+// socket to a shard. It returns true when conn is spent.
+func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar admitRequest) bool {
 	cfg, mc := s.conf(), m.cfg.Load()
-	head := req.Method == http.MethodHead
 	switch {
 	case s.draining.Load():
 		s.unavailable(conn, "draining")
@@ -538,18 +590,14 @@ func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
 		return false
 	}
 	metaint := 0
-	if req.Header.Get("Icy-MetaData") == "1" {
+	if metadata {
 		metaint = mc.MetaInterval
 	}
 	if head {
 		writeHead(conn, m.head(metaint))
 		return false
 	}
-	user, pass, _ := req.BasicAuth()
-	ar := admitRequest{
-		uri: req.URL.RequestURI(), user: user, pass: pass, token: req.URL.Query().Get("token"),
-		ip: clientIP(conn), agent: req.UserAgent(), header: req.Header, clientID: s.nextID.Add(1),
-	}
+	ar.clientID = s.nextID.Add(1)
 	v := m.adm.Load().check(s.ctx, ar)
 	switch v.code {
 	case admitOK:
