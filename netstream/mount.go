@@ -232,7 +232,7 @@ func (m *mount) publishLocked() {
 	m.srv.fan.kick()
 }
 
-// tick runs every 50 ms: flushes a partial slot, bridges gaps with silence,
+// tick runs every 100 ms: flushes a partial slot, bridges gaps with silence,
 // and enforces the fallback hold.
 func (m *mount) tick(now time.Time) {
 	m.mu.Lock()
