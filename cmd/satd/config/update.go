@@ -47,10 +47,8 @@ func (u *Update) Validate(report func(key, msg string)) {
 		report("url", "must be set when enabled = true (or hawkbit_url)")
 	}
 	u.validateHawkBit(report)
-	if u.URL != "" {
-		if p, err := url.Parse(u.URL); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			report("url", fmt.Sprintf("%q is not an http(s) URL", u.URL))
-		}
+	if _, ok := httpURL(u.URL); u.URL != "" && !ok {
+		report("url", fmt.Sprintf("%q is not an http(s) URL", u.URL))
 	}
 	if d := u.Interval.Std(); d < time.Minute {
 		report("interval", "must be at least 1m")
@@ -85,7 +83,8 @@ func (u *Update) validateHawkBit(report func(key, msg string)) {
 	if u.HawkBitURL == "" {
 		return
 	}
-	if p, err := url.Parse(u.HawkBitURL); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.RawQuery != "" {
+	// The hawkBit base gets a path appended: a query would end up in the middle.
+	if p, ok := httpURL(u.HawkBitURL); !ok || p.RawQuery != "" {
 		report("hawkbit_url", fmt.Sprintf("%q is not an http(s) URL", u.HawkBitURL))
 	}
 	if u.URL != "" {
@@ -100,6 +99,12 @@ func (u *Update) validateHawkBit(report func(key, msg string)) {
 	if (u.HawkBitTargetToken == "") == (u.HawkBitGatewayToken == "") {
 		report("hawkbit_target_token", "set exactly one of hawkbit_target_token and hawkbit_gateway_token")
 	}
+}
+
+// httpURL parses s and tells whether it is an http(s) URL with a host.
+func httpURL(s string) (*url.URL, bool) {
+	p, err := url.Parse(s)
+	return p, err == nil && (p.Scheme == "https" || p.Scheme == "http") && p.Host != ""
 }
 
 // pathName tells whether s can be one segment of a URL path.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,7 +40,8 @@ type HawkBitOptions struct {
 	// Backoff is the first retry delay after a failed poll (doubling up to
 	// the polling interval); 0 means 15s.
 	Backoff time.Duration
-	Log     *slog.Logger
+	// Log receives the client's warnings; nil discards them.
+	Log *slog.Logger
 }
 
 // HawkBit is a client of Eclipse hawkBit's Direct Device Integration API.
@@ -57,10 +59,9 @@ type HawkBit struct {
 	fetch  *Fetcher
 	random func() float64
 
-	poll     sync.Mutex // one poll at a time (Run and Manager.Check)
-	mu       sync.Mutex
-	sleep    time.Duration
-	reported string // action whose "downloaded" was sent
+	poll     sync.Mutex   // one poll at a time (Run and Manager.Check)
+	sleep    atomic.Int64 // polling interval the server asked for, read by Run
+	reported string       // action whose "downloaded" was sent; guarded by poll
 }
 
 // The artifact names a deployment must carry besides the payload.
@@ -87,7 +88,7 @@ func NewHawkBit(m *Manager, o HawkBitOptions) (*HawkBit, error) {
 	h.base = srv.String() + "/" + url.PathEscape(o.Tenant) + "/controller/v1/" + url.PathEscape(o.ControllerID)
 	h.client = newAuthClient(o.Transport, srv.Host, o.TargetToken, o.GatewayToken)
 	h.fetch = &Fetcher{Client: h.client.http}
-	h.sleep = h.o.Sleep
+	h.sleep.Store(int64(h.o.Sleep))
 	m.finished = h.finished
 	m.check = h.Poll
 	return h, nil
@@ -133,15 +134,10 @@ func (h *HawkBit) Run(ctx context.Context) {
 
 // nextBackoff doubles the retry delay from first up to limit.
 func nextBackoff(cur, first, limit time.Duration) time.Duration {
-	next := min(max(2*cur, first), limit)
-	return max(next, first)
+	return max(min(2*cur, limit), first)
 }
 
-func (h *HawkBit) interval() time.Duration {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.sleep
-}
+func (h *HawkBit) interval() time.Duration { return time.Duration(h.sleep.Load()) }
 
 // Poll asks the server once what to do and does it: first delivers a
 // stored final feedback, then sends configData, a cancel answer or runs a
@@ -164,9 +160,7 @@ func (h *HawkBit) Poll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	h.sleep = cb.sleep
-	h.mu.Unlock()
+	h.sleep.Store(int64(cb.sleep))
 	if href := cb.Links.ConfigData.Href; href != "" {
 		if err := h.putConfigData(ctx, href); err != nil {
 			return err
@@ -361,20 +355,16 @@ func (h *HawkBit) progress(ctx context.Context, id string) func(done, total int6
 	}
 }
 
-// downloaded reports a verified payload once per action.
+// downloaded reports a verified payload once per action. It runs within
+// Poll, which holds h.poll.
 func (h *HawkBit) downloaded(ctx context.Context, id string, man *Manifest) error {
-	h.mu.Lock()
-	done := h.reported == id
-	h.mu.Unlock()
-	if done {
+	if h.reported == id {
 		return nil
 	}
 	if err := h.feedback(ctx, id, execDownloaded, finishedNone, fmt.Sprintf("%s verified: signature, %d bytes, sha256 %s", man.Version, man.Size, man.SHA256)); err != nil {
 		return err
 	}
-	h.mu.Lock()
 	h.reported = id
-	h.mu.Unlock()
 	return nil
 }
 
@@ -429,12 +419,14 @@ func (h *HawkBit) feedbackPath() string { return filepath.Join(h.m.o.Dir, "hawkb
 // restart (err nil: health checks passed and the version was confirmed).
 // The final feedback is stored first and sent by the next poll.
 func (h *HawkBit) finished(action string, err error) {
-	fb := newFeedback(action, execClosed, finishedSuccess, time.Now(), "running "+h.m.o.Running+"; health checks passed")
-	if st := h.m.Status(); err == nil && st.Health != nil {
-		fb.Status.Details = append(fb.Status.Details, st.Health.String())
-	}
+	var fb ddiFeedback
 	if err != nil {
 		fb = newFeedback(action, execClosed, finishedFailure, time.Now(), err.Error())
+	} else {
+		fb = newFeedback(action, execClosed, finishedSuccess, time.Now(), "running "+h.m.o.Running+"; health checks passed")
+		if st := h.m.Status(); st.Health != nil {
+			fb.Status.Details = append(fb.Status.Details, st.Health.String())
+		}
 	}
 	if err := saveJSON(h.feedbackPath(), storedFeedback{Action: action, Feedback: fb}); err != nil {
 		h.o.Log.Error("storing the hawkBit feedback", "action", action, "err", err)
