@@ -122,10 +122,8 @@ func (b *balancerComponent) Stop(ctx context.Context) error {
 
 // balancer returns the running Dispatcher, or nil.
 func (d *daemon) balancer() *balancer.Dispatcher {
-	for _, p := range d.parts {
-		if bc, ok := p.c.(*balancerComponent); ok {
-			return bc.d
-		}
+	if bc, ok := part[*balancerComponent](d); ok {
+		return bc.d
 	}
 	return nil
 }

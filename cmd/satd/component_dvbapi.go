@@ -138,12 +138,8 @@ func (d *dvbapiComponent) TCPAddr() string {
 
 // dvbapiPart returns the running dvbapi component, or nil.
 func (d *daemon) dvbapiPart() *dvbapiComponent {
-	for _, p := range d.parts {
-		if c, ok := p.c.(*dvbapiComponent); ok {
-			return c
-		}
-	}
-	return nil
+	c, _ := part[*dvbapiComponent](d)
+	return c
 }
 
 // dvbapiServices returns the programmes dvbapi clients are descrambling,

@@ -123,12 +123,8 @@ func (c *readersComponent) statuses() []ReaderStatus {
 
 // readersPart returns the running readers component, or nil.
 func (d *daemon) readersPart() *readersComponent {
-	for _, p := range d.parts {
-		if rc, ok := p.c.(*readersComponent); ok {
-			return rc
-		}
-	}
-	return nil
+	rc, _ := part[*readersComponent](d)
+	return rc
 }
 
 // readers returns the status of every configured reader, for the web form

@@ -75,10 +75,8 @@ func (s *streamComponent) Stop(ctx context.Context) error { return s.srv.Shutdow
 // streamStats returns the relay's mounts for the web form and health
 // checks, or false when the relay is off.
 func (d *daemon) streamStats() (netstream.Stats, bool) {
-	for _, p := range d.parts {
-		if s, ok := p.c.(*streamComponent); ok {
-			return s.srv.Stats(), true
-		}
+	if s, ok := part[*streamComponent](d); ok {
+		return s.srv.Stats(), true
 	}
 	return netstream.Stats{}, false
 }

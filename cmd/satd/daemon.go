@@ -76,6 +76,17 @@ type namedComponent struct {
 	c    component
 }
 
+// part returns the running component of type T, if any.
+func part[T component](d *daemon) (T, bool) {
+	for _, p := range d.parts {
+		if c, ok := p.c.(T); ok {
+			return c, true
+		}
+	}
+	var none T
+	return none, false
+}
+
 func runDaemon(args []string, stdout, stderr io.Writer) int {
 	f, err := parseDaemonFlags(args, stderr)
 	if err != nil {

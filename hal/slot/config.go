@@ -232,12 +232,13 @@ func (c Config) validateInternal(report func(key, msg string)) {
 		report("clkdiv", fmt.Sprintf("%d: want 0, 1, 2, 4 or 8", c.ClkDiv))
 	}
 	required := map[string]bool{"pins.cmdvcc": true, "pins.rst": true, "pins.off": true, "pins.clkdiv1": needDiv, "pins.clkdiv2": needDiv}
-	for _, l := range c.resolvedPins().lines() {
+	p := c.resolvedPins()
+	for _, l := range p.lines() {
 		if l.v == "" && required[l.key] {
 			report(l.key, "missing: a GPIO line address such as gpiochip0:17, 45 (sysfs number) or a line name")
 		}
 	}
-	c.resolvedPins().checkSyntax(report)
+	p.checkSyntax(report)
 }
 
 func knownBoards() string {

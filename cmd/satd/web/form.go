@@ -379,25 +379,20 @@ func applyTable(prefix string, v reflect.Value, form url.Values, problems, raw m
 			applyTable(key, fv, form, problems, raw)
 			return
 		}
-		if isSecret(f) && keepSecret(key, form) {
+		if isSecret(f) {
 			if _, clear := form[key+".clear"]; clear {
 				fv.SetZero()
+				return
 			}
-			return
+			if strings.TrimSpace(form.Get(key)) == "" {
+				return // the browser never sees a secret: empty means unchanged
+			}
 		}
 		if err := setField(fv, key, form); err != nil {
 			problems[key] = err.Error()
 			raw[key] = form.Get(key)
 		}
 	})
-}
-
-// keepSecret reports whether a secret is left as it is: the browser never
-// sees its value, so an empty submission means "unchanged". Its clear
-// checkbox (key.clear) empties it.
-func keepSecret(key string, form url.Values) bool {
-	_, clear := form[key+".clear"]
-	return clear || strings.TrimSpace(form.Get(key)) == ""
 }
 
 // setField sets one field from the form. Checkboxes are absent when off, so
