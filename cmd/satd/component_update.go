@@ -74,7 +74,7 @@ func buildUpdate(e env) (component, error) {
 		ConfigPath:    e.daemon.configPath,
 		Health:        daemonHealth{d: e.daemon},
 		HealthTimeout: u.HealthTimeout.Std(),
-		Restart:       restarter(u, e.log),
+		Restart:       restarter(u, e.log, e.daemon.requestRestart),
 		Log:           e.log,
 	})
 	if err != nil {
@@ -117,9 +117,10 @@ func hawkBitControllerID(u config.Update) string {
 }
 
 // restarter returns what happens after an install or a failed health
-// check: a reboot for RAUC; for a binary update, a clean stop, after which
-// `satd launch` starts the executable now current.
-func restarter(u config.Update, log *slog.Logger) func(rollback bool) {
+// check: a reboot for RAUC; for a binary update, the daemon's own restart
+// (every component stopped, then an exit after which `satd launch` starts
+// the executable now current).
+func restarter(u config.Update, log *slog.Logger, restart func() error) func(rollback bool) {
 	return func(rollback bool) {
 		if u.Install == "rauc" {
 			log.Warn("rebooting", "rollback", rollback, "command", u.RebootCommand)
@@ -129,7 +130,7 @@ func restarter(u config.Update, log *slog.Logger) func(rollback bool) {
 			return
 		}
 		log.Warn("stopping so that satd launch starts the new executable", "rollback", rollback)
-		syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		restart()
 	}
 }
 
@@ -165,10 +166,8 @@ func (c *updateComponent) Stop(ctx context.Context) error {
 // updateManager returns the update manager for the web form, or nil when
 // updates are off.
 func (d *daemon) updateManager() *update.Manager {
-	for _, p := range d.parts {
-		if c, ok := p.c.(*updateComponent); ok {
-			return c.m
-		}
+	if c, ok := part[*updateComponent](d); ok {
+		return c.m
 	}
 	return nil
 }
