@@ -158,14 +158,14 @@ func (a *admission) record(ok bool) {
 	}
 }
 
-// check decides on a listener. It never blocks longer than the configured
-// timeout.
 // anonymous reports whether the admission admits every listener without
 // looking at the request: no auth type, no token keys.
 func (a *admission) anonymous() bool {
 	return (a.cfg.Type == "" || a.cfg.Type == "none") && len(a.keys) == 0
 }
 
+// check decides on a listener. It never blocks longer than the configured
+// timeout.
 func (a *admission) check(ctx context.Context, r admitRequest) verdict {
 	identity := ""
 	if r.user != "" {

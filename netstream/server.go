@@ -549,9 +549,10 @@ func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
 // having written nothing, when the request needs net/http's parser.
 func (s *Server) handleQuick(conn net.Conn, head []byte) bool {
 	q, ok := parseQuick(head)
-	if !ok || q.auth || reservedPath(q.path) {
+	if !ok || q.auth {
 		return false
 	}
+	// No mount has the name of a path handle serves itself (Validate).
 	m := s.mount(string(q.path))
 	if m == nil {
 		return false
@@ -563,15 +564,6 @@ func (s *Server) handleQuick(conn net.Conn, head []byte) bool {
 		conn.Close()
 	}
 	return true
-}
-
-// reservedPath reports whether p is served by handle itself (before mounts).
-func reservedPath(p []byte) bool {
-	switch string(p) {
-	case "/healthz", "/readyz", "/status.json", "/admin/metadata":
-		return true
-	}
-	return false
 }
 
 // serveListener admits a listener of m (or answers its HEAD) and hands its

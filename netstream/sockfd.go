@@ -9,8 +9,9 @@ import (
 )
 
 // detachSocket takes the socket out of conn for a writer shard and closes
-// conn. The duplicate descriptor refers to the same open socket (still
-// non-blocking); closing conn drops the runtime poller registration, the
+// conn. The duplicate descriptor refers to the same open socket, so it is
+// non-blocking like the runtime's (O_NONBLOCK belongs to the open file, not
+// the descriptor); closing conn drops the runtime poller registration, the
 // net.Conn with its addresses and deadlines, so a streaming listener costs
 // one int instead of a netFD.
 func detachSocket(conn net.Conn, lowat int) (int, error) {
@@ -28,10 +29,6 @@ func detachSocket(conn net.Conn, lowat int) (int, error) {
 	}
 	if dupErr != nil {
 		return -1, fmt.Errorf("detach listener socket: dup: %w", dupErr)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(fd)
-		return -1, fmt.Errorf("detach listener socket: non-blocking: %w", err)
 	}
 	tuneListenerSocket(fd, lowat)
 	_ = conn.Close()
