@@ -61,6 +61,20 @@ type CardSystem interface {
 	Init(ctx context.Context, c Card) error
 }
 
+// T1Quirks are departures from ISO 7816-3 T=1 that the cards of one card
+// system are known to need.
+type T1Quirks struct {
+	// ZeroNS sends every I-block with N(S) = 0 and does not check the
+	// card's N(S) (DGCrypt cards work this way).
+	ZeroNS bool
+}
+
+// T1Quirker is implemented by card systems whose cards need T1Quirks. The
+// reader applies them to a T=1 card once Identify accepted it, before Init.
+type T1Quirker interface {
+	T1Quirks() T1Quirks
+}
+
 // Stats is a snapshot of a reader for the web form and metrics.
 type Stats struct {
 	Name       string    `json:"name"`
@@ -400,6 +414,9 @@ func (r *Reader) identify(ctx context.Context) error {
 		}
 		if !ok {
 			continue
+		}
+		if q, ok := sys.(T1Quirker); ok && r.sess.protocol == 1 {
+			r.sess.t1.zeroNS = q.T1Quirks().ZeroNS
 		}
 		r.setState(StateInit)
 		if err := sys.Init(ctx, c); err != nil {

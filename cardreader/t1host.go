@@ -36,6 +36,17 @@ type t1Proto struct {
 	writeErr  error // a failed send, reported by the next receive
 	wantIFSD  byte
 	ifsBuf    [1]byte
+	// zeroNS is the T1Quirks.ZeroNS mode: every I-block goes out with
+	// N(S) = 0 and the card's N(S) is not checked.
+	zeroNS bool
+}
+
+// sendNS returns the N(S) for the next I-block of the host.
+func (c *t1Proto) sendNS() uint8 {
+	if c.zeroNS {
+		return 0
+	}
+	return c.ns
 }
 
 // transmit sends cmd and writes the card's answer (data and SW) into resp.
@@ -69,7 +80,7 @@ func (c *t1Proto) exchange(cmd, resp []byte) (int, error) {
 	if len(cmd) == 0 {
 		return 0, fmt.Errorf("%w: empty command", ErrAPDU)
 	}
-	cur := lastI{n: min(c.ifsc, len(cmd)), ns: c.ns}
+	cur := lastI{n: min(c.ifsc, len(cmd)), ns: c.sendNS()}
 	cur.more = cur.n < len(cmd)
 	c.sendBlock(t1.IPCB(cur.ns, cur.more), cmd[:cur.n])
 	got, errs, acked := 0, 0, false
@@ -97,7 +108,7 @@ func (c *t1Proto) exchange(cmd, resp []byte) (int, error) {
 			case !acked && cur.more: // chained block acknowledged: send the next
 				errs = 0
 				c.ns ^= 1
-				cur = lastI{off: cur.off + cur.n, ns: c.ns}
+				cur = lastI{off: cur.off + cur.n, ns: c.sendNS()}
 				cur.n = min(c.ifsc, len(cmd)-cur.off)
 				cur.more = cur.off+cur.n < len(cmd)
 				c.sendBlock(t1.IPCB(cur.ns, cur.more), cmd[cur.off:cur.off+cur.n])
@@ -108,7 +119,7 @@ func (c *t1Proto) exchange(cmd, resp []byte) (int, error) {
 				c.sendR(t1.ROtherErr)
 			}
 		case t1.IBlock:
-			if (!acked && cur.more) || blk.NS() != c.nr {
+			if (!acked && cur.more) || (blk.NS() != c.nr && !c.zeroNS) {
 				if errs++; errs > c.retries {
 					return 0, c.resynch(fmt.Errorf("%w: unexpected I-block %02X", ErrProtocol, blk.PCB))
 				}
@@ -119,7 +130,9 @@ func (c *t1Proto) exchange(cmd, resp []byte) (int, error) {
 				acked = true
 				c.ns ^= 1
 			}
-			c.nr ^= 1
+			if c.nr ^= 1; c.zeroNS {
+				c.nr = 0 // the card numbers every block 0
+			}
 			errs = 0
 			if got+len(blk.Inf) > len(resp) {
 				c.abortChain(blk.More())

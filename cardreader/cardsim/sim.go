@@ -75,6 +75,10 @@ type Config struct {
 	// T=1 card first asks for that waiting time extension.
 	Delay time.Duration
 	WTX   byte
+	// T1ZeroNS makes the T=1 card expect N(S) = 0 in every host I-block
+	// (it refuses others with an R-block) and send its own I-blocks with
+	// N(S) = 0, as DGCrypt cards do.
+	T1ZeroNS bool
 	// Personality answers APDUs; nil means Echo{}.
 	Personality Personality
 	// ClockHz must equal the slot's card clock; default

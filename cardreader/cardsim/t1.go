@@ -39,10 +39,16 @@ func (s *Sim) serveT1(nad byte) error {
 
 // hostI takes one I-block of the host's command.
 func (s *Sim) hostI(b t1.Block) error {
-	if s.sending || b.NS() != s.nr {
+	switch {
+	case s.cfg.T1ZeroNS && (s.sending || b.NS() != 0):
+		return s.sendR(t1.ROtherErr)
+	case s.cfg.T1ZeroNS:
+	case s.sending || b.NS() != s.nr:
 		return s.sendR(t1.ROtherErr)
 	}
-	s.nr ^= 1
+	if s.nr ^= 1; s.cfg.T1ZeroNS {
+		s.nr = 0
+	}
 	s.apdu = append(s.apdu, b.Inf...)
 	if b.More() {
 		return s.sendR(t1.ROK)
@@ -92,6 +98,9 @@ func (s *Sim) sendChunk() error {
 	s.chain = s.chain[n:]
 	s.lastNS = s.ns
 	s.ns ^= 1
+	if s.cfg.T1ZeroNS {
+		s.lastNS, s.ns = 0, 0
+	}
 	return s.sendBlock(t1.IPCB(s.lastNS, more), inf)
 }
 
