@@ -219,7 +219,7 @@ func TestOptionsValidate(t *testing.T) {
 		t.Errorf("defaults invalid: %s", err)
 	}
 	o := cardreader.DefaultOptions()
-	o.IFSD, o.T1CRC, o.T1Retries, o.BackoffMax = 0, "crc32", 0, cardreader.Duration(time.Millisecond)
+	o.IFSD, o.T1CRC, o.T1Retries, o.BackoffMax = 255, "crc32", 0, cardreader.Duration(time.Millisecond)
 	got := validate(o)
 	for _, key := range []string{"ifsd", "t1_crc", "t1_retries", "reset_backoff_max"} {
 		if !strings.Contains(got, key+":") {

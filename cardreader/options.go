@@ -15,7 +15,7 @@ type Duration = duration.Duration
 type Options struct {
 	Deprecated   bool     `toml:"deprecated" comment:"Stay at the default speed (F=372, D=1) and send no PPS, like OSCam's deprecated mode. When off, satd falls back to this mode by itself after a failed PPS or card-system init."`
 	MaxBaud      int      `toml:"maxbaud" comment:"Highest UART baud rate to negotiate with PPS; 0 means no limit besides 2 % UART accuracy and the card's f(max)."`
-	IFSD         int      `toml:"ifsd" comment:"T=1 information field size announced to the card with S(IFS) after the ATR (1-254); 32 sends no S(IFS)."`
+	IFSD         int      `toml:"ifsd" comment:"T=1 information field size announced to the card with S(IFS) after the ATR (1-254); 32 sends no S(IFS); 0 offers the card's own IFSC when it is not 32, as OSCam does. A refused or unanswered S(IFS) is logged and the link goes on with 32."`
 	T1CRC        string   `toml:"t1_crc" comment:"CRC variant for T=1 cards that ask for a CRC in TC3: ccid (CRC-16/MCRF4XX, high byte first) or x25 (ISO 13239, low byte first)."`
 	T1Retries    int      `toml:"t1_retries" comment:"T=1 tries of one block (R-block and retransmission) before S(RESYNCH), 1-10."`
 	T1Resynchs   int      `toml:"t1_resynchs" comment:"S(RESYNCH) attempts before the card is reset, 1-10."`
@@ -29,7 +29,7 @@ type Options struct {
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
 	return Options{
-		IFSD:         254,
+		IFSD:         0,
 		T1CRC:        "ccid",
 		T1Retries:    3,
 		T1Resynchs:   3,
@@ -51,7 +51,7 @@ func (o Options) Validate(report func(key, msg string)) {
 	if o.MaxBaud < 0 {
 		report("maxbaud", fmt.Sprintf("%d is negative: allowed 0 (no limit) or a baud rate", o.MaxBaud))
 	}
-	rng("ifsd", o.IFSD, 1, 254)
+	rng("ifsd", o.IFSD, 0, 254)
 	if o.T1CRC != "ccid" && o.T1CRC != "x25" {
 		report("t1_crc", fmt.Sprintf("%q is unknown: allowed ccid or x25", o.T1CRC))
 	}

@@ -99,6 +99,7 @@ type Stats struct {
 	Resynchs    uint64 `json:"t1_resynchs"`
 	WTX         uint64 `json:"t1_wtx"`
 	PPSFailures uint64 `json:"pps_failures"`
+	IFSRefused  uint64 `json:"t1_ifs_refused"`
 	Faults      uint64 `json:"faults"`
 
 	// LastError is the last error with its cause chain; LastErrorState is
@@ -170,6 +171,7 @@ func (r *Reader) Stats() Stats {
 	s.ColdResets, s.WarmResets, s.Removals = c.ColdResets.Load(), c.WarmResets.Load(), c.Removals.Load()
 	s.Retransmits, s.Resynchs, s.WTX = c.Retransmits.Load(), c.Resynchs.Load(), c.WTX.Load()
 	s.PPSFailures, s.Faults = c.PPSFailures.Load(), c.Faults.Load()
+	s.IFSRefused = c.IFSRefusals.Load()
 	return s
 }
 

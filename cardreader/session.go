@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,9 @@ type Counters struct {
 	ColdResets, WarmResets, Removals atomic.Uint64
 	Retransmits, Resynchs, WTX       atomic.Uint64
 	PPSFailures, Faults              atomic.Uint64
+	// IFSRefusals counts S(IFS) requests the card refused or left
+	// unanswered (the link then stays at IFSD 32).
+	IFSRefusals atomic.Uint64
 }
 
 // session is one activated card: its ATR, the parameters in force and the
@@ -249,8 +253,13 @@ func (a *activator) setupT1(s *session) error {
 		retries: a.opts.T1Retries, resynchs: a.opts.T1Resynchs,
 		counters: a.counters, wtxFactor: 1,
 	}
-	if a.opts.IFSD == iso7816.DefaultIFSD {
+	s.t1.log = slog.Default().With("reader", a.slot.Name())
+	want := a.opts.IFSD
+	if want == 0 { // OSCam: offer the card's own IFSC
+		want = ifsc
+	}
+	if want == iso7816.DefaultIFSD {
 		return nil
 	}
-	return s.t1.announceIFSD(byte(a.opts.IFSD))
+	return s.t1.announceIFSD(byte(want))
 }

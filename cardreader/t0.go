@@ -118,12 +118,8 @@ func (c *t0) tpdu(data, out []byte) (n int, sw1, sw2 byte, err error) {
 				return 0, 0, 0, c.fail("SW2", err)
 			}
 			return n, b, sw2, nil
-		case b == ins || b == ^ins:
-			step := -1 // everything left
-			if b != ins {
-				step = 1
-			}
-			if sent, n, err = c.transfer(data, out, sent, n, step); err != nil {
+		case ackStep(b, ins) != 0:
+			if sent, n, err = c.transfer(data, out, sent, n, ackStep(b, ins)); err != nil {
 				return 0, 0, 0, err
 			}
 		default:
@@ -131,6 +127,28 @@ func (c *t0) tpdu(data, out []byte) (n int, sw1, sw2 byte, err error) {
 		}
 		nulls = 0
 	}
+}
+
+// ackMask selects bits 1-3 of a procedure byte. Old cards answer INS XOR 01
+// or INS XOR FE instead of INS or its complement; like OSCam, satd takes a
+// byte whose bits 1-3 match INS as ACK and one whose bits 1-3 match the
+// complement as a single-byte ACK. NULL and SW1 are recognised before.
+const ackMask = 0x0E
+
+// ackStep classifies procedure byte b after INS ins: -1 means ACK (all
+// remaining data), 1 means single-byte ACK, 0 means no ACK.
+func ackStep(b, ins byte) int {
+	switch {
+	case b == ins:
+		return -1
+	case b == ^ins:
+		return 1
+	case b&ackMask == ins&ackMask:
+		return -1
+	case b&ackMask == ^ins&ackMask:
+		return 1
+	}
+	return 0
 }
 
 // transfer moves step bytes (-1: all remaining) in the direction of the

@@ -167,3 +167,40 @@ func TestT1RemovedMidBlock(t *testing.T) {
 		}
 	})
 }
+
+// TestT1IFSD checks the S(IFS) offer after the ATR: by default the card's
+// own IFSC when it is not 32 (OSCam), nothing for IFSC 32, and a refused or
+// unanswered request leaves the card usable at IFSD 32.
+func TestT1IFSD(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ifsc     byte
+		ifsd     int
+		mode     cardsim.IFSMode
+		reqs     int64
+		cardIFSD int64
+		refused  uint64
+	}{
+		{"auto offers IFSC 128", 128, 0, cardsim.IFSConfirm, 1, 128, 0},
+		{"auto with IFSC 32 sends nothing", 32, 0, cardsim.IFSConfirm, 0, 0, 0},
+		{"configured 254", 32, 254, cardsim.IFSConfirm, 1, 254, 0},
+		{"unanswered S(IFS)", 254, 0, cardsim.IFSIgnore, 4, 0, 1},
+		{"refused S(IFS)", 254, 254, cardsim.IFSRefuse, 4, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := opts()
+			o.IFSD = tc.ifsd
+			cfg := cardsim.Config{ATR: t1ATR(0x3B, 0x11, tc.ifsc, false), IFS: tc.mode}
+			bubble(t, haltest.SlotOptions{Echo: true}, cfg, o, func(e *env) {
+				exchange(t, e.reader, 200) // chained both ways at IFSD 32 when refused
+				c := &e.sim.C
+				if c.IFSReqs.Load() != tc.reqs || c.LastIFSD.Load() != tc.cardIFSD {
+					t.Errorf("card saw %d S(IFS) requests, IFSD %d; want %d, %d", c.IFSReqs.Load(), c.LastIFSD.Load(), tc.reqs, tc.cardIFSD)
+				}
+				if s := e.reader.Stats(); s.IFSRefused != tc.refused || s.ColdResets != 1 {
+					t.Errorf("stats %+v, want %d refused S(IFS) and one cold reset", s, tc.refused)
+				}
+			})
+		})
+	}
+}

@@ -3,8 +3,10 @@ package cardreader
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
+	"satd.dev/satd/cardreader/iso7816"
 	"satd.dev/satd/cardreader/t1"
 	"satd.dev/satd/hal"
 )
@@ -39,6 +41,7 @@ type t1Proto struct {
 	// zeroNS is the T1Quirks.ZeroNS mode: every I-block goes out with
 	// N(S) = 0 and the card's N(S) is not checked.
 	zeroNS bool
+	log    *slog.Logger // nil in tests of the engine alone
 }
 
 // sendNS returns the N(S) for the next I-block of the host.
@@ -215,22 +218,39 @@ func (c *t1Proto) resynch(cause error) error {
 	return fmt.Errorf("%w: after %d RESYNCH attempts: %w", ErrT1Dead, c.resynchs, cause)
 }
 
-// announceIFSD sends S(IFS request, want) and expects the echo.
+// announceIFSD sends S(IFS request, want) and expects the echo. A card
+// that refuses or does not answer is no reason to drop it (OSCam goes on
+// too): the refusal is logged and IFSD stays at the default 32. Only the
+// removal of the card is an error.
 func (c *t1Proto) announceIFSD(want byte) error {
 	c.wantIFSD = want
 	c.ifsBuf[0] = want
+	var last error
 	for range c.retries + 1 {
 		c.sendBlock(t1.SPCB(t1.SIFS, false), c.ifsBuf[:])
 		blk, err := c.recvBlock()
-		if errors.Is(err, ErrCardRemoved) {
+		switch {
+		case errors.Is(err, ErrCardRemoved):
 			return err
-		}
-		if err == nil && blk.PCB == t1.SPCB(t1.SIFS, true) && blk.Inf[0] == want {
+		case err != nil:
+			last = err
+			continue
+		case blk.PCB == t1.SPCB(t1.SIFS, true) && blk.Inf[0] == want:
 			c.ifsd = int(want)
 			return nil
 		}
+		last = fmt.Errorf("answered with block %02X % X", blk.PCB, blk.Inf)
+		if blk.Kind() != t1.RBlock {
+			break // a clear refusal; an R-block asks for the request again
+		}
 	}
-	return fmt.Errorf("%w: S(IFS %d) not confirmed", ErrProtocol, want)
+	c.ifsd = iso7816.DefaultIFSD
+	c.wantIFSD = 0 // do not ask again after RESYNCH
+	c.counters.IFSRefusals.Add(1)
+	if c.log != nil {
+		c.log.Warn("T=1 card did not confirm S(IFS); going on with IFSD 32", "ifsd", want, "err", last)
+	}
+	return nil
 }
 
 // sendBlock encodes and sends a block after the block guard time. A write

@@ -39,6 +39,34 @@ type AckMode uint8
 const (
 	AckAll  AckMode = iota // INS: all bytes at once
 	AckEach                // INS XOR FF before every single byte
+	// AckOld and AckOldEach are old cards that get bit 1 of the procedure
+	// byte wrong: INS XOR 01 for all bytes, INS XOR FE for each byte.
+	AckOld
+	AckOldEach
+)
+
+// ack returns the procedure byte and the bytes it covers (0: all) for
+// the card's ACK style after INS ins.
+func (m AckMode) ack(ins byte) (proc byte, step int) {
+	switch m {
+	case AckEach:
+		return ^ins, 1
+	case AckOld:
+		return ins ^ 0x01, 0
+	case AckOldEach:
+		return ins ^ 0xFE, 1
+	}
+	return ins, 0
+}
+
+// IFSMode says how a T=1 card answers the host's S(IFS request).
+type IFSMode uint8
+
+// S(IFS) behaviours.
+const (
+	IFSConfirm IFSMode = iota // echo the request and use the size
+	IFSIgnore                 // stay silent (an old card that does not know S-blocks)
+	IFSRefuse                 // answer R(other error), keep IFSD 32
 )
 
 // Fault is a one-shot error injected into the card's next transmission.
@@ -79,6 +107,8 @@ type Config struct {
 	// (it refuses others with an R-block) and send its own I-blocks with
 	// N(S) = 0, as DGCrypt cards do.
 	T1ZeroNS bool
+	// IFS says how the card answers S(IFS request).
+	IFS IFSMode
 	// Personality answers APDUs; nil means Echo{}.
 	Personality Personality
 	// ClockHz must equal the slot's card clock; default

@@ -47,10 +47,9 @@ func (s *Sim) dataIn(h []byte) error {
 	ins, lc := h[1], int(h[4])
 	s.apdu = append(s.apdu[:0], h...)
 	for got := 0; got < lc; {
-		step := lc - got
-		proc := ins
-		if s.cfg.T0Ack == AckEach {
-			step, proc = 1, ^ins
+		proc, step := s.cfg.T0Ack.ack(ins)
+		if step == 0 {
+			step = lc - got
 		}
 		if err := s.procedure(proc); err != nil {
 			return err
@@ -101,9 +100,10 @@ func (s *Sim) sw(sw1, sw2 byte) []byte {
 
 // sendData sends response data after ACK procedure bytes.
 func (s *Sim) sendData(ins byte, data []byte) error {
-	if s.cfg.T0Ack == AckEach {
+	proc, step := s.cfg.T0Ack.ack(ins)
+	if step == 1 {
 		for i := range data {
-			if err := s.procedure(^ins); err != nil {
+			if err := s.procedure(proc); err != nil {
 				return err
 			}
 			if err := s.send(data[i : i+1]); err != nil {
@@ -112,7 +112,7 @@ func (s *Sim) sendData(ins byte, data []byte) error {
 		}
 		return nil
 	}
-	if err := s.procedure(ins); err != nil {
+	if err := s.procedure(proc); err != nil {
 		return err
 	}
 	return s.sendFaulty(data)

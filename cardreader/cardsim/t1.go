@@ -131,6 +131,12 @@ func (s *Sim) hostS(b t1.Block) error {
 		return s.sendBlock(t1.SPCB(t1.SResynch, true), nil)
 	case t1.SIFS:
 		s.C.IFSReqs.Add(1)
+		switch s.cfg.IFS {
+		case IFSIgnore:
+			return nil
+		case IFSRefuse:
+			return s.sendR(t1.ROtherErr)
+		}
 		s.ifsd = int(b.Inf[0])
 		s.C.LastIFSD.Store(int64(s.ifsd))
 		return s.sendBlock(t1.SPCB(t1.SIFS, true), b.Inf)
