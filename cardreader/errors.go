@@ -13,6 +13,10 @@
 //	n, err := r.Transmit(cmd, resp)                  // APDU when r.State() == StateReady
 //	st := r.Stats()                                  // snapshot for web and metrics
 //
+// A reader whose hardware runs the transmission protocol itself (PC/SC) is
+// an APDUSlot, run with NewAPDU: the lifecycle and the card systems see the
+// same Card and Transmit either way (see Transport).
+//
 // Transmit fails with ErrNotReady unless the card is ready and with
 // ErrCardRemoved when the card is pulled out mid-command; WaitState and
 // Changed let callers follow state changes.

@@ -113,7 +113,7 @@ type Stats struct {
 // identify → init → ready, and fault with capped exponential backoff.
 // Create it with New, run Run in a goroutine, send APDUs with Transmit.
 type Reader struct {
-	slot    hal.Slot
+	dev     driver
 	opts    Options
 	systems []CardSystem
 
@@ -126,7 +126,7 @@ type Reader struct {
 	// cardSem serialises use of the card. A channel rather than a mutex:
 	// waiting on it is durable for testing/synctest bubbles.
 	cardSem chan struct{}
-	sess    *session
+	sess    Transport // the activated card, nil when none
 	consec  int // consecutive soft command errors
 
 	mu       sync.Mutex // guards the fields below
@@ -138,24 +138,40 @@ type Reader struct {
 // New returns a reader for slot. Card systems are tried in order during
 // identification; without any the card is ready after activation.
 func New(slot hal.Slot, opts Options, systems ...CardSystem) (*Reader, error) {
+	r, err := newReader(isoDriver{slot}, opts, systems)
+	if err != nil {
+		return nil, err
+	}
+	r.stats.ClockHz = slot.ClockHz()
+	return r, nil
+}
+
+// NewAPDU returns a reader for a slot whose reader runs the transmission
+// protocol itself (PC/SC). The lifecycle and the card systems are the same
+// as with New; the ISO 7816 options that concern activation, PPS and the
+// T=0/T=1 engines do not apply.
+func NewAPDU(slot APDUSlot, opts Options, systems ...CardSystem) (*Reader, error) {
+	return newReader(apduDriver{slot}, opts, systems)
+}
+
+func newReader(dev driver, opts Options, systems []CardSystem) (*Reader, error) {
 	var problems []string
 	opts.Validate(func(key, msg string) { problems = append(problems, key+": "+msg) })
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("reader %s: %s", slot.Name(), strings.Join(problems, "; "))
+		return nil, fmt.Errorf("reader %s: %s", dev.Name(), strings.Join(problems, "; "))
 	}
 	r := &Reader{
-		slot: slot, opts: opts, systems: systems,
+		dev: dev, opts: opts, systems: systems,
 		wake: make(chan struct{}, 1), faults: make(chan error, 1), changed: make(chan struct{}),
 		cardSem: make(chan struct{}, 1),
 	}
-	r.stats.Name = slot.Name()
-	r.stats.ClockHz = slot.ClockHz()
+	r.stats.Name = dev.Name()
 	r.stats.Since = time.Now()
 	return r, nil
 }
 
 // Name returns the slot name.
-func (r *Reader) Name() string { return r.slot.Name() }
+func (r *Reader) Name() string { return r.dev.Name() }
 
 // State returns the current state.
 func (r *Reader) State() State { return State(r.state.Load()) }
@@ -231,7 +247,7 @@ func (r *Reader) Transmit(cmd, resp []byte) (int, error) {
 
 func (r *Reader) transmitLocked(cmd, resp []byte) (int, error) {
 	r.counters.Exchanges.Add(1)
-	n, err := r.sess.transmit(cmd, resp)
+	n, err := r.sess.Transmit(cmd, resp)
 	if err == nil {
 		r.consec = 0
 		return n, nil
@@ -275,12 +291,12 @@ func (r *Reader) Run(ctx context.Context) error {
 		r.lockCard()
 		r.sess = nil
 		r.unlockCard()
-		r.slot.Deactivate(context.WithoutCancel(ctx))
+		r.dev.Deactivate(context.WithoutCancel(ctx))
 		r.setState(StateStopped)
 	}()
 	backoff := time.Duration(r.opts.BackoffMin)
 	for ctx.Err() == nil {
-		present, err := r.slot.Present()
+		present, err := r.dev.Present()
 		if err != nil {
 			return fmt.Errorf("reader %s: card detect: %w", r.Name(), err)
 		}
@@ -319,7 +335,7 @@ func (r *Reader) Run(ctx context.Context) error {
 
 // watchEvents turns card-detect edges into the removal flag and wake-ups.
 func (r *Reader) watchEvents(ctx context.Context) {
-	events := r.slot.Events()
+	events := r.dev.Events()
 	for {
 		select {
 		case <-ctx.Done():
@@ -368,15 +384,14 @@ func (r *Reader) bringUp(ctx context.Context, kind hal.ResetKind) error {
 	r.mu.Lock()
 	noPPS := r.defaults
 	r.mu.Unlock()
-	a := activator{slot: r.slot, opts: r.opts, removed: &r.removed, counters: &r.counters, stage: r.setState}
-	s, err := a.activate(ctx, kind, noPPS)
+	s, err := r.dev.activate(ctx, r, kind, noPPS)
 	if err != nil {
 		return err
 	}
 	r.sess = s
 	r.publishSession(s)
 	if err := r.identify(ctx); err != nil {
-		if s.fidi != iso7816.DefaultFIDI && !r.opts.Deprecated {
+		if s.Link().FIDI != iso7816.DefaultFIDI && !r.opts.Deprecated {
 			r.mu.Lock()
 			r.defaults = true // next try at the default speed (OSCam's deprecated fallback)
 			r.mu.Unlock()
@@ -389,14 +404,15 @@ func (r *Reader) bringUp(ctx context.Context, kind hal.ResetKind) error {
 }
 
 // publishSession copies the negotiated parameters into the stats.
-func (r *Reader) publishSession(s *session) {
+func (r *Reader) publishSession(s Transport) {
+	l := s.Link()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.stats.ATR = strings.ToUpper(hex.EncodeToString(s.atr.Raw))
-	r.stats.Protocol = s.protocol
-	r.stats.Baud = s.port.link.Config().Baud
-	r.stats.F, r.stats.D = s.timing.F, s.timing.D
-	r.stats.Convention = s.atr.Convention.String()
+	r.stats.ATR = strings.ToUpper(hex.EncodeToString(s.ATR().Raw))
+	r.stats.Protocol = l.Protocol
+	r.stats.Baud = l.Baud
+	r.stats.F, r.stats.D = l.F, l.D
+	r.stats.Convention = l.Convention
 	r.stats.Defaults = r.defaults
 	r.stats.System = ""
 }
@@ -436,7 +452,7 @@ func (r *Reader) identify(ctx context.Context) error {
 // card.
 type lockedCard struct{ r *Reader }
 
-func (c lockedCard) ATR() *iso7816.ATR { return c.r.sess.atr }
+func (c lockedCard) ATR() *iso7816.ATR { return c.r.sess.ATR() }
 func (c lockedCard) Transmit(cmd, resp []byte) (int, error) {
 	return c.r.transmitLocked(cmd, resp)
 }
@@ -452,7 +468,7 @@ func (r *Reader) serve(ctx context.Context) error {
 			if r.removed.Load() {
 				return ErrCardRemoved
 			}
-			if ok, err := r.slot.Present(); err == nil && !ok {
+			if ok, err := r.dev.Present(); err == nil && !ok {
 				return ErrCardRemoved
 			}
 		case err := <-r.faults:
@@ -481,5 +497,5 @@ func (r *Reader) deactivate(ctx context.Context) {
 	case <-r.faults:
 	default:
 	}
-	r.slot.Deactivate(ctx)
+	r.dev.Deactivate(ctx)
 }
