@@ -127,7 +127,7 @@ type Reader struct {
 	// waiting on it is durable for testing/synctest bubbles.
 	cardSem chan struct{}
 	sess    Transport // the activated card, nil when none
-	consec  int // consecutive soft command errors
+	consec  int       // consecutive soft command errors
 
 	mu       sync.Mutex // guards the fields below
 	stats    Stats
@@ -433,8 +433,11 @@ func (r *Reader) identify(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		if q, ok := sys.(T1Quirker); ok && r.sess.protocol == 1 {
-			r.sess.t1.zeroNS = q.T1Quirks().ZeroNS
+		if q, ok := sys.(T1Quirker); ok {
+			// Quirks concern satd's own T=1 engine; an APDU reader runs its own.
+			if s, iso := r.sess.(*session); iso && s.protocol == 1 {
+				s.t1.zeroNS = q.T1Quirks().ZeroNS
+			}
 		}
 		r.setState(StateInit)
 		if err := sys.Init(ctx, c); err != nil {
