@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"satd.dev/satd/cmd/satd/config"
-	"satd.dev/satd/cmd/satd/dvbapi/zap"
+	"satd.dev/satd/dvbapi/zap"
 )
 
 func init() {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"satd.dev/satd/cmd/satd/dvbapi/zap"
+	"satd.dev/satd/dvbapi/zap"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the logger and the test.

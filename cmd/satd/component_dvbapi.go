@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"satd.dev/satd/cmd/satd/config"
-	"satd.dev/satd/cmd/satd/dvbapi"
+	"satd.dev/satd/dvbapi"
 )
 
 func init() {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"satd.dev/satd/cmd/satd/dvbapi/zap"
 	"satd.dev/satd/cmd/satd/web"
+	"satd.dev/satd/dvbapi/zap"
 )
 
 // servicesZap is a tvheadend-style client watching a Conax service and

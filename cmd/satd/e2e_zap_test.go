@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"satd.dev/satd/cmd/satd/config"
-	"satd.dev/satd/cmd/satd/dvbapi/zap"
+	"satd.dev/satd/dvbapi/zap"
 	"satd.dev/satd/hal/haltest"
 )
 

@@ -5,7 +5,7 @@ import (
 	"sync"
 
 	"satd.dev/satd/balancer"
-	"satd.dev/satd/cmd/satd/dvbapi"
+	"satd.dev/satd/dvbapi"
 )
 
 // readerInfo names a balancer reader for ECM_INFO and /tmp/ecm.info.

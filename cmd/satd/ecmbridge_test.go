@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"satd.dev/satd/balancer"
-	"satd.dev/satd/cmd/satd/dvbapi"
+	"satd.dev/satd/dvbapi"
 )
 
 // instantReader answers every request from its own goroutine with a CW

@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"time"
 
-	"satd.dev/satd/cmd/satd/dvbapi/zap"
+	"satd.dev/satd/dvbapi/zap"
 )
 
 func init() {

@@ -11,8 +11,8 @@ import (
 
 	"satd.dev/satd/cardreader/cardsim/personality"
 	"satd.dev/satd/cardreader/constcw"
-	"satd.dev/satd/cmd/satd/dvbapi"
-	"satd.dev/satd/cmd/satd/dvbapi/testecm"
+	"satd.dev/satd/dvbapi"
+	"satd.dev/satd/dvbapi/testecm"
 )
 
 // Connector opens the connection to the server: a dial for TCP or

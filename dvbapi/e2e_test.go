@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"satd.dev/satd/cmd/satd/dvbapi"
-	"satd.dev/satd/cmd/satd/dvbapi/testecm"
-	"satd.dev/satd/cmd/satd/dvbapi/zap"
+	"satd.dev/satd/dvbapi"
+	"satd.dev/satd/dvbapi/testecm"
+	"satd.dev/satd/dvbapi/zap"
 )
 
 func testServer(t *testing.T, log io.Writer) *dvbapi.Server {
@@ -52,7 +52,7 @@ func tcpServer(t *testing.T, log io.Writer) (*dvbapi.Server, string) {
 
 func loadScenario(t *testing.T, name string) *zap.Scenario {
 	t.Helper()
-	sc, err := zap.Load(filepath.Join("..", "..", "..", "testdata", "zap", name))
+	sc, err := zap.Load(filepath.Join("..", "testdata", "zap", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"encoding/binary"
 	"time"
 
-	"satd.dev/satd/cmd/satd/dvbapi"
+	"satd.dev/satd/dvbapi"
 )
 
 // SectionLen is the length of a generated ECM section (like a Conax ECM).

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"satd.dev/satd/cmd/satd/dvbapi"
-	"satd.dev/satd/cmd/satd/dvbapi/zap"
+	"satd.dev/satd/dvbapi"
+	"satd.dev/satd/dvbapi/zap"
 )
 
 // servicesScenario is one protocol-2 client on adapter 1, demux 2, whose

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
-	"satd.dev/satd/cmd/satd/dvbapi/testecm"
+	"satd.dev/satd/dvbapi/testecm"
 	"satd.dev/satd/internal/duration"
 )
 
