@@ -62,11 +62,16 @@ func findChromium() string {
 // ends. The first Run starts it, so per-step timeouts are derived afterwards.
 func New(t *testing.T) context.Context {
 	t.Helper()
-	exe := Chromium(t)
+	return start(t, Chromium(t), 1280, 900)
+}
+
+// start runs the browser exe with a window of width x height.
+func start(t *testing.T, exe string, width, height int) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(width, height))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelC(); cancelA() })

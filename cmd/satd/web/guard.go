@@ -98,6 +98,15 @@ func isLoopback(r *http.Request) bool {
 
 // wrap puts the guards around the site: headers first, then the address and
 // Host checks, then Go's cross-origin protection for every unsafe method.
+//
+// A browser on the LAN reaches the box over plain http at a private address,
+// which is not a "potentially trustworthy" origin, so it sends no
+// Sec-Fetch-Site. The protection then compares Origin with Host, and Host has
+// passed the allow-list just before: the form's own origin is admitted from
+// any address the box is reached at, while another origin or "Origin: null"
+// is refused. That is why the referrer policy is same-origin: under
+// no-referrer Chromium sends "Origin: null" on every form post, and nobody on
+// the LAN could log in.
 func (s *Server) wrap(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -110,7 +119,7 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
 		p := s.guard.policy.Load()
 		if !p.clientAllowed(r.RemoteAddr) {

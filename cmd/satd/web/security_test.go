@@ -76,6 +76,49 @@ func TestCrossOriginPostRefused(t *testing.T) {
 	}
 }
 
+// TestOriginFromLAN drives the guard as Chromium does from a PC on the LAN:
+// plain http at a private address sends Origin but no Sec-Fetch-Site. The
+// form's own origin passes at whatever allowed address the box is reached
+// at; another origin, another port and "Origin: null" are refused.
+func TestOriginFromLAN(t *testing.T) {
+	r := newRig(t, "", func(c *config.Config) { c.Web.AllowedHosts = []string{"10.1.2.3", "receiver.lan"} })
+	r.srv.pw.set("correct horse")
+	for _, tc := range []struct {
+		host, origin, fetchSite string
+		want                    int
+	}{
+		{"10.1.2.3:8080", "http://10.1.2.3:8080", "", http.StatusUnauthorized}, // admitted; the password is wrong
+		{"receiver.lan:8080", "http://receiver.lan:8080", "", http.StatusUnauthorized},
+		{"10.1.2.3:8080", "", "", http.StatusUnauthorized}, // no browser: nothing to forge
+		{"10.1.2.3:8080", "http://10.1.2.3:8080", "same-origin", http.StatusUnauthorized},
+		{"10.1.2.3:8080", "null", "", http.StatusForbidden},
+		{"10.1.2.3:8080", "http://evil.example", "", http.StatusForbidden},
+		{"10.1.2.3:8080", "http://10.1.2.3:9999", "", http.StatusForbidden},
+		{"10.1.2.3:8080", "http://receiver.lan:8080", "", http.StatusForbidden},
+		{"10.1.2.3:8080", "http://10.1.2.3:8080", "cross-site", http.StatusForbidden},
+		{"10.1.2.3:8080", "http://10.1.2.3:8080", "same-site", http.StatusForbidden},
+	} {
+		req := httptest.NewRequest("POST", "http://"+tc.host+"/login", strings.NewReader("password=wrong"))
+		req.Host = tc.host
+		req.RemoteAddr = "10.1.2.50:50000"
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		if tc.fetchSite != "" {
+			req.Header.Set("Sec-Fetch-Site", tc.fetchSite)
+		}
+		w := httptest.NewRecorder()
+		r.srv.Handler().ServeHTTP(w, req)
+		if w.Code != tc.want {
+			t.Errorf("Host %s, Origin %q, Sec-Fetch-Site %q: %d %q, want %d", tc.host, tc.origin, tc.fetchSite, w.Code, strings.TrimSpace(w.Body.String()), tc.want)
+		}
+		if got := w.Header().Get("Referrer-Policy"); got != "same-origin" {
+			t.Errorf("Referrer-Policy %q: a browser must keep sending its origin on same-origin posts", got)
+		}
+	}
+}
+
 func TestWrongHostRefused(t *testing.T) {
 	r := newRig(t, "", func(c *config.Config) { c.Web.AllowedHosts = []string{"receiver.lan"} })
 	r.start()
