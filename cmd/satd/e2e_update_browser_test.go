@@ -224,18 +224,24 @@ func startLaunch(t *testing.T, exe, dir, cfg string) *launched {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		interruptAndWait(cmd)
 		t.Logf("satd launch output:\n%s", l.out.String())
 	})
 	return l
+}
+
+// interruptAndWait stops a started process with SIGINT, and kills it when it
+// has not exited 20 seconds later.
+func interruptAndWait(cmd *exec.Cmd) {
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
 }
 
 // check verifies that version is the current, confirmed executable.
