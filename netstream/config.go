@@ -57,6 +57,7 @@ type MountConfig struct {
 	Type              string     `toml:"type" comment:"Content-Type override (audio/mpeg, audio/aac, application/ogg); empty = from the source"`
 	Title             string     `toml:"title" comment:"initial StreamTitle (the file source keeps it)"`
 	MetaInterval      int        `toml:"icy-metadata-interval" comment:"bytes between ICY metadata blocks for clients that ask (Icecast 16000)"`
+	OggNoICY          bool       `toml:"ogg-no-icy" comment:"like Icecast, offer no ICY metadata on an Ogg mount (titles then reach players only in the Ogg comment header)"`
 	FallbackHold      Duration   `toml:"fallback-hold" comment:"how long listeners get silence while the mount has no source, before a staggered close"`
 	FallbackTitle     string     `toml:"fallback-title" comment:"StreamTitle while sourceless (empty = keep the last one)"`
 	RetryBase         Duration   `toml:"retry-base" comment:"upstream reconnect backoff base (full jitter)"`

@@ -39,8 +39,9 @@ type listener struct {
 	metaOff int
 	metaVer uint32 // title version of metaBlk (0 = the zero block)
 	sentVer uint32
-	pre     []byte // response head (and Ogg headers) still to send
-	preOff  int
+	pre     []byte // response head, then the Ogg header pages
+	preOff  int32  // bytes of pre already sent
+	preHead int32  // length of the response head within pre; the rest is audio
 
 	start        int64 // unix nanos of the admission
 	bytes        uint64
@@ -75,9 +76,10 @@ func (l *listener) identity() string {
 type segKind uint8
 
 const (
-	segPre segKind = iota
-	segMeta
-	segAudio
+	segPre     segKind = iota
+	segMeta            // an ICY metadata block
+	segAudio           // ring data
+	segPreAudio        // Ogg header pages replayed from pre: audio for metaint
 )
 
 type seg struct {
@@ -252,7 +254,7 @@ func (sh *shard) service(l *listener, now int64) string {
 	cfg := &sh.fan.srv.cfg
 	r := l.m.ring
 	head := r.head.Load()
-	if l.preOff == len(l.pre) && l.metaOff == len(l.metaBlk) {
+	if int(l.preOff) == len(l.pre) && l.metaOff == len(l.metaBlk) {
 		if l.cursor >= head {
 			l.lastProgress = now
 			return ""
@@ -307,10 +309,12 @@ func (sh *shard) push(kind segKind, seq uint64, b []byte) {
 }
 
 // build fills bufs/segs from l's position up to head without changing l.
+// The Ogg header pages at the end of pre are audio to the listener: they
+// count against the metadata interval like ring data does.
 func (sh *shard) build(l *listener, head uint64) {
 	sh.k, sh.audio = 0, false
-	if l.preOff < len(l.pre) {
-		sh.push(segPre, 0, l.pre[l.preOff:])
+	if l.preOff < l.preHead {
+		sh.push(segPre, 0, l.pre[l.preOff:l.preHead])
 	}
 	until := l.until
 	if l.metaOff < len(l.metaBlk) {
@@ -318,17 +322,28 @@ func (sh *shard) build(l *listener, head uint64) {
 		sh.segs[sh.k-1].cont, sh.segs[sh.k-1].ver = true, l.metaVer
 		until = l.metaint
 	}
-	r := l.m.ring
-	s, off := l.cursor, l.off
 	sent := l.sentVer
 	if l.metaOff < len(l.metaBlk) && l.metaVer != 0 {
 		sent = l.metaVer
 	}
-	for s < head && sh.k < maxIov-1 {
-		sl := r.at(s)
-		if off >= sl.n {
-			s, off = s+1, 0
-			continue
+	hdr := l.pre[max(l.preOff, l.preHead):]
+	r := l.m.ring
+	s, off := l.cursor, l.off
+	for sh.k < maxIov-1 {
+		var b []byte
+		kind := segPreAudio
+		if len(hdr) > 0 {
+			b = hdr
+		} else {
+			if s >= head {
+				break
+			}
+			sl := r.at(s)
+			if off >= sl.n {
+				s, off = s+1, 0
+				continue
+			}
+			b, kind = sl.buf[off:sl.n], segAudio
 		}
 		if l.metaint > 0 && until == 0 {
 			blk, ver := zeroMeta, uint32(0)
@@ -340,13 +355,17 @@ func (sh *shard) build(l *listener, head uint64) {
 			until = l.metaint
 			continue
 		}
-		take := sl.n - off
+		take := len(b)
 		if l.metaint > 0 {
 			take = min(take, until)
 			until -= take
 		}
-		sh.push(segAudio, s, sl.buf[off:off+take])
-		off += take
+		sh.push(kind, s, b[:take])
+		if kind == segPreAudio {
+			hdr = hdr[take:]
+		} else {
+			off += take
+		}
 	}
 }
 
@@ -358,10 +377,13 @@ func (sh *shard) advance(l *listener, n int) {
 		c := min(n, sg.n)
 		n -= c
 		switch sg.kind {
-		case segPre:
-			l.preOff += c
-			if l.preOff == len(l.pre) {
-				l.pre, l.preOff = nil, 0
+		case segPre, segPreAudio:
+			l.preOff += int32(c)
+			if sg.kind == segPreAudio && l.metaint > 0 {
+				l.until -= c
+			}
+			if int(l.preOff) == len(l.pre) {
+				l.pre, l.preOff, l.preHead = nil, 0, 0
 			}
 		case segMeta:
 			if !sg.cont { // a new block starts

@@ -66,9 +66,17 @@ func TestICYInsertionProperty(t *testing.T) {
 		m := &mount{srv: srv, ring: newRing(1 << 20)}
 		m.setTitle("first")
 		metaint := 1 + rng.IntN(5000)
-		l := &listener{m: m, metaint: metaint, until: metaint, pre: []byte("HEAD\r\n\r\n")}
+		// Odd rounds replay "Ogg header pages" after the head: audio that
+		// counts against the interval like ring data.
+		hdr := make([]byte, (round%2)*(1+rng.IntN(9000)))
+		for i := range hdr {
+			hdr[i] = byte(rng.Uint32())
+		}
+		pre := append([]byte("HEAD\r\n\r\n"), hdr...)
+		l := &listener{m: m, metaint: metaint, until: metaint, pre: pre, preHead: int32(len("HEAD\r\n\r\n"))}
 		sh := srv.fan.shards[0]
-		var audio, wire []byte
+		audio := append([]byte(nil), hdr...)
+		var wire []byte
 		set := []string{"first"}
 		for step := range 300 {
 			if rng.IntN(4) == 0 { // publish a slot of random size

@@ -38,6 +38,14 @@ type metaState struct {
 	block []byte
 }
 
+// oggHeaders is the header set (identification, comment, setup pages) of
+// the current Ogg logical stream, and where the ring holds it: slots start
+// to end hold the header pages (end may also hold the first audio pages).
+type oggHeaders struct {
+	pages      []byte
+	start, end uint64
+}
+
 // mount is one mount point: its ring, the frame writer feeding it, the
 // silence generator, metadata and the listener registry.
 type mount struct {
@@ -63,13 +71,15 @@ type mount struct {
 	bytesIn     uint64    // real audio bytes, for the bitrate estimate
 	rateMark    time.Time
 	rateBytes   uint64
+	oggStart    uint64 // ring sequence of the header set being captured
+	oggPending  bool   // a header set is being captured
 
 	lastReal  atomic.Int64 // unix nanos of the last real (not silence) frame
 	everAudio atomic.Bool
 	bitrate   atomic.Int64 // bits per second
 	info      atomic.Pointer[streamInfo]
 	meta      atomic.Pointer[metaState]
-	oggHdr    atomic.Pointer[[]byte]
+	oggHdr    atomic.Pointer[oggHeaders]
 	srcDesc   atomic.Pointer[sourceRef]
 	heads     [2]atomic.Pointer[headVariant] // without and with icy-metaint
 
@@ -166,6 +176,12 @@ func (m *mount) ingest(src *sourceRef, p []byte) bool {
 // putFrame appends one frame to the ring (called with m.mu held, by the
 // framer for real audio or by the silence generator).
 func (m *mount) putFrame(f []byte, fi frameInfo) {
+	if codec(m.codec.Load()) == codecOgg && len(f) > 5 && f[5]&2 != 0 {
+		// A new header set starts its own slot, so that a listener can
+		// be started exactly at it.
+		m.publishLocked()
+		m.oggStart, m.oggPending = m.ring.head.Load(), true
+	}
 	m.realFrame(f, fi)
 	m.appendFrame(f)
 }
@@ -205,11 +221,10 @@ func (m *mount) realFrame(f []byte, fi frameInfo) {
 		m.silence = silenceFrame(c, f)
 		m.silenceDur = fi.dur
 	}
-	if c == codecOgg && !m.fr.oggCapturing && len(m.fr.oggHdr) > 0 {
-		if cur := m.oggHdr.Load(); cur == nil || string(*cur) != string(m.fr.oggHdr) {
-			h := append([]byte(nil), m.fr.oggHdr...)
-			m.oggHdr.Store(&h)
-		}
+	if c == codecOgg && m.oggPending && !m.fr.oggCapturing && len(m.fr.oggHdr) > 0 {
+		// The first audio page: the header set is complete.
+		m.oggPending = false
+		m.oggHdr.Store(&oggHeaders{pages: append([]byte(nil), m.fr.oggHdr...), start: m.oggStart, end: m.ring.head.Load()})
 	}
 	m.bytesIn += uint64(len(f))
 	if fi.bitrate > 0 {

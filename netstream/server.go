@@ -585,7 +585,7 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 		return false
 	}
 	metaint := 0
-	if metadata {
+	if metadata && !(mc.OggNoICY && codec(m.codec.Load()) == codecOgg) {
 		metaint = mc.MetaInterval
 	}
 	if head {
@@ -612,13 +612,19 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 		return false
 	}
 	pre := m.head(metaint) // shared and read-only
-	if hdr := m.oggHdr.Load(); hdr != nil && codec(m.codec.Load()) == codecOgg {
-		pre = append(pre[:len(pre):len(pre)], *hdr...)
+	preHead := int32(len(pre))
+	cursor := m.ring.startFor(cfg.BurstSize)
+	if h := m.oggHdr.Load(); h != nil && codec(m.codec.Load()) == codecOgg {
+		if cursor <= h.end && m.ring.valid(h.start) {
+			cursor = h.start // the burst starts with the header pages themselves
+		} else {
+			pre = append(pre[:len(pre):len(pre)], h.pages...)
+		}
 	}
 	now := time.Now()
 	l := &listener{
 		m: m, fd: fd, start: now.UnixNano(),
-		cursor: m.ring.startFor(cfg.BurstSize), metaint: metaint, until: metaint, pre: pre,
+		cursor: cursor, metaint: metaint, until: metaint, pre: pre, preHead: preHead,
 		lastProgress: now.UnixNano(),
 	}
 	if v.identity != "" || v.cacheKey != "" || mc.Auth.ListenerRemove != "" || mc.Auth.StatsURL != "" {
