@@ -76,10 +76,10 @@ func (l *listener) identity() string {
 type segKind uint8
 
 const (
-	segPre     segKind = iota
-	segMeta            // an ICY metadata block
-	segAudio           // ring data
-	segPreAudio        // Ogg header pages replayed from pre: audio for metaint
+	segPre      segKind = iota
+	segMeta             // an ICY metadata block
+	segAudio            // ring data
+	segPreAudio         // Ogg header pages replayed from pre: audio for metaint
 )
 
 type seg struct {
