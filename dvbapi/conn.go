@@ -1,18 +1,31 @@
 package dvbapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/bits"
 	"sync"
+	"time"
+	"weak"
 )
 
 // maxOutBuffered bounds the bytes queued for a client that does not read;
-// beyond it the connection is closed.
+// beyond it the connection is closed. Every message to the client,
+// SERVER_INFO included, counts.
 const maxOutBuffered = 256 << 10
+
+// Errors that close a connection.
+var (
+	// ErrSlowClient closes a connection whose client does not read.
+	ErrSlowClient = errors.New("dvbapi: client does not read")
+	// ErrSilentClient closes a connection that sent no complete message
+	// within Options.HandshakeTimeout.
+	ErrSilentClient = errors.New("dvbapi: client sent nothing")
+	// ErrServerClosing closes every connection when the server stops.
+	ErrServerClosing = errors.New("dvbapi: server shutting down")
+)
 
 // sink is where a connection's filter and descrambler commands go: back on
 // the socket (network mode) or to the local DVB devices.
@@ -25,10 +38,36 @@ type sink interface {
 	release(p *programme)
 }
 
+// connState is the lifetime of a connection. Every transition happens in
+// setStateLocked under c.mu; output is appended only in connProto0 and
+// connReady, and connClosed is terminal, so nothing can be queued, woken
+// or written after the close. The writer's wake channel is never closed:
+// closing is the done channel, which only the transition to connClosed
+// closes, once.
+type connState uint8
+
+const (
+	// connNew: no CLIENT_INFO yet. Programmes run, their output is held
+	// back and replayed at the handshake (OpenATV sends CA PMTs first).
+	connNew connState = iota
+	// connProto0: a CA PMT came and no CLIENT_INFO within
+	// Options.Protocol0Grace: the client speaks protocol 0.
+	connProto0
+	// connReady: CLIENT_INFO seen; output in the client's version.
+	connReady
+	// connClosed: terminal. Programmes stopped, buffers released.
+	connClosed
+)
+
+func (s connState) String() string {
+	return [...]string{"new", "protocol-0", "ready", "closed"}[s]
+}
+
 // conn is one client connection (or one client-mode connection to enigma2).
 type conn struct {
 	srv  *Server
 	log  *slog.Logger
+	lim  *logLimiter
 	rw   io.ReadWriteCloser
 	sink sink
 	opt  ParseOptions
@@ -39,21 +78,26 @@ type conn struct {
 	id   int
 	peer string
 
-	mu        sync.Mutex
-	version   int    // client's protocol version, 0 before CLIENT_INFO
-	client    string // CLIENT_INFO name, for the Status page
-	out       []byte
-	spare     []byte
-	wake      chan struct{}
-	closed    bool
-	failed    error
-	progs     [MaxProgrammes]*programme
-	indexUsed uint64
-	capmt     CAPMT
+	wake chan struct{} // never closed
+	done chan struct{} // closed by the transition to connClosed
+
+	mu         sync.Mutex
+	state      connState
+	version    int    // client's protocol version; 0 before CLIENT_INFO
+	client     string // CLIENT_INFO name, for the Status page
+	out        []byte
+	spare      []byte
+	failed     error // why the connection closed
+	closeLater bool  // rw.Close and the close log are due in unlock
+	proto0     *time.Timer
+	progs      [MaxProgrammes]*programme
+	indexUsed  uint64
+	capmt      CAPMT
 }
 
 func newConn(s *Server, rw io.ReadWriteCloser, log *slog.Logger, devices Devices) *conn {
-	c := &conn{srv: s, rw: rw, log: log, wake: make(chan struct{}, 1),
+	c := &conn{srv: s, rw: rw, log: log, lim: newLogLimiter(log, s.opt.LogInterval, 1),
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
 		out: make([]byte, 0, 4096), spare: make([]byte, 0, 4096)}
 	c.capmt.Streams = make([]Stream, 0, MaxStreams)
 	c.capmt.ECM = make([]ECMStream, 0, MaxECMPIDs)
@@ -66,41 +110,161 @@ func newConn(s *Server, rw io.ReadWriteCloser, log *slog.Logger, devices Devices
 	return c
 }
 
+// deadliner is implemented by net.Conn.
+type deadliner interface{ SetReadDeadline(time.Time) error }
+
 // serve reads and handles messages until the connection fails or closes.
 func (c *conn) serve() error {
 	go c.writeLoop()
+	dl, _ := c.rw.(deadliner)
+	if dl != nil && c.srv.opt.HandshakeTimeout > 0 {
+		dl.SetReadDeadline(time.Now().Add(c.srv.opt.HandshakeTimeout))
+	}
 	f := NewFramer()
 	var m ClientMessage
 	var err error
-	for err == nil {
+	heard := false
+	for err == nil && !c.isClosed() {
 		if err = f.Fill(c.rw); err != nil {
+			if !heard && isTimeout(err) {
+				err = ErrSilentClient
+			}
 			break
 		}
-		for {
+		for err == nil && !c.isClosed() {
 			ok, ferr := f.Next(c.allowFrame(), &m)
-			if ferr != nil {
+			if ferr != nil || !ok {
 				err = ferr
 				break
 			}
-			if !ok {
-				break
+			if !heard && dl != nil {
+				heard = true
+				dl.SetReadDeadline(time.Time{})
 			}
-			if err = c.handle(&m); err != nil {
-				break
-			}
+			err = c.handle(&m)
 		}
 	}
 	c.close(err)
-	if errors.Is(err, io.EOF) {
+	c.mu.Lock()
+	err = c.failed
+	c.mu.Unlock()
+	if err == nil || errors.Is(err, io.EOF) {
 		return nil
 	}
 	return err
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func (c *conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == connClosed
 }
 
 func (c *conn) allowFrame() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.version == 0 || c.version >= 3
+}
+
+// setStateLocked moves the connection to state to. Leaving connClosed is
+// impossible; entering it stops every programme (their commands are
+// dropped), releases the buffers and schedules rw.Close for unlock.
+func (c *conn) setStateLocked(to connState, reason error) {
+	from := c.state
+	if from == connClosed || from == to {
+		return
+	}
+	if to == connClosed {
+		c.failed = reason
+		c.state = connClosed // before the stops: sinks see it and drop output
+		for _, p := range c.progs {
+			if p != nil {
+				p.stop("connection closed")
+				p.timer.Stop()
+			}
+		}
+		if c.proto0 != nil {
+			c.proto0.Stop()
+		}
+		c.out, c.spare = nil, nil
+		c.closeLater = true
+		close(c.done)
+		return
+	}
+	c.state = to
+	if to == connReady {
+		c.serverInfoLocked()
+	}
+	if to == connProto0 || to == connReady {
+		c.replayLocked()
+	}
+}
+
+// serverInfoLocked answers a CLIENT_INFO. SERVER_INFO counts against the
+// output bound like everything else: a client repeating CLIENT_INFO
+// without reading is closed.
+func (c *conn) serverInfoLocked() {
+	if c.room() {
+		c.out = AppendServerInfo(c.out, c.version, ServerVersion, c.srv.opt.ServerName)
+	}
+}
+
+// closeLocked closes the connection for reason (nil or io.EOF: the peer
+// closed it).
+func (c *conn) closeLocked(reason error) { c.setStateLocked(connClosed, reason) }
+
+// close closes the connection once; later calls do nothing.
+func (c *conn) close(reason error) {
+	c.mu.Lock()
+	c.closeLocked(reason)
+	c.unlock()
+}
+
+// unlock releases c.mu and then does what the locked section made due:
+// wake the writer when output is queued, or close the transport and log
+// why once the connection entered connClosed. Sends on wake never block
+// and wake is never closed.
+func (c *conn) unlock() {
+	n := len(c.out)
+	closeNow := c.closeLater
+	c.closeLater = false
+	reason := c.failed
+	c.mu.Unlock()
+	if closeNow {
+		c.rw.Close()
+		if cs, ok := c.srv.opt.Solver.(ECMCanceler); ok {
+			cs.Cancel(c)
+		}
+		c.logClose(reason)
+		c.lim.flush()
+		return
+	}
+	if n > 0 {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// logClose logs why the connection closed, through the server's limiter:
+// a flood of short connections costs a few lines per interval.
+func (c *conn) logClose(reason error) {
+	var pe *ProtocolError
+	l := c.srv.connLog
+	switch {
+	case errors.As(reason, &pe):
+		l.logTo(c.log, slog.LevelWarn, "connection closed: malformed input", "offset", pe.Offset, "field", pe.Field, "reason", pe.Msg)
+	case reason == nil || errors.Is(reason, io.EOF):
+		l.logTo(c.log, slog.LevelInfo, "connection closed by peer")
+	default:
+		l.logTo(c.log, slog.LevelInfo, "connection closed", "reason", reason.Error())
+	}
 }
 
 // handle processes one client message. A returned error closes the
@@ -125,7 +289,7 @@ func (c *conn) handle(m *ClientMessage) error {
 				p.stop("stop message")
 			}
 		}
-		c.flushLocked()
+		c.unlock()
 		return nil
 	}
 	return nil
@@ -141,23 +305,45 @@ func offsetBy(err error, base int64) error {
 
 func (c *conn) clientInfo(m *ClientMessage) error {
 	if m.Version < 1 {
-		return &ProtocolError{Offset: m.Offset, Field: "CLIENT_INFO version", Msg: "protocol 0 (host byte order) is not supported"}
+		return &ProtocolError{Offset: m.Offset, Field: "CLIENT_INFO version", Msg: "protocol 0 has no CLIENT_INFO (a protocol-0 client starts with a CA PMT)"}
 	}
 	c.mu.Lock()
-	defer c.flushLocked()
-	first := c.version == 0
+	defer c.unlock()
+	if c.state == connClosed {
+		return nil
+	}
 	c.version = int(min(m.Version, MaxVersion))
 	c.client = clientName(m.Name)
-	c.log.Info("client handshake", "client", string(m.Name), "announced", m.Version, "protocol", c.version)
-	c.out = AppendServerInfo(c.out, c.version, ServerVersion, c.srv.opt.ServerName)
-	if first {
-		c.replayLocked()
+	c.lim.log(slog.LevelInfo, "client handshake", "client", string(m.Name), "announced", m.Version, "protocol", c.version)
+	if c.proto0 != nil {
+		c.proto0.Stop()
 	}
+	if c.state != connReady {
+		c.setStateLocked(connReady, nil) // answers, then replays what programmes produced so far
+		return nil
+	}
+	c.serverInfoLocked()
 	return nil
 }
 
+// room reports whether output may be appended: the connection is open
+// for output and below maxOutBuffered. Above the bound the client does
+// not read, and the connection is closed.
+func (c *conn) room() bool {
+	switch c.state {
+	case connProto0, connReady:
+	default:
+		return false
+	}
+	if len(c.out) > maxOutBuffered {
+		c.closeLocked(fmt.Errorf("%w: %d bytes queued", ErrSlowClient, len(c.out)))
+		return false
+	}
+	return true
+}
+
 // replayLocked sends what programmes started before the handshake have
-// produced (OpenATV sends its CA PMTs before CLIENT_INFO).
+// produced.
 func (c *conn) replayLocked() {
 	if _, ok := c.sink.(*netSink); !ok {
 		return
@@ -180,13 +366,41 @@ func (c *conn) replayLocked() {
 	}
 }
 
+// armProtocol0Locked starts the wait for a CLIENT_INFO after a CA PMT
+// that came first; when none comes, the connection speaks protocol 0.
+func (c *conn) armProtocol0Locked() {
+	if c.state != connNew || c.proto0 != nil {
+		return
+	}
+	if _, ok := c.sink.(*netSink); !ok {
+		return
+	}
+	wc := weak.Make(c) // a stopped timer must not keep a closed connection
+	c.proto0 = time.AfterFunc(c.srv.opt.Protocol0Grace, func() {
+		c := wc.Value()
+		if c == nil {
+			return
+		}
+		c.mu.Lock()
+		defer c.unlock()
+		if c.state == connNew {
+			c.lim.log(slog.LevelInfo, "no CLIENT_INFO after a CA PMT; speaking protocol 0", "after", c.srv.opt.Protocol0Grace)
+			c.setStateLocked(connProto0, nil)
+		}
+	})
+}
+
 func (c *conn) caPMT(m *ClientMessage) error {
 	c.mu.Lock()
-	defer c.flushLocked()
+	defer c.unlock()
+	if c.state == connClosed {
+		return nil
+	}
 	cm := &c.capmt
 	if err := ParseCAPMT(m.Body, c.opt, cm); err != nil {
 		return offsetBy(err, m.Offset+int64(m.BodyOff))
 	}
+	c.armProtocol0Locked()
 	lm := cm.ListManagement
 	if lm == ListFirst || lm == ListOnly {
 		for _, p := range c.progs {
@@ -202,7 +416,7 @@ func (c *conn) caPMT(m *ClientMessage) error {
 			p.stop("not_selected")
 		}
 	case CmdQuery:
-		c.log.Info("ca_pmt_cmd_id query is not supported; programme dropped", "sid", cm.Program)
+		c.lim.log(slog.LevelInfo, "ca_pmt_cmd_id query is not supported; programme dropped", "sid", cm.Program)
 		if p != nil {
 			p.stop("query")
 		}
@@ -211,7 +425,7 @@ func (c *conn) caPMT(m *ClientMessage) error {
 		case p != nil:
 			p.update(cm, m.MsgID)
 		case lm == ListUpdate:
-			c.log.Warn("CA PMT update for an unknown programme ignored", "sid", cm.Program, "offset", m.Offset)
+			c.lim.log(slog.LevelWarn, "CA PMT update for an unknown programme ignored", "sid", cm.Program, "offset", m.Offset)
 		default:
 			c.startLocked(cm, m.MsgID)
 		}
@@ -246,7 +460,7 @@ func (c *conn) startLocked(cm *CAPMT, msgid uint32) {
 			return
 		}
 	}
-	c.log.Warn("no free programme slot; CA PMT ignored", "sid", cm.Program, "slots", MaxProgrammes)
+	c.lim.log(slog.LevelWarn, "no free programme slot; CA PMT ignored", "sid", cm.Program, "slots", MaxProgrammes)
 }
 
 // filterData handles a section for (slot, filter): the hot path.
@@ -262,15 +476,24 @@ func (c *conn) filterData(slot, filter uint8, s []byte) {
 		c.mu.Unlock()
 		return
 	}
+	c.mu.Unlock()
+	c.solve(p)
+}
+
+// solve hands the programme's filled request to the solver (outside the
+// connection lock: the answer may come back before Solve returns) and
+// re-arms the filter to the other parity unless the answer moved the
+// programme on. The caller holds submitMu.
+func (c *conn) solve(p *programme) {
+	c.mu.Lock()
 	cur, pid := p.cur, p.filter.PID
 	c.mu.Unlock()
 	c.srv.opt.Solver.Solve(&p.req)
 	c.mu.Lock()
-	// Re-arm to the other parity unless the answer moved the programme on.
 	if p.active && p.armed && p.cur == cur && p.filter.PID == pid {
 		p.rearm()
 	}
-	c.flushLocked()
+	c.unlock()
 }
 
 // ECMAnswered receives the solver's answers for this connection.
@@ -280,75 +503,42 @@ func (c *conn) ECMAnswered(a ECMAnswer) {
 		return
 	}
 	c.mu.Lock()
-	defer c.flushLocked()
+	defer c.unlock()
 	p := c.progs[slot]
-	if p == nil || !p.active || !p.pending || p.gen != gen || p.cur != cur {
-		return // late answer for a stopped or moved-on programme
+	if c.state == connClosed || p == nil || !p.active || !p.pending || p.gen != gen || p.cur != cur {
+		return // late answer for a closed connection, a stopped or moved-on programme
 	}
 	p.ans = a
 	p.answered(&p.ans)
 }
 
-// flushLocked wakes the writer and releases the lock.
-func (c *conn) flushLocked() {
-	n := len(c.out)
-	c.mu.Unlock()
-	if n > 0 {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
+// writeLoop writes queued output until the connection closes.
 func (c *conn) writeLoop() {
-	for range c.wake {
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+			return
+		}
 		c.mu.Lock()
-		if c.closed {
+		if c.state == connClosed {
 			c.mu.Unlock()
 			return
 		}
 		buf := c.out
-		c.out = c.spare[:0]
+		c.out, c.spare = c.spare[:0], nil
 		c.mu.Unlock()
-		if len(buf) > 0 {
-			if _, err := c.rw.Write(buf); err != nil {
-				c.close(fmt.Errorf("write: %w", err))
-				return
-			}
-		}
+		_, err := c.rw.Write(buf)
 		c.mu.Lock()
-		c.spare = buf[:0]
-		c.mu.Unlock()
-	}
-}
-
-// close stops every programme of the connection and closes it once.
-func (c *conn) close(reason error) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.closed = true
-	c.failed = reason
-	for _, p := range c.progs {
-		if p != nil {
-			p.stop("connection closed")
-			p.timer.Stop()
+		if err != nil {
+			c.closeLocked(fmt.Errorf("write: %w", err))
+		} else if c.state != connClosed {
+			c.spare = buf[:0]
 		}
-	}
-	c.mu.Unlock()
-	close(c.wake)
-	c.rw.Close()
-	var pe *ProtocolError
-	switch {
-	case errors.As(reason, &pe):
-		c.log.Warn("connection closed: malformed input", "offset", pe.Offset, "field", pe.Field, "reason", pe.Msg)
-	case reason == nil || errors.Is(reason, io.EOF):
-		c.log.Info("connection closed by peer")
-	default:
-		c.log.Info("connection closed", "reason", reason.Error())
+		c.unlock()
+		if err != nil {
+			return
+		}
 	}
 }
 
@@ -367,49 +557,38 @@ func (c *conn) freeIndex(i int32) {
 	}
 }
 
-// netSink writes filter and descrambler commands back on the socket.
+// netSink writes filter and descrambler commands back on the socket. Its
+// methods run under c.mu and append only when c.room allows.
 type netSink conn
 
-func (s *netSink) ready() bool {
-	c := (*conn)(s)
-	if c.closed || c.version == 0 {
-		return false // before the handshake; replayed after it
-	}
-	if len(c.out) > maxOutBuffered {
-		c.log.Warn("client does not read; closing", "queued", len(c.out))
-		c.closed = true
-		go c.rw.Close()
-		return false
-	}
-	return true
-}
+func (s *netSink) conn() *conn { return (*conn)(s) }
 
 func (s *netSink) setFilter(p *programme, f *Filter) {
-	if s.ready() {
+	if s.conn().room() {
 		s.out = AppendSetFilter(s.out, s.version, p.msgid, f)
 	}
 }
 
 func (s *netSink) stopFilter(p *programme, f *Filter) {
-	if s.ready() {
+	if s.conn().room() {
 		s.out = AppendDmxStop(s.out, s.version, p.msgid, f.Adapter, f.Demux, f.Num, f.PID)
 	}
 }
 
 func (s *netSink) setPID(p *programme, pid uint16, index int32) {
-	if s.ready() {
+	if s.conn().room() {
 		s.out = AppendSetPID(s.out, s.version, p.msgid, p.id.adapter, pid, index)
 	}
 }
 
 func (s *netSink) setDescr(p *programme, index, parity uint32, cw []byte) {
-	if s.ready() {
+	if s.conn().room() {
 		s.out = AppendSetDescr(s.out, s.version, p.msgid, p.id.adapter, index, parity, cw)
 	}
 }
 
 func (s *netSink) ecmInfo(p *programme, e *ECMInfo) {
-	if s.version >= 2 && s.ready() {
+	if s.version >= 2 && s.conn().room() {
 		s.out = AppendECMInfo(s.out, s.version, p.msgid, e)
 	}
 }
@@ -418,6 +597,3 @@ func (s *netSink) release(*programme) {}
 
 var _ sink = (*netSink)(nil)
 var _ ECMDone = (*conn)(nil)
-
-// debugEnabled guards per-ECM logging so the hot path does not box args.
-func debugEnabled(l *slog.Logger) bool { return l.Enabled(context.Background(), slog.LevelDebug) }

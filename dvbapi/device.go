@@ -1,6 +1,7 @@
 package dvbapi
 
 import (
+	"log/slog"
 	"math/bits"
 )
 
@@ -43,14 +44,14 @@ func (d *deviceSink) setFilter(p *programme, f *Filter) {
 	if p.dmx == nil {
 		h, err := d.devs.OpenDemux(p.id.adapter, p.id.demux)
 		if err != nil {
-			d.c.log.Warn("open demux", "adapter", p.id.adapter, "demux", p.id.demux, "err", err)
+			d.c.lim.log(slog.LevelWarn, "open demux", "adapter", p.id.adapter, "demux", p.id.demux, "err", err)
 			return
 		}
 		p.dmx = h
 		go d.readLoop(h, p.slot, f.Num)
 	}
 	if err := p.dmx.SetFilter(f); err != nil {
-		d.c.log.Warn("DMX_SET_FILTER", "pid", f.PID, "err", err)
+		d.c.lim.log(slog.LevelWarn, "DMX_SET_FILTER", "pid", f.PID, "err", err)
 	}
 }
 
@@ -81,7 +82,7 @@ func (d *deviceSink) ca(p *programme) CAHandle {
 		}
 		h, err := d.devs.OpenCA(p.id.adapter, n)
 		if err != nil {
-			d.c.log.Warn("open CA device", "adapter", p.id.adapter, "ca", n, "err", err)
+			d.c.lim.log(slog.LevelWarn, "open CA device", "adapter", p.id.adapter, "ca", n, "err", err)
 			return nil
 		}
 		p.ca = h
@@ -92,7 +93,7 @@ func (d *deviceSink) ca(p *programme) CAHandle {
 func (d *deviceSink) setPID(p *programme, pid uint16, index int32) {
 	if h := d.ca(p); h != nil {
 		if err := h.SetPID(pid, index); err != nil {
-			d.c.log.Warn("CA_SET_PID", "pid", pid, "err", err)
+			d.c.lim.log(slog.LevelWarn, "CA_SET_PID", "pid", pid, "err", err)
 		}
 	}
 }
@@ -100,7 +101,7 @@ func (d *deviceSink) setPID(p *programme, pid uint16, index int32) {
 func (d *deviceSink) setDescr(p *programme, index, parity uint32, cw []byte) {
 	if h := d.ca(p); h != nil {
 		if err := h.SetDescr(index, parity, cw); err != nil {
-			d.c.log.Warn("CA_SET_DESCR", "index", index, "err", err)
+			d.c.lim.log(slog.LevelWarn, "CA_SET_DESCR", "index", index, "err", err)
 		}
 	}
 }

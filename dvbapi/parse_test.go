@@ -223,7 +223,8 @@ func FuzzParseCAPMT(f *testing.F) {
 	})
 }
 
-func FuzzConnection(f *testing.F) {
+// FuzzHandle feeds arbitrary messages to a connection without transport.
+func FuzzHandle(f *testing.F) {
 	f.Add(append(h("FF FF 00 01 00 02 01 41"), h(exampleCAPMT)...))
 	f.Add(append(h("FF FF 00 01 00 03 01 41 A5 00 00 00 07"), h(exampleCAPMT)...))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"time"
+	"weak"
 )
 
 // MaxProgrammes is the number of programme slots per connection (OSCam's
@@ -83,7 +84,15 @@ type programme struct {
 
 func newProgramme(c *conn, slot uint8) *programme {
 	p := &programme{c: c, slot: slot, index: -1, cur: -1}
-	p.timer = time.AfterFunc(time.Hour, p.onTimer)
+	// A stopped timer may linger in the runtime's timer heap until it is
+	// cleaned up; it holds the programme only weakly, so a closed
+	// connection is collectable at once.
+	wp := weak.Make(p)
+	p.timer = time.AfterFunc(time.Hour, func() {
+		if q := wp.Value(); q != nil {
+			q.onTimer()
+		}
+	})
 	p.timer.Stop()
 	p.req.Done = c
 	return p
@@ -100,7 +109,7 @@ func (p *programme) start(m *CAPMT, msgid uint32) {
 	p.stats = serviceStats{since: time.Now()}
 	p.setStreams(m)
 	p.loadPIDs(m)
-	p.c.log.Info("programme started", "slot", p.slot, "sid", p.id.program, "adapter", p.id.adapter,
+	p.c.lim.log(slog.LevelInfo, "programme started", "slot", p.slot, "sid", p.id.program, "adapter", p.id.adapter,
 		"demux", p.id.demux, "pmt_pid", p.id.pmtPID, "ecm_pids", p.nPIDs, "streams", p.nStreams)
 	p.nextPID()
 }
@@ -189,7 +198,7 @@ func (p *programme) update(m *CAPMT, msgid uint32) {
 	p.pending = false
 	p.gen++
 	p.loadPIDs(m)
-	p.c.log.Info("programme updated", "slot", p.slot, "sid", p.id.program, "ecm_pids", p.nPIDs, "streams", p.nStreams)
+	p.c.lim.log(slog.LevelInfo, "programme updated", "slot", p.slot, "sid", p.id.program, "ecm_pids", p.nPIDs, "streams", p.nStreams)
 	p.nextPID()
 }
 
@@ -238,7 +247,7 @@ func (p *programme) nextPID() {
 	p.cur = -1
 	p.state = stBackoff
 	p.backoff = min(max(2*p.backoff, p.c.srv.opt.RetryMin), p.c.srv.opt.RetryMax)
-	p.c.log.Warn("no ECM PID answered; retrying", "slot", p.slot, "sid", p.id.program, "after", p.backoff)
+	p.c.lim.log(slog.LevelWarn, "no ECM PID answered; retrying", "slot", p.slot, "sid", p.id.program, "after", p.backoff)
 	p.timer.Reset(p.backoff)
 }
 
@@ -374,7 +383,7 @@ func (p *programme) answered(a *ECMAnswer) {
 		p.writeCW(a)
 		p.c.srv.cache.put(p.id, e)
 		if first {
-			p.c.log.Info("descrambling", "slot", p.slot, "sid", p.id.program, "caid", hex4(e.CAID), "pid", hex4(e.PID),
+			p.c.lim.log(slog.LevelInfo, "descrambling", "slot", p.slot, "sid", p.id.program, "caid", hex4(e.CAID), "pid", hex4(e.PID),
 				"reader", a.Reader, "ms", a.After.Milliseconds())
 		}
 	case Timeout:
@@ -386,7 +395,7 @@ func (p *programme) answered(a *ECMAnswer) {
 		}
 		fallthrough
 	default:
-		p.c.log.Info("ECM PID failed", "slot", p.slot, "sid", p.id.program, "caid", hex4(e.CAID), "pid", hex4(e.PID), "result", a.Result.String())
+		p.c.lim.log(slog.LevelInfo, "ECM PID failed", "slot", p.slot, "sid", p.id.program, "caid", hex4(e.CAID), "pid", hex4(e.PID), "result", a.Result.String())
 		e.failed = true
 		p.nextPID()
 	}
@@ -422,7 +431,7 @@ func (p *programme) writeCW(a *ECMAnswer) {
 func (p *programme) onTimer() {
 	c := p.c
 	c.mu.Lock()
-	defer c.flushLocked()
+	defer c.unlock()
 	if !p.active {
 		return
 	}
@@ -435,7 +444,7 @@ func (p *programme) onTimer() {
 			return
 		}
 		e := &p.pids[p.cur]
-		c.log.Info("no ECM on PID", "slot", p.slot, "sid", p.id.program, "pid", hex4(e.PID))
+		c.lim.log(slog.LevelInfo, "no ECM on PID", "slot", p.slot, "sid", p.id.program, "pid", hex4(e.PID))
 		e.failed = true
 		p.nextPID()
 	case stBackoff:
@@ -453,7 +462,7 @@ func (p *programme) stop(reason string) {
 	if !p.active {
 		return
 	}
-	p.c.log.Info("programme stopped", "slot", p.slot, "sid", p.id.program, "reason", reason)
+	p.c.lim.log(slog.LevelInfo, "programme stopped", "slot", p.slot, "sid", p.id.program, "reason", reason)
 	p.stopFilter()
 	for i := 0; i < p.nMapped; i++ {
 		p.c.sink.setPID(p, p.mapped[i], -1)

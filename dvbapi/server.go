@@ -35,6 +35,22 @@ type Options struct {
 	// AnswerTimeout how long an answer may take (default 6 s); a failed
 	// cycle is retried after RetryMin doubling up to RetryMax.
 	FilterTimeout, AnswerTimeout, RetryMin, RetryMax time.Duration
+	// MaxConns caps the connections served at once (default 64); further
+	// clients are refused at accept.
+	MaxConns int
+	// HandshakeTimeout closes a connection that sends no complete message
+	// within it (default 60 s). A connection that has spoken is never
+	// closed for idling: tvheadend stays silent while nothing is tuned,
+	// and OSCam keeps such clients.
+	HandshakeTimeout time.Duration
+	// Protocol0Grace is how long a CA PMT that arrives before
+	// CLIENT_INFO waits for one before the connection speaks protocol 0
+	// (default 1 s).
+	Protocol0Grace time.Duration
+	// LogInterval is the per-connection, per-kind log rate: at most one
+	// line per kind per interval, with a count of those held back
+	// (default 10 s).
+	LogInterval time.Duration
 }
 
 func (o *Options) defaults() {
@@ -53,13 +69,30 @@ func (o *Options) defaults() {
 	def(&o.AnswerTimeout, 6*time.Second)
 	def(&o.RetryMin, time.Second)
 	def(&o.RetryMax, 30*time.Second)
+	def(&o.HandshakeTimeout, time.Minute)
+	def(&o.Protocol0Grace, time.Second)
+	def(&o.LogInterval, 10*time.Second)
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
 }
+
+// connLogBurst is how many connect (and close) lines per kind the server
+// writes per LogInterval before it counts them instead.
+const connLogBurst = 16
+
+// DefaultMaxConns is the default connection cap. Receivers open few:
+// tvheadend one per CA client, enigma2 one per service on camd.socket
+// (at most its tuners' services); 64 leaves room for all of them.
+const DefaultMaxConns = 64
 
 // Server serves dvbapi clients on any number of transports.
 type Server struct {
 	opt     Options
 	cache   channelCache
 	ecmFile *ecmInfoFile
+	refused *logLimiter // accept-time refusals, rate-limited
+	connLog *logLimiter // connect and close lines of every connection
 
 	mu        sync.Mutex
 	allow     []netip.Prefix
@@ -77,6 +110,8 @@ func NewServer(opt Options) *Server {
 	s := &Server{opt: opt, allow: opt.Allow, conns: map[*conn]struct{}{}, done: make(chan struct{})}
 	s.cache.m = map[progID]cacheEntry{}
 	s.ecmFile = newECMInfoFile(opt.ECMInfoPath, opt.Log)
+	s.refused = newLogLimiter(opt.Log, opt.LogInterval, 1)
+	s.connLog = newLogLimiter(opt.Log, opt.LogInterval, connLogBurst)
 	return s
 }
 
@@ -154,14 +189,20 @@ func (s *Server) serveListener(l net.Listener, local bool) {
 				continue
 			}
 			if !s.allowed(nc.RemoteAddr()) {
-				s.opt.Log.Warn("client refused: not in the allow-list", "peer", nc.RemoteAddr().String())
+				s.refused.log(slog.LevelWarn, "client refused: not in the allow-list", "peer", nc.RemoteAddr().String())
+				nc.Close()
+				continue
+			}
+			c, err := s.register(nc, local)
+			if err != nil {
+				s.refused.log(slog.LevelWarn, "client refused", "peer", nc.RemoteAddr().String(), "reason", err.Error())
 				nc.Close()
 				continue
 			}
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				s.ServeConn(nc, local)
+				s.run(c)
 			}()
 		}
 	}()
@@ -196,14 +237,31 @@ func (s *Server) Connect(path string, retry time.Duration) {
 	}()
 }
 
+// ErrTooManyConns refuses a client beyond Options.MaxConns.
+var ErrTooManyConns = errors.New("dvbapi: connection limit reached")
+
 // ServeConn serves one connection until it closes. local selects
 // local-device mode when the Server has Devices.
 func (s *Server) ServeConn(nc net.Conn, local bool) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	c, err := s.register(nc, local)
+	if err != nil {
 		nc.Close()
-		return errors.New("dvbapi: server closed")
+		return err
+	}
+	return s.run(c)
+}
+
+// register admits a connection: refused when the server is closed or
+// MaxConns connections are open (counted here, before its goroutine
+// starts, so a burst of accepts cannot overshoot the cap).
+func (s *Server) register(nc net.Conn, local bool) (*conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("dvbapi: server closed")
+	}
+	if len(s.conns) >= s.opt.MaxConns {
+		return nil, fmt.Errorf("%w (%d)", ErrTooManyConns, s.opt.MaxConns)
 	}
 	s.nextID++
 	peer := peerName(nc)
@@ -215,8 +273,12 @@ func (s *Server) ServeConn(nc net.Conn, local bool) error {
 	c := newConn(s, nc, log, devs)
 	c.id, c.peer = s.nextID, peer
 	s.conns[c] = struct{}{}
-	s.mu.Unlock()
-	log.Info("client connected")
+	return c, nil
+}
+
+// run serves a registered connection and forgets it when it closes.
+func (s *Server) run(c *conn) error {
+	s.connLog.logTo(c.log, slog.LevelInfo, "client connected")
 	err := c.serve()
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -232,6 +294,13 @@ func peerName(nc net.Conn) string {
 		return "unix:" + a.String()
 	}
 	return "unix"
+}
+
+// Conns returns the number of open connections.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
 }
 
 func (s *Server) isClosed() bool {
@@ -254,7 +323,7 @@ func (s *Server) Close(ctx context.Context) error {
 			}
 		}
 		for c := range s.conns {
-			go c.close(errors.New("server shutting down"))
+			go c.close(ErrServerClosing)
 		}
 	}
 	s.mu.Unlock()

@@ -70,3 +70,11 @@ type ECMSolver interface {
 type CAIDServer interface {
 	CanServe(caid uint16, prid uint32) bool
 }
+
+// ECMCanceler is optionally implemented by an ECMSolver that keeps
+// requests in flight: Cancel drops every reference to done, whose
+// connection has closed, so a closed connection is released at once
+// instead of when its last answer arrives. Answers still due are dropped.
+type ECMCanceler interface {
+	Cancel(done ECMDone)
+}

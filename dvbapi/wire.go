@@ -128,8 +128,13 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// AppendSetFilter appends a DMX_SET_FILTER.
+// AppendSetFilter appends a DMX_SET_FILTER. Version 0 selects the
+// protocol-0 layout (adapter byte first, host byte order), as do the other
+// encoders of filter and descrambler commands.
 func AppendSetFilter(b []byte, version int, msgid uint32, f *Filter) []byte {
+	if version == 0 {
+		return appendSetFilter0(b, f)
+	}
 	b = appendPrefix(b, version, msgid)
 	b = binary.BigEndian.AppendUint32(b, OpDmxSetFilter)
 	b = append(b, f.Adapter, f.Demux, f.Num)
@@ -143,6 +148,9 @@ func AppendSetFilter(b []byte, version int, msgid uint32, f *Filter) []byte {
 
 // AppendDmxStop appends a DMX_STOP.
 func AppendDmxStop(b []byte, version int, msgid uint32, adapter, demux, filter uint8, pid uint16) []byte {
+	if version == 0 {
+		return appendDmxStop0(b, adapter, demux, filter, pid)
+	}
 	b = appendPrefix(b, version, msgid)
 	b = binary.BigEndian.AppendUint32(b, OpDmxStop)
 	b = append(b, adapter, demux, filter)
@@ -151,6 +159,9 @@ func AppendDmxStop(b []byte, version int, msgid uint32, adapter, demux, filter u
 
 // AppendSetPID appends a CA_SET_PID; index -1 removes pid from descrambling.
 func AppendSetPID(b []byte, version int, msgid uint32, adapter uint8, pid uint16, index int32) []byte {
+	if version == 0 {
+		return appendSetPID0(b, adapter, pid, index)
+	}
 	b = appendPrefix(b, version, msgid)
 	b = binary.BigEndian.AppendUint32(b, OpCASetPID)
 	b = append(b, adapter)
@@ -160,6 +171,9 @@ func AppendSetPID(b []byte, version int, msgid uint32, adapter uint8, pid uint16
 
 // AppendSetDescr appends a CA_SET_DESCR (parity 0 even, 1 odd).
 func AppendSetDescr(b []byte, version int, msgid uint32, adapter uint8, index, parity uint32, cw []byte) []byte {
+	if version == 0 {
+		return appendSetDescr0(b, adapter, index, parity, cw)
+	}
 	b = appendPrefix(b, version, msgid)
 	b = binary.BigEndian.AppendUint32(b, OpCASetDescr)
 	b = append(b, adapter)
@@ -248,10 +262,13 @@ type ServerMessage struct {
 }
 
 // DecodeServerMessage decodes one server→client message from the start of b
-// for a connection of the given version. It returns the number of bytes
-// consumed, or 0 and nil when b holds only part of a message.
+// for a connection of the given version (0: the protocol-0 layout). It
+// returns the number of bytes consumed, or 0 and nil when b holds only part of a message.
 func DecodeServerMessage(b []byte, version int, m *ServerMessage) (int, error) {
 	*m = ServerMessage{}
+	if version == 0 {
+		return decodeServerMessage0(b, m)
+	}
 	off := 0
 	if version >= 3 {
 		if len(b) < frameHeaderLength+4 {

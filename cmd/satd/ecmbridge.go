@@ -50,9 +50,10 @@ type delivery struct {
 }
 
 var (
-	_ dvbapi.ECMSolver  = (*ecmBridge)(nil)
-	_ dvbapi.CAIDServer = (*ecmBridge)(nil)
-	_ balancer.Client   = (*ecmBridge)(nil)
+	_ dvbapi.ECMSolver   = (*ecmBridge)(nil)
+	_ dvbapi.CAIDServer  = (*ecmBridge)(nil)
+	_ dvbapi.ECMCanceler = (*ecmBridge)(nil)
+	_ balancer.Client    = (*ecmBridge)(nil)
 )
 
 // newECMBridge builds a bridge with room for capacity ECMs in flight.
@@ -146,6 +147,24 @@ func (b *ecmBridge) ECMAnswered(a balancer.Answer) {
 	}
 	b.answers <- dl // never blocks: one place per slot, freed after delivery
 }
+
+// Cancel forgets done, whose connection closed: its slots stay taken
+// until the balancer answers (the balancer holds their tags) and the
+// answers are dropped, but nothing keeps the connection alive.
+func (b *ecmBridge) Cancel(done dvbapi.ECMDone) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.pending {
+		if p := &b.pending[i]; p.used && p.done == done {
+			p.done = discard{}
+		}
+	}
+}
+
+// discard drops the answers of a cancelled request.
+type discard struct{}
+
+func (discard) ECMAnswered(dvbapi.ECMAnswer) {}
 
 // CanServe reports whether a ready reader serves caid/prid, so the dvbapi
 // side tries those ECM PIDs first.
