@@ -105,10 +105,20 @@ type fakeUpstream struct {
 	ln     net.Listener
 	conns  map[net.Conn]bool
 	served atomic.Int64
+	epoch  time.Time // program start shared by upstreams of one program; zero = per connection
 }
 
+// frameDur is the duration of one 44.1 kHz MPEG-1 layer III frame.
+const frameDur = 1152 * time.Second / 44100
+
 func newFakeUpstream(t testing.TB, frames [][]byte, title string) *fakeUpstream {
-	u := &fakeUpstream{t: t, frames: frames, title: title, conns: map[net.Conn]bool{}}
+	return newProgramUpstream(t, frames, title, time.Time{})
+}
+
+// newProgramUpstream is a fake upstream playing the program that started at
+// epoch: upstreams with the same epoch serve the same frame at the same time.
+func newProgramUpstream(t testing.TB, frames [][]byte, title string, epoch time.Time) *fakeUpstream {
+	u := &fakeUpstream{t: t, frames: frames, title: title, conns: map[net.Conn]bool{}, epoch: epoch}
 	u.start("127.0.0.1:0")
 	t.Cleanup(u.stop)
 	return u
@@ -176,10 +186,15 @@ func (u *fakeUpstream) serve(c net.Conn) {
 		return
 	}
 	until, sent := metaint, false
-	start := time.Now()
-	clock := -150 * 26122 * time.Microsecond // like Icecast, burst history first
-	for i := 0; ; i++ {
-		f := u.frames[i%len(u.frames)]
+	// Frame i of the program is due at epoch + i frame durations; like
+	// Icecast, a new client first gets 150 frames of history at once.
+	epoch := u.epoch
+	if epoch.IsZero() {
+		epoch = time.Now()
+	}
+	first := int(time.Since(epoch)/frameDur) - 150
+	for i := first; ; i++ {
+		f := u.frames[((i%len(u.frames))+len(u.frames))%len(u.frames)]
 		for len(f) > 0 {
 			n := len(f)
 			if metaint > 0 {
@@ -201,8 +216,7 @@ func (u *fakeUpstream) serve(c net.Conn) {
 				until = metaint
 			}
 		}
-		clock += 26122 * time.Microsecond
-		if ahead := clock - time.Since(start); ahead > 50*time.Millisecond {
+		if ahead := time.Duration(i+1)*frameDur - time.Since(epoch); ahead > 50*time.Millisecond {
 			time.Sleep(ahead)
 		}
 	}

@@ -71,8 +71,9 @@ type mount struct {
 	bytesIn     uint64    // real audio bytes, for the bitrate estimate
 	rateMark    time.Time
 	rateBytes   uint64
-	oggStart    uint64 // ring sequence of the header set being captured
-	oggPending  bool   // a header set is being captured
+	oggStart    uint64    // ring sequence of the header set being captured
+	oggPending  bool      // a header set is being captured
+	edge        *liveEdge // live-edge search of a joining upstream (nil until the first)
 
 	lastReal  atomic.Int64 // unix nanos of the last real (not silence) frame
 	everAudio atomic.Bool
@@ -139,6 +140,15 @@ func (m *mount) attach(src *sourceRef, c codec) bool {
 	m.active = src
 	m.srcDesc.Store(src)
 	m.fr.reset(c)
+	if src.kind == kindUpstream && m.everAudio.Load() {
+		// It replaces a source listeners were hearing: skip its burst.
+		if m.edge == nil {
+			m.edge = newLiveEdge()
+		}
+		m.edge.start()
+	} else if m.edge != nil {
+		m.edge.active = false
+	}
 	m.codec.Store(uint32(c))
 	m.downSince = time.Time{}
 	m.closing = false
@@ -176,6 +186,16 @@ func (m *mount) ingest(src *sourceRef, p []byte) bool {
 // putFrame appends one frame to the ring (called with m.mu held, by the
 // framer for real audio or by the silence generator).
 func (m *mount) putFrame(f []byte, fi frameInfo) {
+	if e := m.edge; e != nil && e.active && !m.fr.oggCapturing { // header pages pass
+		done, taken := e.add(time.Now(), f, fi)
+		if !done {
+			return
+		}
+		m.releaseEdge()
+		if taken {
+			return
+		}
+	}
 	if codec(m.codec.Load()) == codecOgg && len(f) > 5 && f[5]&2 != 0 {
 		// A new header set starts its own slot, so that a listener can
 		// be started exactly at it.
@@ -184,6 +204,35 @@ func (m *mount) putFrame(f []byte, fi frameInfo) {
 	}
 	m.realFrame(f, fi)
 	m.appendFrame(f)
+}
+
+// releaseEdge ends a live-edge search: silence bridges the gap up to the
+// live edge, MP3 priming frames refill the bit reservoir, then the held live
+// frames follow, so the ring stays in real time with nothing repeated.
+func (m *mount) releaseEdge() {
+	e := m.edge
+	e.active = false
+	primers := e.primers()
+	if codec(m.codec.Load()) != codecMP3 {
+		primers = nil
+	}
+	var primeDur time.Duration
+	for _, p := range primers {
+		if fi, ok := parseMP3(p); ok {
+			primeDur += fi.dur
+		}
+	}
+	if !m.gapStart.IsZero() {
+		m.fillSilence(e.tMax.Add(-primeDur))
+	}
+	for _, p := range primers {
+		if muteMP3(p) {
+			m.appendFrame(p)
+		}
+	}
+	for _, h := range e.frames {
+		m.putFrame(e.held[h.off:h.off+h.n], h.fi)
+	}
 }
 
 // appendFrame copies one frame into the ring, publishing full slots.
@@ -255,7 +304,7 @@ func (m *mount) tick(now time.Time) {
 	cfg := m.cfg.Load()
 	last := time.Unix(0, m.lastReal.Load())
 	stalled := m.active == nil || now.Sub(last) > time.Second
-	if stalled && m.everAudio.Load() {
+	if stalled && m.everAudio.Load() && !m.edge.searching() {
 		if m.gapStart.IsZero() {
 			m.gapStart, m.gapProduced = last, 0
 			if cfg.FallbackTitle != "" {
