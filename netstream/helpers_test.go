@@ -20,9 +20,12 @@ import (
 const demoFile = "../testdata/stream/demo.mp3"
 
 // demoFrames returns the MP3 frames of the demo sample.
-func demoFrames(t testing.TB) [][]byte {
+func demoFrames(t testing.TB) [][]byte { return mp3Frames(t, demoFile) }
+
+// mp3Frames returns the MP3 frames of a file of at least 100 frames.
+func mp3Frames(t testing.TB, path string) [][]byte {
 	t.Helper()
-	raw, err := os.ReadFile(demoFile)
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +34,7 @@ func demoFrames(t testing.TB) [][]byte {
 	f.write(raw, &c)
 	f.write(raw[:4], &c) // confirm the last frame
 	if len(c.frames) < 100 {
-		t.Fatalf("demo sample: %d frames", len(c.frames))
+		t.Fatalf("%s: %d frames", path, len(c.frames))
 	}
 	return c.frames
 }

@@ -128,20 +128,14 @@ func TestUpstreamSwitchAtLiveEdge(t *testing.T) {
 	needFFmpeg(t)
 	src := makeAudio(t, t.TempDir(), "noise.mp3", "anoisesrc=d=60:c=pink:a=0.3", "-ar", "44100", "-ac", "2",
 		"-c:a", "libmp3lame", "-b:a", "128k", "-write_xing", "0", "-id3v2_version", "0", "-f", "mp3")
-	raw, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c frameCollector
-	fr := newFramer(codecMP3)
-	fr.write(raw, &c)
+	program := mp3Frames(t, src)
 	index := map[string]int{}
-	for i, f := range c.frames {
+	for i, f := range program {
 		index[string(f)] = i
 	}
 	epoch := time.Now().Add(-10 * time.Second)
-	primary := newProgramUpstream(t, c.frames, "primary", epoch)
-	backup := newProgramUpstream(t, c.frames, "backup", epoch)
+	primary := newProgramUpstream(t, program, "primary", epoch)
+	backup := newProgramUpstream(t, program, "backup", epoch)
 	mc := DefaultMount()
 	mc.Name = "/relay"
 	mc.Upstreams = []string{primary.url("/live"), backup.url("/live")}
@@ -182,7 +176,7 @@ func TestUpstreamSwitchAtLiveEdge(t *testing.T) {
 	wg.Wait()
 
 	var got frameCollector
-	fr = newFramer(codecMP3)
+	fr := newFramer(codecMP3)
 	fr.write(body, &got)
 	first, last, prev := -1, -1, -1
 	media := 0           // frames from the first program frame to the last one
@@ -197,7 +191,7 @@ func TestUpstreamSwitchAtLiveEdge(t *testing.T) {
 			// own program's bytes, not another stream's or silence.
 			var want []byte
 			for j := max(0, i-3); j < i; j++ {
-				want = append(want, mainData(c.frames[j])...)
+				want = append(want, mainData(program[j])...)
 			}
 			// (The first frames of the capture reach back before its start,
 			// as any listener's first frames do.)
