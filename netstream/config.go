@@ -37,6 +37,12 @@ type Config struct {
 	RetryAfter     Duration      `toml:"retry-after" comment:"base Retry-After on 503; a random jitter of the same size is added"`
 	DrainDelay     Duration      `toml:"drain-delay" comment:"on shutdown, time /readyz fails before accepting stops (2x the LB check interval)"`
 	DrainWindow    Duration      `toml:"drain-window" comment:"on shutdown, listeners are disconnected spread over this window"`
+	AdmissionFloor float64       `toml:"admission-rate-min" comment:"floor of the adaptive admission rate (new listeners per second) when the writers lag or the CPU is saturated"`
+	Handshakes     int           `toml:"handshakes" comment:"connections whose request is still being read, at most (further ones are closed at once); with clients it bounds the descriptors the relay uses"`
+	PerClient      int           `toml:"handshakes-per-client" comment:"once half the handshake slots are taken, connections one client address may hold in the request phase (0 = no per-address cap; keep 0 behind a load balancer)"`
+	PassFailures   int           `toml:"password-failures" comment:"wrong source or admin passwords from one address within a minute before it is locked out"`
+	PassLockout    Duration      `toml:"password-lockout" comment:"how long an address is refused source and admin logins (429) after password-failures"`
+	AllowedHosts   []string      `toml:"allowed-hosts" comment:"Host header values /status.json answers besides localhost, the listen address and the box's own addresses (the daemon adds web.allowed_hosts)"`
 	Mounts         []MountConfig `toml:"mount" comment:"one [[stream.mount]] table per mount point"`
 }
 
@@ -93,6 +99,13 @@ type AuthConfig struct {
 	TokenKeys       []string `toml:"token-keys" secret:"true" comment:"hex HMAC-SHA256 keys for signed listener tokens (two for rotation)"`
 	StatsURL        string   `toml:"stats-url" comment:"URL receiving batched listener events (form lines), asynchronously"`
 	StatsInterval   Duration `toml:"stats-interval" comment:"how often listener event batches are sent"`
+	CacheSize       int      `toml:"cache-size" comment:"decision cache entries at most, least recently used evicted (0 = sized from global.memory_limit)"`
+	FailOpenBurst   int      `toml:"fail-open-burst" comment:"fail-open admissions one client address may get at once"`
+	FailOpenEvery   Duration `toml:"fail-open-interval" comment:"one more fail-open admission per client address per this interval"`
+	VerifyGrace     Duration `toml:"verify-grace" comment:"a provisionally admitted listener the backend then denies is closed after this"`
+	VerifyRate      float64  `toml:"verify-rate" comment:"background listener_add calls per second at most (verify-later and re-admission reports)"`
+	ReadmitTTL      Duration `toml:"readmit-ttl" comment:"life of a re-admission token (needs token-keys; 0 = no re-admission tokens)"`
+	ReadmitRedirect bool     `toml:"readmit-redirect" comment:"redirect a newly granted listener to its URL with a re-admission token, so any player carries it"`
 }
 
 // DefaultConfig returns the documented defaults of the [stream] section.
@@ -117,6 +130,10 @@ func DefaultConfig() Config {
 		DrainDelay:     Duration(4 * time.Second),
 		DrainWindow:    Duration(30 * time.Second),
 		AdminUser:      "admin",
+		AdmissionFloor: 50,
+		Handshakes:     1024,
+		PassFailures:   5,
+		PassLockout:    Duration(5 * time.Minute),
 	}
 }
 
@@ -149,6 +166,12 @@ func DefaultAuth() AuthConfig {
 		StaleTTL:        Duration(time.Hour),
 		ReconnectGrace:  Duration(10 * time.Minute),
 		StatsInterval:   Duration(5 * time.Second),
+		FailOpenBurst:   4,
+		FailOpenEvery:   Duration(30 * time.Second),
+		VerifyGrace:     Duration(10 * time.Second),
+		VerifyRate:      200,
+		ReadmitTTL:      Duration(time.Hour),
+		ReadmitRedirect: true,
 	}
 }
 
@@ -185,6 +208,12 @@ func (m MountConfig) withDefaults() MountConfig {
 	setDur(&a.StaleTTL, da.StaleTTL)
 	setDur(&a.ReconnectGrace, da.ReconnectGrace)
 	setDur(&a.StatsInterval, da.StatsInterval)
+	setInt(&a.FailOpenBurst, da.FailOpenBurst)
+	setDur(&a.FailOpenEvery, da.FailOpenEvery)
+	setDur(&a.VerifyGrace, da.VerifyGrace)
+	if a.VerifyRate == 0 {
+		a.VerifyRate = da.VerifyRate
+	}
 	return m
 }
 
@@ -219,7 +248,9 @@ func (c Config) Validate(report func(key, msg string)) {
 		{"queue-size", int64(c.QueueSize)}, {"ring-size", int64(c.RingSize)},
 		{"write-timeout", int64(c.WriteTimeout)}, {"ready-source-fresh", int64(c.ReadyFresh)},
 		{"admission-burst", int64(c.AdmissionBurst)}, {"retry-after", int64(c.RetryAfter)},
-		{"clients", int64(c.Clients)},
+		{"clients", int64(c.Clients)}, {"handshakes", int64(c.Handshakes)},
+		{"password-failures", int64(c.PassFailures)},
+		{"password-lockout", int64(c.PassLockout)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -229,8 +260,11 @@ func (c Config) Validate(report func(key, msg string)) {
 	if c.AdmissionRate <= 0 {
 		report("admission-rate", "must be greater than zero")
 	}
-	if c.BurstSize < 0 || c.MaxSkips < 0 || c.NotsentLowat < 0 || c.Writers < 0 {
-		report("burst-size", "burst-size, max-skips-per-minute, tcp-notsent-lowat and writers must not be negative")
+	if c.AdmissionFloor <= 0 || c.AdmissionFloor > c.AdmissionRate {
+		report("admission-rate-min", "must be greater than zero and at most admission-rate")
+	}
+	if c.BurstSize < 0 || c.MaxSkips < 0 || c.NotsentLowat < 0 || c.Writers < 0 || c.PerClient < 0 {
+		report("burst-size", "burst-size, max-skips-per-minute, tcp-notsent-lowat, writers and handshakes-per-client must not be negative")
 	}
 	if c.RingSize > 0 && c.QueueSize+c.BurstSize+4*slotCap >= c.RingSize {
 		report("ring-size", fmt.Sprintf("must exceed queue-size + burst-size + %d bytes of guard (got %d)", 4*slotCap, c.RingSize))
@@ -311,6 +345,9 @@ func (a AuthConfig) Validate(report func(key, msg string)) {
 	case "", "open", "closed":
 	default:
 		report("on-error", fmt.Sprintf("%q is not open or closed", a.OnError))
+	}
+	if a.CacheSize < 0 || a.FailOpenBurst < 0 || a.FailOpenEvery < 0 || a.VerifyGrace < 0 || a.VerifyRate < 0 || a.ReadmitTTL < 0 {
+		report("cache-size", "cache-size, fail-open-burst, fail-open-interval, verify-grace, verify-rate and readmit-ttl must not be negative")
 	}
 	if a.Handlers < 0 || a.Pending < 0 || a.Timeout < 0 {
 		report("handlers", "handlers, pending and timeout must not be negative")

@@ -61,6 +61,7 @@ type session struct {
 	identity string // user or token subject; "" = anonymous
 	cacheKey string
 	req      admitRequest // without header and token
+	gone     atomic.Bool  // the listener was closed (the verifier skips it)
 }
 
 // identity returns the session identity of l, "" when anonymous.
@@ -105,6 +106,8 @@ type shard struct {
 	audio bool   // some segment holds ring data
 	first uint64 // sequence of the first ring segment
 	wio   iovecs
+
+	passNanos atomic.Int64 // duration of the last pass (writer lag signal)
 }
 
 // fanout owns the writer shards.
@@ -200,7 +203,9 @@ func (sh *shard) run() {
 		case <-sh.kick:
 		case <-tick:
 		}
-		sh.pass(time.Now().UnixNano())
+		start := time.Now().UnixNano()
+		sh.pass(start)
+		sh.passNanos.Store(time.Now().UnixNano() - start)
 	}
 }
 

@@ -24,11 +24,13 @@ import (
 	"net/http"
 	"net/textproto"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -55,6 +57,18 @@ type Server struct {
 	bucket   tokenBucket
 	events   chan listenerEvent
 	dropped  atomic.Uint64
+
+	budget     int64        // bytes the admission tables may use (memoryBudget)
+	maxClients atomic.Int64 // clients, lowered to what the descriptor limit allows
+	hosts      atomic.Pointer[map[string]bool]
+	passGate   *peerGate
+	hsMu       sync.Mutex
+	hsPerAddr  map[string]int // connections in the request phase per client address
+	handshakes atomic.Int64
+	refused    atomic.Uint64 // connections closed at once: handshake caps reached
+	acceptErrs atomic.Uint64
+	lastErrLog atomic.Int64 // unix nanos of the last accept-error log line
+	adapt      adaptive
 }
 
 // New validates cfg (after filling defaults) and returns a server that is
@@ -69,8 +83,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("netstream config: %s", strings.Join(problems, "; "))
 	}
-	s := &Server{cfg: cfg, log: log, events: make(chan listenerEvent, 8192)}
+	s := &Server{cfg: cfg, log: log, events: make(chan listenerEvent, 8192), budget: memoryBudget(),
+		passGate: newPeerGate(time.Minute, 4096), hsPerAddr: map[string]int{}}
 	s.cfgp.Store(&cfg)
+	s.applyLimits(&cfg)
 	s.fan = newFanout(s, cfg.Writers)
 	s.bucket.set(cfg.AdmissionRate, cfg.AdmissionBurst)
 	empty := map[string]*mount{}
@@ -188,6 +204,7 @@ func (s *Server) Reload(cfg Config) error {
 	}
 	cfg.RingSize = s.cfg.RingSize
 	s.cfgp.Store(&cfg)
+	s.applyLimits(&cfg)
 	s.bucket.set(cfg.AdmissionRate, cfg.AdmissionBurst)
 	cur := *s.mounts.Load()
 	next := map[string]*mount{}
@@ -257,19 +274,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) acceptLoop(ln net.Listener) {
 	defer s.wg.Done()
-	for {
+	for s.waitHandshakeSlot() {
 		c, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.log.Warn("stream: accept", "err", err)
+			s.acceptFailed(err)
 			if !sleepCtx(s.ctx, 50*time.Millisecond) {
 				return
 			}
 			continue
 		}
-		go s.handle(c)
+		ip := clientIP(c)
+		if !s.enterHandshake(ip) {
+			s.refused.Add(1)
+			c.Close()
+			continue
+		}
+		go s.handle(c, ip)
 	}
 }
 
@@ -280,6 +303,7 @@ func (s *Server) tickLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
+	var lastAdjust time.Time
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -287,6 +311,10 @@ func (s *Server) tickLoop() {
 		case now := <-t.C:
 			for _, m := range *s.mounts.Load() {
 				m.tick(now)
+			}
+			if now.Sub(lastAdjust) >= time.Second {
+				lastAdjust = now
+				s.adjust(now, runtime.GOMAXPROCS(0))
 			}
 		}
 	}
@@ -314,7 +342,10 @@ var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }
 
 // handle reads one request and dispatches it. Listener connections are
 // handed to a writer shard and this goroutine ends.
-func (s *Server) handle(conn net.Conn) {
+func (s *Server) handle(conn net.Conn, ip string) {
+	var once sync.Once
+	release := func() { once.Do(func() { s.leaveHandshake(ip) }) }
+	defer release()
 	cfg := s.conf()
 	_ = conn.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout.Std()))
 	bp := headBufs.Get().(*[]byte)
@@ -344,6 +375,8 @@ func (s *Server) handle(conn net.Conn) {
 	case path == "/readyz":
 		code, why := s.ready(req.URL.Query().Get("mount"))
 		writeSimple(conn, code, nil, bodyFor(req, why+"\n"))
+	case path == "/status.json" && !s.hostAllowed(req.Host):
+		writeSimple(conn, http.StatusMisdirectedRequest, nil, "unknown Host; add it to stream.allowed-hosts\n")
 	case path == "/status.json":
 		b, _ := json.Marshal(s.Stats())
 		writeSimple(conn, http.StatusOK, []string{"Content-Type: application/json"}, bodyFor(req, string(b)+"\n"))
@@ -358,7 +391,7 @@ func (s *Server) handle(conn net.Conn) {
 		s.adminMetadata(conn, req)
 	case req.Method == http.MethodPut || req.Method == "SOURCE":
 		cr.n = math.MaxInt // the body is an unbounded stream
-		s.handleSource(conn, br, req)
+		s.handleSource(conn, br, req, release)
 	case req.Method == http.MethodGet || req.Method == http.MethodHead:
 		brPool.Put(br)
 		if s.handleListener(conn, req) {
@@ -416,7 +449,7 @@ func (s *Server) ready(name string) (int, string) {
 	cfg := s.conf()
 	now := time.Now()
 	total := int(s.fan.lsn.Load())
-	if total*10 >= cfg.Clients*9 {
+	if total*10 >= int(s.maxClients.Load())*9 {
 		return http.StatusServiceUnavailable, "listener capacity nearly exhausted"
 	}
 	if s.bucket.saturated() {
@@ -536,8 +569,9 @@ func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
 		return false
 	}
 	user, pass, _ := req.BasicAuth()
+	uri, readmit := splitReadmit(req.URL.RequestURI())
 	ar := admitRequest{
-		uri: req.URL.RequestURI(), user: user, pass: pass, token: req.URL.Query().Get("token"),
+		uri: uri, user: user, pass: pass, token: req.URL.Query().Get("token"), readmit: readmit,
 		ip: clientIP(conn), agent: req.UserAgent(), header: req.Header,
 	}
 	return s.serveListener(conn, m, req.Method == http.MethodHead, req.Header.Get("Icy-MetaData") == "1", ar)
@@ -575,9 +609,9 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 		s.unavailable(conn, "draining")
 		return false
 	case !head && !s.bucket.take():
-		s.unavailable(conn, "too many new connections, retry later")
+		s.deferAdmission(conn)
 		return false
-	case int(s.fan.lsn.Load()) >= cfg.Clients, mc.MaxListeners > 0 && int(m.listeners.Load()) >= mc.MaxListeners:
+	case int(s.fan.lsn.Load()) >= int(s.maxClients.Load()), mc.MaxListeners > 0 && int(m.listeners.Load()) >= mc.MaxListeners:
 		s.unavailable(conn, "listener limit reached")
 		return false
 	case !m.playable():
@@ -593,9 +627,13 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 		return false
 	}
 	ar.clientID = s.nextID.Add(1)
-	v := m.adm.Load().check(s.ctx, ar)
+	adm := m.adm.Load()
+	v := adm.check(s.ctx, ar)
 	switch v.code {
 	case admitOK:
+	case admitRedirect:
+		writeSimple(conn, http.StatusFound, []string{"Location: " + v.location}, "re-admission token issued; follow the redirect\n")
+		return false
 	case admitChallenge:
 		writeSimple(conn, http.StatusUnauthorized, []string{`WWW-Authenticate: Basic realm="` + m.name + `"`}, "authentication required\n")
 		return false
@@ -627,12 +665,17 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 		cursor: cursor, metaint: metaint, until: metaint, pre: pre, preHead: preHead,
 		lastProgress: now.UnixNano(),
 	}
-	if v.identity != "" || v.cacheKey != "" || mc.Auth.ListenerRemove != "" || mc.Auth.StatsURL != "" {
-		ar.header, ar.token = nil, ""
+	if v.identity != "" || v.cacheKey != "" || mc.Auth.ListenerRemove != "" || mc.Auth.StatsURL != "" || v.provisional || v.readmitted {
+		ar.header, ar.token, ar.readmit = nil, "", ""
 		l.who = &session{identity: v.identity, cacheKey: v.cacheKey, req: ar}
 	}
 	if v.limit > 0 {
 		l.limitAt = now.Add(v.limit).UnixNano()
+	}
+	if (v.provisional || v.readmitted) && adm.verify != nil && !adm.verify.add(l, v.readmitted) {
+		// Nothing may stream without a decision that can still come.
+		_ = syscall.Close(fd)
+		return true
 	}
 	m.listeners.Add(1)
 	m.register(l)
@@ -655,7 +698,7 @@ func (s *Server) sourceAllowed(mc *MountConfig, user, pass string) bool {
 }
 
 // handleSource serves an Icecast PUT or legacy SOURCE push.
-func (s *Server) handleSource(conn net.Conn, br *bufio.Reader, req *http.Request) {
+func (s *Server) handleSource(conn net.Conn, br *bufio.Reader, req *http.Request, release func()) {
 	m := s.mount(req.URL.Path)
 	if m == nil {
 		writeSimple(conn, http.StatusNotFound, nil, "no such mount\n")
@@ -663,8 +706,7 @@ func (s *Server) handleSource(conn net.Conn, br *bufio.Reader, req *http.Request
 	}
 	mc := m.cfg.Load()
 	user, pass, _ := req.BasicAuth()
-	if !s.sourceAllowed(mc, user, pass) {
-		writeSimple(conn, http.StatusUnauthorized, []string{`WWW-Authenticate: Basic realm="satd source"`}, "bad source credentials\n")
+	if !s.checkPassword(conn, "satd source", func() bool { return s.sourceAllowed(mc, user, pass) }) {
 		return
 	}
 	ct := req.Header.Get("Content-Type")
@@ -685,6 +727,7 @@ func (s *Server) handleSource(conn net.Conn, br *bufio.Reader, req *http.Request
 		writeSimple(conn, http.StatusForbidden, nil, "Mountpoint in use\n")
 		return
 	}
+	release() // a streaming source is bounded by the mounts, not the handshake caps
 	defer m.detach(src)
 	if strings.EqualFold(req.Header.Get("Expect"), "100-continue") {
 		_, _ = io.WriteString(conn, "HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\n")
@@ -734,9 +777,11 @@ func (s *Server) adminMetadata(conn net.Conn, req *http.Request) {
 	}
 	user, pass, _ := req.BasicAuth()
 	cfg := s.conf()
-	admin := cfg.AdminPassword != "" && user == cfg.AdminUser && constEq(pass, cfg.AdminPassword)
-	if !admin && !s.sourceAllowed(m.cfg.Load(), user, pass) {
-		writeSimple(conn, http.StatusUnauthorized, []string{`WWW-Authenticate: Basic realm="satd admin"`}, "bad credentials\n")
+	ok := s.checkPassword(conn, "satd admin", func() bool {
+		admin := cfg.AdminPassword != "" && user == cfg.AdminUser && constEq(pass, cfg.AdminPassword)
+		return admin || s.sourceAllowed(m.cfg.Load(), user, pass)
+	})
+	if !ok {
 		return
 	}
 	if q.Get("mode") != "updinfo" {

@@ -498,9 +498,7 @@ func TestRelayDeathStorm(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // let in-flight checks land in the cache
 	before := be.calls.Load()
 	a := s.mount("/paid").adm.Load()
-	a.mu.Lock()
-	cached := len(a.cache)
-	a.mu.Unlock()
+	cached := a.cacheLen()
 	codes2, p99b, ch2 := storm()
 	extra := be.calls.Load() - before
 	t.Logf("second storm: %v p99 %s; %d cached grants, %d new backend calls", codes2, p99b, cached, extra)

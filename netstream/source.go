@@ -85,7 +85,7 @@ func (m *mount) runUpstreams(ctx context.Context, cfg MountConfig) {
 		if time.Since(started) > 10*time.Second {
 			attempt = 0 // it ran fine for a while: start the backoff over
 		}
-		m.srv.log.Warn("stream: upstream failed", "mount", m.name, "url", cfg.Upstreams[idx], "err", err)
+		m.srv.log.Warn("stream: upstream failed", "mount", m.name, "url", redactURL(cfg.Upstreams[idx]), "err", err)
 		idx = (idx + 1) % len(cfg.Upstreams)
 		d := backoff(cfg.RetryBase.Std(), cfg.RetryMax.Std(), attempt)
 		attempt++
@@ -103,14 +103,45 @@ type upstreamResp struct {
 	header textproto.MIMEHeader
 }
 
+// maxUpstreamHead bounds an upstream's status line and headers together: an
+// upstream that sends an endless line costs at most this much.
+const maxUpstreamHead = 16 << 10
+
+// ErrUpstreamHead is returned for an upstream response head over
+// maxUpstreamHead bytes.
+var ErrUpstreamHead = errors.New("upstream response head larger than 16 KiB")
+
+// headLimiter lets at most n bytes through until it is lifted (n < 0).
+type headLimiter struct {
+	r io.Reader
+	n int
+}
+
+func (h *headLimiter) Read(p []byte) (int, error) {
+	if h.n < 0 {
+		return h.r.Read(p)
+	}
+	if h.n == 0 {
+		return 0, ErrUpstreamHead
+	}
+	if len(p) > h.n {
+		p = p[:h.n]
+	}
+	n, err := h.r.Read(p)
+	h.n -= n
+	return n, err
+}
+
 // dialUpstream connects and reads the response head, following up to 5
 // http:// redirects. It accepts "ICY 200 OK" (SHOUTcast v1) as HTTP/1.0.
+// Errors name the URL without its userinfo.
 func dialUpstream(ctx context.Context, raw string, timeout time.Duration) (*upstreamResp, error) {
 	for hop := 0; hop < 5; hop++ {
 		u, err := url.Parse(raw)
 		if err != nil || u.Scheme != "http" {
-			return nil, fmt.Errorf("upstream %q: not an http URL", raw)
+			return nil, fmt.Errorf("upstream %q: not an http URL", redactURL(raw))
 		}
+		shown := redactURL(raw)
 		host := u.Host
 		if u.Port() == "" {
 			host = net.JoinHostPort(u.Hostname(), "80")
@@ -118,7 +149,7 @@ func dialUpstream(ctx context.Context, raw string, timeout time.Duration) (*upst
 		d := net.Dialer{Timeout: timeout}
 		conn, err := d.DialContext(ctx, "tcp", host)
 		if err != nil {
-			return nil, fmt.Errorf("upstream %s: %w", raw, err)
+			return nil, fmt.Errorf("upstream %s: %w", shown, err)
 		}
 		_ = conn.SetDeadline(time.Now().Add(timeout))
 		req := "GET " + u.RequestURI() + " HTTP/1.0\r\nHost: " + u.Host + "\r\nUser-Agent: satd\r\nIcy-MetaData: 1\r\n"
@@ -128,41 +159,43 @@ func dialUpstream(ctx context.Context, raw string, timeout time.Duration) (*upst
 		}
 		if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("upstream %s: send request: %w", raw, err)
+			return nil, fmt.Errorf("upstream %s: send request: %w", shown, err)
 		}
-		br := bufio.NewReaderSize(conn, 16<<10)
+		lim := &headLimiter{r: conn, n: maxUpstreamHead}
+		br := bufio.NewReaderSize(lim, 16<<10)
 		tp := textproto.NewReader(br)
 		line, err := tp.ReadLine()
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("upstream %s: read status: %w", raw, err)
+			return nil, fmt.Errorf("upstream %s: read status: %w", shown, err)
 		}
 		status, err := parseStatusLine(line)
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("upstream %s: %w", raw, err)
+			return nil, fmt.Errorf("upstream %s: %w", shown, err)
 		}
 		hdr, err := tp.ReadMIMEHeader()
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("upstream %s: read headers: %w", raw, err)
+			return nil, fmt.Errorf("upstream %s: read headers: %w", shown, err)
 		}
 		if status == 301 || status == 302 || status == 307 {
 			conn.Close()
 			loc, err := u.Parse(hdr.Get("Location"))
 			if err != nil {
-				return nil, fmt.Errorf("upstream %s: bad redirect: %w", raw, err)
+				return nil, fmt.Errorf("upstream %s: bad redirect: %w", shown, err)
 			}
 			raw = loc.String()
 			continue
 		}
 		if status/100 != 2 {
 			conn.Close()
-			return nil, fmt.Errorf("upstream %s: status %d: %w", raw, status, ErrUpstreamStatus)
+			return nil, fmt.Errorf("upstream %s: status %d: %w", shown, status, ErrUpstreamStatus)
 		}
+		lim.n = -1 // the body is an unbounded stream
 		return &upstreamResp{conn: conn, br: br, status: status, header: hdr}, nil
 	}
-	return nil, fmt.Errorf("upstream %s: too many redirects", raw)
+	return nil, fmt.Errorf("upstream %s: too many redirects", redactURL(raw))
 }
 
 // parseStatusLine parses "HTTP/1.x NNN reason" or "ICY NNN reason".
@@ -238,11 +271,11 @@ func (m *mount) pull(ctx context.Context, cfg MountConfig, idx int) error {
 		c = codecMP3 // SHOUTcast v1 may omit it
 	}
 	if c == codecUnknown {
-		return fmt.Errorf("upstream %s: %w %q", cfg.Upstreams[idx], ErrUnknownCodec, up.header.Get("Content-Type"))
+		return fmt.Errorf("upstream %s: %w %q", redactURL(cfg.Upstreams[idx]), ErrUnknownCodec, up.header.Get("Content-Type"))
 	}
 	var once sync.Once
 	stop := func() { once.Do(func() { up.conn.Close() }) }
-	src := &sourceRef{kind: kindUpstream, url: cfg.Upstreams[idx], stop: stop}
+	src := &sourceRef{kind: kindUpstream, url: redactURL(cfg.Upstreams[idx]), stop: stop}
 	if !m.attach(src, c) {
 		return ErrPreempted
 	}
@@ -280,7 +313,7 @@ func (m *mount) pull(ctx context.Context, cfg MountConfig, idx int) error {
 				return errSwitchBack
 			default:
 			}
-			return fmt.Errorf("upstream %s: read: %w", cfg.Upstreams[idx], err)
+			return fmt.Errorf("upstream %s: read: %w", src.url, err)
 		}
 	}
 }
@@ -298,7 +331,7 @@ func (m *mount) probePreferred(ctx context.Context, cfg MountConfig, stop func()
 		_, err = up.br.ReadByte()
 		up.conn.Close()
 		if err == nil {
-			m.srv.log.Info("stream: preferred upstream is back, switching", "mount", m.name, "url", cfg.Upstreams[0])
+			m.srv.log.Info("stream: preferred upstream is back, switching", "mount", m.name, "url", redactURL(cfg.Upstreams[0]))
 			close(switched)
 			stop()
 			return

@@ -31,6 +31,7 @@ func (s *Server) listenerGone(l *listener, reason string) {
 	if l.who == nil {
 		return
 	}
+	l.who.gone.Store(true)
 	if a := l.m.adm.Load(); a != nil {
 		a.released(l.who.cacheKey)
 	}
@@ -107,7 +108,7 @@ func (s *Server) sendEvents(ctx context.Context, client *http.Client, sem chan s
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			s.log.Debug("stream: stats post", "url", url, "err", err)
+			s.log.Debug("stream: stats post", "url", redactURL(url), "err", err)
 			return
 		}
 		resp.Body.Close()
@@ -149,6 +150,13 @@ type MountStats struct {
 	FailOpens uint64 `json:"auth_fail_opens"`
 	AuthBusy  uint64 `json:"auth_busy"`
 	Breaker   bool   `json:"auth_breaker_open"`
+	// Background listener_add calls (verify-later and re-admission reports).
+	AuthAsync  uint64 `json:"auth_async_calls"`
+	Readmits   uint64 `json:"readmits"`       // admitted on a re-admission token
+	Revoked    uint64 `json:"auth_revoked"`   // provisional listeners closed after a deny
+	Verifying  int    `json:"auth_verifying"` // provisional listeners awaiting a decision
+	CacheLen   int    `json:"auth_cache"`     // cached decisions
+	CacheEvict uint64 `json:"auth_cache_evicted"`
 }
 
 // Stats is a snapshot of the whole relay.
@@ -156,12 +164,16 @@ type Stats struct {
 	Listeners     int          `json:"listeners"`
 	Draining      bool         `json:"draining"`
 	EventsDropped uint64       `json:"events_dropped"`
+	Handshakes    int          `json:"handshakes"`         // connections in the request phase
+	Refused       uint64       `json:"handshakes_refused"` // closed at once: handshake caps reached
+	AdmissionRate float64      `json:"admission_rate"`     // adaptive rate now (new listeners per second)
 	Mounts        []MountStats `json:"mounts"`
 }
 
 // Stats returns a snapshot; it is safe to call from any goroutine.
 func (s *Server) Stats() Stats {
-	st := Stats{Listeners: int(s.fan.lsn.Load()), Draining: s.draining.Load(), EventsDropped: s.dropped.Load()}
+	st := Stats{Listeners: int(s.fan.lsn.Load()), Draining: s.draining.Load(), EventsDropped: s.dropped.Load(),
+		Handshakes: int(s.handshakes.Load()), Refused: s.refused.Load(), AdmissionRate: s.AdmissionRate()}
 	addr := s.Addr()
 	now := time.Now()
 	for _, mc := range s.conf().Mounts {
@@ -182,6 +194,11 @@ func (s *Server) Stats() Stats {
 		}
 		if a := m.adm.Load(); a != nil {
 			ms.AuthCalls, ms.FailOpens, ms.AuthBusy, ms.Breaker = a.calls.Load(), a.failOpens.Load(), a.busy.Load(), a.BreakerOpen()
+			ms.AuthAsync, ms.Readmits, ms.Revoked = a.asyncAdds.Load(), a.readmits.Load(), a.revoked.Load()
+			ms.CacheLen, ms.CacheEvict = a.cacheLen(), a.evicted.Load()
+			if a.verify != nil {
+				ms.Verifying = a.verify.pending()
+			}
 		}
 		st.Mounts = append(st.Mounts, ms)
 	}

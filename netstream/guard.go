@@ -1,0 +1,230 @@
+package netstream
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Descriptors kept free for everything but listeners and handshakes: the
+// listen socket, sources, upstream dials, auth backend connections, log and
+// state files of the rest of the daemon.
+const fdReserve = 128
+
+// applyLimits derives the limits that depend on the environment: the
+// listener cap lowered so clients + handshakes + a reserve fit the
+// descriptor limit (RLIMIT_NOFILE), and the Host allow-list of
+// /status.json.
+func (s *Server) applyLimits(cfg *Config) {
+	clients := int64(cfg.Clients)
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil && rl.Cur != unix.RLIM_INFINITY && rl.Cur < math.MaxInt32 {
+		avail := int64(rl.Cur) - int64(cfg.Handshakes) - fdReserve - 4*int64(len(cfg.Mounts))
+		if avail < clients {
+			s.log.Warn("stream: clients lowered to fit the descriptor limit (raise RLIMIT_NOFILE or lower stream.handshakes)",
+				"clients", cfg.Clients, "allowed", max(avail, 1), "nofile", rl.Cur, "handshakes", cfg.Handshakes)
+			clients = max(avail, 1)
+		}
+	}
+	s.maxClients.Store(clients)
+	hosts := map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true, "": true}
+	if h, _, err := net.SplitHostPort(cfg.Listen); err == nil {
+		hosts[strings.ToLower(h)] = true
+	}
+	for _, h := range cfg.AllowedHosts {
+		hosts[strings.ToLower(stripPort(h))] = true
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				hosts[ipn.IP.String()] = true
+			}
+		}
+	}
+	s.hosts.Store(&hosts)
+}
+
+func stripPort(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
+}
+
+// hostAllowed reports whether a Host header names this relay (DNS-rebinding
+// guard of /status.json). A request without Host is not from a browser.
+func (s *Server) hostAllowed(host string) bool {
+	return (*s.hosts.Load())[strings.ToLower(stripPort(host))]
+}
+
+// enterHandshake takes a request-phase slot for a new connection from ip.
+// The accept loop waits while all handshakes slots are taken (the kernel's
+// accept queue holds the rest); once half are taken, one address may hold
+// at most handshakes-per-client, so idle or slow connections from one peer
+// cannot take the slots of the others. Below half, a load balancer that
+// forwards everyone from one address is not limited.
+func (s *Server) enterHandshake(ip string) bool {
+	cfg := s.conf()
+	s.hsMu.Lock()
+	defer s.hsMu.Unlock()
+	if n := s.handshakes.Load(); cfg.PerClient > 0 && n*2 >= int64(cfg.Handshakes) && s.hsPerAddr[ip] >= cfg.PerClient {
+		return false
+	}
+	s.handshakes.Add(1)
+	s.hsPerAddr[ip]++
+	return true
+}
+
+// waitHandshakeSlot blocks the accept loop while every handshake slot is
+// taken; it reports false when the server stops.
+func (s *Server) waitHandshakeSlot() bool {
+	for s.handshakes.Load() >= int64(s.conf().Handshakes) {
+		if !sleepCtx(s.ctx, 5*time.Millisecond) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) leaveHandshake(ip string) {
+	s.hsMu.Lock()
+	defer s.hsMu.Unlock()
+	s.handshakes.Add(-1)
+	if s.hsPerAddr[ip]--; s.hsPerAddr[ip] <= 0 {
+		delete(s.hsPerAddr, ip)
+	}
+}
+
+// acceptFailed logs accept errors (EMFILE under a flood) at most every 10 s,
+// with the count since the last line.
+func (s *Server) acceptFailed(err error) {
+	n := s.acceptErrs.Add(1)
+	now := time.Now().UnixNano()
+	last := s.lastErrLog.Load()
+	if now-last < int64(10*time.Second) || !s.lastErrLog.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn("stream: accept", "err", err, "errors", n)
+}
+
+// checkPassword runs a source or admin password check for conn's address
+// behind the per-peer lockout: a locked address gets 429 + Retry-After
+// without its password being compared; a wrong password counts a failure
+// and gets 401 with the realm. It reports whether the check passed.
+func (s *Server) checkPassword(conn net.Conn, realm string, check func() bool) bool {
+	ip := clientIP(conn)
+	now := time.Now()
+	if ok, wait := s.passGate.allowed(ip, now); !ok {
+		secs := int((wait + time.Second - 1) / time.Second)
+		writeSimple(conn, http.StatusTooManyRequests, []string{"Retry-After: " + strconv.Itoa(secs)}, "too many wrong passwords from your address\n")
+		return false
+	}
+	if !check() {
+		cfg := s.conf()
+		s.passGate.failed(ip, now, cfg.PassFailures, cfg.PassLockout.Std())
+		writeSimple(conn, http.StatusUnauthorized, []string{`WWW-Authenticate: Basic realm="` + realm + `"`}, "bad credentials\n")
+		return false
+	}
+	s.passGate.succeeded(ip)
+	return true
+}
+
+// adaptive steers the admission rate between admission-rate-min and
+// admission-rate from what the relay sustains, and hands out Retry-After
+// slots so deferred listeners return spread at that rate.
+type adaptive struct {
+	mu      sync.Mutex
+	rate    float64
+	next    time.Time // the next free return slot
+	lastCPU time.Duration
+	lastAt  time.Time
+	load    float64 // CPU use of the last period, in cores per core
+}
+
+// cpuTime returns the process's user plus system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// congested reports whether the relay is behind: the process used more
+// than 85 % of the CPUs it may use, a writer shard's pass took longer than
+// its tick (writers lag), or half the handshake slots are taken (the accept
+// path queues).
+func (s *Server) congested(load float64) bool {
+	if load > 0.85 {
+		return true
+	}
+	for _, sh := range s.fan.shards {
+		if sh.passNanos.Load() > int64(100*time.Millisecond) {
+			return true
+		}
+	}
+	return s.handshakes.Load()*2 > int64(s.conf().Handshakes)
+}
+
+// adjust runs once a second: additive increase by a tenth of the ceiling
+// while the relay keeps up, multiplicative decrease (x0.7) while it is
+// congested, between admission-rate-min and admission-rate.
+func (s *Server) adjust(now time.Time, procs int) {
+	cfg := s.conf()
+	a := &s.adapt
+	a.mu.Lock()
+	cpu := cpuTime()
+	if !a.lastAt.IsZero() {
+		if wall := now.Sub(a.lastAt); wall > 0 {
+			a.load = float64(cpu-a.lastCPU) / float64(wall) / float64(max(procs, 1))
+		}
+	}
+	a.lastCPU, a.lastAt = cpu, now
+	if a.rate == 0 {
+		a.rate = cfg.AdmissionRate
+	}
+	if s.congested(a.load) {
+		a.rate = max(cfg.AdmissionFloor, a.rate*0.7)
+	} else {
+		a.rate = min(cfg.AdmissionRate, a.rate+cfg.AdmissionRate/10)
+	}
+	rate := a.rate
+	a.mu.Unlock()
+	s.bucket.set(rate, cfg.AdmissionBurst)
+}
+
+// AdmissionRate returns the current adaptive admission rate.
+func (s *Server) AdmissionRate() float64 {
+	s.adapt.mu.Lock()
+	defer s.adapt.mu.Unlock()
+	if s.adapt.rate == 0 {
+		return s.conf().AdmissionRate
+	}
+	return s.adapt.rate
+}
+
+// deferAdmission answers a listener the admission rate cannot take now with
+// 503 and a Retry-After slot: the k-th deferred listener is told to come
+// back k/rate seconds after the slots already handed out, so clients that
+// honour it return evenly at the rate the relay admits.
+func (s *Server) deferAdmission(conn net.Conn) {
+	rate := s.AdmissionRate()
+	now := time.Now()
+	a := &s.adapt
+	a.mu.Lock()
+	if a.next.Before(now.Add(time.Second)) {
+		a.next = now.Add(time.Second)
+	}
+	at := a.next
+	a.next = a.next.Add(time.Duration(float64(time.Second) / rate))
+	a.mu.Unlock()
+	secs := int((at.Sub(now) + time.Second - 1) / time.Second)
+	writeSimple(conn, http.StatusServiceUnavailable, []string{"Retry-After: " + strconv.Itoa(secs)}, "too many new connections, retry later\n")
+}
