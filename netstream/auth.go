@@ -124,6 +124,9 @@ type admission struct {
 	evicted   atomic.Uint64 // decision cache entries evicted to stay within the cap
 	readmits  atomic.Uint64 // listeners admitted on a re-admission token
 	revoked   atomic.Uint64 // provisional listeners closed after a deny
+	// unreported counts re-admissions the backend was not told of because
+	// the verify queue was full.
+	unreported atomic.Uint64
 }
 
 func newAdmission(srv *Server, mount string, cfg AuthConfig) *admission {
@@ -134,7 +137,7 @@ func newAdmission(srv *Server, mount string, cfg AuthConfig) *admission {
 	a := &admission{
 		srv: srv, mount: mount, cfg: cfg, users: map[string]string{}, sizes: sizes,
 		cache: newLRU[string, *cacheEntry](sizes.cache), flights: map[string]*flight{},
-		issued:   newLRU[string, time.Time](4096),
+		issued:   newLRU[string, time.Time](sizes.cache),
 		sem:      make(chan struct{}, max(cfg.Handlers, 1)),
 		failOpen: newAddrBuckets(cfg.FailOpenBurst, cfg.FailOpenEvery.Std(), 4096),
 	}

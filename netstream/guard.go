@@ -25,12 +25,11 @@ const fdReserve = 128
 func (s *Server) applyLimits(cfg *Config) {
 	clients := int64(cfg.Clients)
 	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil && rl.Cur != unix.RLIM_INFINITY && rl.Cur < math.MaxInt32 {
-		avail := int64(rl.Cur) - int64(cfg.Handshakes) - fdReserve - 4*int64(len(cfg.Mounts))
-		if avail < clients {
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
+		clients = clientsForFDs(cfg.Clients, cfg.Handshakes, len(cfg.Mounts), rl.Cur)
+		if clients < int64(cfg.Clients) {
 			s.log.Warn("stream: clients lowered to fit the descriptor limit (raise RLIMIT_NOFILE or lower stream.handshakes)",
-				"clients", cfg.Clients, "allowed", max(avail, 1), "nofile", rl.Cur, "handshakes", cfg.Handshakes)
-			clients = max(avail, 1)
+				"clients", cfg.Clients, "allowed", clients, "nofile", rl.Cur, "handshakes", cfg.Handshakes)
 		}
 	}
 	s.maxClients.Store(clients)
@@ -62,6 +61,16 @@ func stripPort(hostport string) string {
 // guard of /status.json). A request without Host is not from a browser.
 func (s *Server) hostAllowed(host string) bool {
 	return (*s.hosts.Load())[strings.ToLower(stripPort(host))]
+}
+
+// clientsForFDs returns the listener cap that fits nofile descriptors next
+// to the handshakes, the reserve and a few per mount (at least 1).
+func clientsForFDs(clients, handshakes, mounts int, nofile uint64) int64 {
+	if nofile == unix.RLIM_INFINITY || nofile >= math.MaxInt32 {
+		return int64(clients)
+	}
+	avail := int64(nofile) - int64(handshakes) - fdReserve - 4*int64(mounts)
+	return max(min(int64(clients), avail), 1)
 }
 
 // enterHandshake takes a request-phase slot for a new connection from ip.

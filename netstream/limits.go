@@ -195,7 +195,7 @@ func memoryBudget() int64 {
 // with TestAdmissionEntryCosts; used to size the tables from memoryBudget.
 const (
 	costCacheEntry  = 256 // key (32 B hash), lruNode, cacheEntry, map slot
-	costVerifyEntry = 512 // provisional listener's request copy and queue slot
+	costVerifyEntry = 64  // verifyItem and its queue slot (the session exists anyway)
 	costFlight      = 4096
 )
 

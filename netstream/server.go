@@ -51,6 +51,7 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	shut   bool // Shutdown ran
 
 	draining atomic.Bool
 	nextID   atomic.Uint64
@@ -241,10 +242,12 @@ func (s *Server) Reload(cfg Config) error {
 
 // Shutdown drains: /readyz fails at once, accepting stops after drain-delay,
 // then listeners are closed spread over drain-window (shortened to fit ctx).
+// A second Shutdown returns at once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.mu.Lock()
-	started := s.ctx != nil
+	started := s.ctx != nil && !s.shut
+	s.shut = true
 	s.mu.Unlock()
 	if !started {
 		return nil
@@ -673,9 +676,12 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 		l.limitAt = now.Add(v.limit).UnixNano()
 	}
 	if (v.provisional || v.readmitted) && adm.verify != nil && !adm.verify.add(l, v.readmitted) {
-		// Nothing may stream without a decision that can still come.
-		_ = syscall.Close(fd)
-		return true
+		if v.provisional {
+			// Nothing may stream without a decision that can still come.
+			_ = syscall.Close(fd)
+			return true
+		}
+		adm.unreported.Add(1) // the token proves a grant; only the report is lost
 	}
 	m.listeners.Add(1)
 	m.register(l)

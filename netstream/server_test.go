@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -278,6 +279,8 @@ type authBackend struct {
 	mu       sync.Mutex
 	users    map[string]int
 	removes  atomic.Int64
+	readmits atomic.Int64 // listener_add calls flagged readmit=1 (not in calls)
+	limit    atomic.Int64 // icecast-auth-timelimit seconds on grants (0 = none)
 }
 
 func newAuthBackend(t testing.TB, delay time.Duration, limit int) *authBackend {
@@ -300,6 +303,13 @@ func (a *authBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.removes.Add(1)
 		return
 	}
+	if r.PostForm.Get("readmit") == "1" {
+		a.readmits.Add(1)
+		if a.mode.Load().(string) == "ok" {
+			w.Header().Set("icecast-auth-user", "1")
+		}
+		return
+	}
 	a.calls.Add(1)
 	a.mu.Lock()
 	a.users[r.PostForm.Get("user")]++
@@ -316,9 +326,21 @@ func (a *authBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for p := a.peak.Load(); n > p && !a.peak.CompareAndSwap(p, n); p = a.peak.Load() {
 	}
 	time.Sleep(a.delay)
-	switch a.mode.Load().(string) {
+	mode := a.mode.Load().(string)
+	if code, ok := strings.CutPrefix(mode, "status:"); ok {
+		n, _ := strconv.Atoi(code) // a fault: a status without grant or deny
+		w.WriteHeader(n)
+		return
+	}
+	switch mode {
 	case "ok":
 		w.Header().Set("icecast-auth-user", "1")
+		if s := a.limit.Load(); s > 0 {
+			w.Header().Set("icecast-auth-timelimit", strconv.FormatInt(s, 10))
+		}
+	case "errorpage":
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html><body>Service temporarily unavailable</body></html>")
 	case "deny":
 		w.Header().Set("icecast-auth-message", "no")
 	case "hang":

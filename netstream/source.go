@@ -117,6 +117,15 @@ type headLimiter struct {
 	n int
 }
 
+// cause returns ErrUpstreamHead when the limit cut the head (the parser may
+// report the cut line as malformed), else err.
+func (h *headLimiter) cause(err error) error {
+	if h.n == 0 {
+		return ErrUpstreamHead
+	}
+	return err
+}
+
 func (h *headLimiter) Read(p []byte) (int, error) {
 	if h.n < 0 {
 		return h.r.Read(p)
@@ -167,7 +176,7 @@ func dialUpstream(ctx context.Context, raw string, timeout time.Duration) (*upst
 		line, err := tp.ReadLine()
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("upstream %s: read status: %w", shown, err)
+			return nil, fmt.Errorf("upstream %s: read status: %w", shown, lim.cause(err))
 		}
 		status, err := parseStatusLine(line)
 		if err != nil {
@@ -177,7 +186,7 @@ func dialUpstream(ctx context.Context, raw string, timeout time.Duration) (*upst
 		hdr, err := tp.ReadMIMEHeader()
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("upstream %s: read headers: %w", shown, err)
+			return nil, fmt.Errorf("upstream %s: read headers: %w", shown, lim.cause(err))
 		}
 		if status == 301 || status == 302 || status == 307 {
 			conn.Close()
