@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"satd.dev/satd/cmd/satd/config"
 	"satd.dev/satd/internal/atomicfile"
@@ -38,7 +39,7 @@ func buildStream(e env) (component, error) {
 			return nil, err
 		}
 	}
-	srv, err := netstream.New(e.cfg.Stream, e.log)
+	srv, err := netstream.New(streamConfig(e.cfg), e.log)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +67,16 @@ func (s *streamComponent) Reload(cfg *config.Config) error {
 		s.e.log.Warn("stream relay disabled in the configuration; it stops at the next restart")
 		return nil
 	}
-	return s.srv.Reload(cfg.Stream)
+	return s.srv.Reload(streamConfig(cfg))
+}
+
+// streamConfig is the [stream] section with web.allowed_hosts added to its
+// allowed-hosts: a name the web form answers to is one /status.json may
+// answer to as well.
+func streamConfig(cfg *config.Config) netstream.Config {
+	sc := cfg.Stream
+	sc.AllowedHosts = append(slices.Clone(sc.AllowedHosts), cfg.Web.AllowedHosts...)
+	return sc
 }
 
 // Stop drains listeners, staggered, within the shutdown deadline.
