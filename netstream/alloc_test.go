@@ -92,6 +92,13 @@ func TestSendStepAllocatesNothing(t *testing.T) {
 // until the test ends; it returns its address.
 func discardServer(t testing.TB) string {
 	t.Helper()
+	return loopbackServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+}
+
+// loopbackServer accepts connections on 127.0.0.1 until the test ends and
+// runs serve on each in its own goroutine; it returns its address.
+func loopbackServer(t testing.TB, serve func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +110,7 @@ func discardServer(t testing.TB) string {
 			if err != nil {
 				return
 			}
-			go func() { _, _ = io.Copy(io.Discard, c) }()
+			go serve(c)
 		}
 	}()
 	return ln.Addr().String()

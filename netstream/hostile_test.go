@@ -118,22 +118,10 @@ func TestAuthDecide(t *testing.T) {
 
 // garbageBackend answers every connection with bytes that are not HTTP.
 func garbageBackend(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, "\x00\x01garbage, not HTTP\r\n\r\n")
-			c.Close()
-		}
-	}()
-	return "http://" + ln.Addr().String() + "/auth"
+	return "http://" + loopbackServer(t, func(c net.Conn) {
+		_, _ = io.WriteString(c, "\x00\x01garbage, not HTTP\r\n\r\n")
+		c.Close()
+	}) + "/auth"
 }
 
 // TestAuthBackendFaultsNeverChallenge is row 5 end to end: whatever the
@@ -397,18 +385,9 @@ func TestDecisionCacheCapped(t *testing.T) {
 	s := startServer(t, cfg)
 	waitFor(t, 5*time.Second, "source", func() bool { return s.mount("/paid").fresh(time.Now(), time.Second) })
 	const n = 1000
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			rawRequest(s.Addr(), fmt.Sprintf("GET /paid?x=%d HTTP/1.0\r\nAuthorization: Basic %s\r\n\r\n", i, basicAuth("u", "p")))
-		}()
-	}
-	wg.Wait()
+	boundedParallel(n, 32, func(i int) {
+		rawRequest(s.Addr(), fmt.Sprintf("GET /paid?x=%d HTTP/1.0\r\nAuthorization: Basic %s\r\n\r\n", i, basicAuth("u", "p")))
+	})
 	a := s.mount("/paid").adm.Load()
 	t.Logf("%d grants, cache %d entries, %d evicted", be.calls.Load(), a.cacheLen(), a.evicted.Load())
 	if a.cacheLen() > 100 || a.evicted.Load() < n-100 {
@@ -438,6 +417,22 @@ func TestLRU(t *testing.T) {
 	if l.len() != 2 {
 		t.Fatalf("len %d", l.len())
 	}
+}
+
+// boundedParallel runs fn(0..n-1) with at most width at once.
+func boundedParallel(n, width int, fn func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, width)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
 }
 
 // openFDs counts this process's open descriptors.

@@ -115,23 +115,14 @@ func TestRelayDeathReadmitTokens(t *testing.T) {
 	}()
 	parallel := func(what string, fn func(i int) error) {
 		t.Helper()
-		var wg sync.WaitGroup
 		var failed atomic.Int64
 		var first atomic.Value
-		sem := make(chan struct{}, 128)
-		for i := range n {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				if err := fn(i); err != nil {
-					failed.Add(1)
-					first.CompareAndSwap(nil, err)
-				}
-			}()
-		}
-		wg.Wait()
+		boundedParallel(n, 128, func(i int) {
+			if err := fn(i); err != nil {
+				failed.Add(1)
+				first.CompareAndSwap(nil, err)
+			}
+		})
 		if f := failed.Load(); f > 0 {
 			t.Fatalf("%s: %d of %d failed; first: %v", what, f, n, first.Load())
 		}
