@@ -13,9 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Descriptors kept free for everything but listeners and handshakes: the
-// listen socket, sources, upstream dials, auth backend connections, log and
-// state files of the rest of the daemon.
+// Descriptors kept free for everything but listeners, handshakes and the
+// mounts' own needs: the listen socket, log and state files and the other
+// ports of the daemon.
 const fdReserve = 128
 
 // applyLimits derives the limits that depend on the environment: the
@@ -26,7 +26,12 @@ func (s *Server) applyLimits(cfg *Config) {
 	clients := int64(cfg.Clients)
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
-		clients = clientsForFDs(cfg.Clients, cfg.Handshakes, len(cfg.Mounts), rl.Cur)
+		reserved := fdReserve
+		for _, m := range cfg.Mounts {
+			// sources and dials, plus the checks that may wait for the backend
+			reserved += 4 + max(m.Auth.Handlers, 1) + sizeAdmission(s.budget, m.Auth.Pending).pending
+		}
+		clients = clientsForFDs(cfg.Clients, cfg.Handshakes, reserved, rl.Cur)
 		if clients < int64(cfg.Clients) {
 			s.log.Warn("stream: clients lowered to fit the descriptor limit (raise RLIMIT_NOFILE or lower stream.handshakes)",
 				"clients", cfg.Clients, "allowed", clients, "nofile", rl.Cur, "handshakes", cfg.Handshakes)
@@ -64,12 +69,12 @@ func (s *Server) hostAllowed(host string) bool {
 }
 
 // clientsForFDs returns the listener cap that fits nofile descriptors next
-// to the handshakes, the reserve and a few per mount (at least 1).
-func clientsForFDs(clients, handshakes, mounts int, nofile uint64) int64 {
+// to the handshakes and the reserved descriptors (at least 1).
+func clientsForFDs(clients, handshakes, reserved int, nofile uint64) int64 {
 	if nofile == unix.RLIM_INFINITY || nofile >= math.MaxInt32 {
 		return int64(clients)
 	}
-	avail := int64(nofile) - int64(handshakes) - fdReserve - 4*int64(mounts)
+	avail := int64(nofile) - int64(handshakes) - int64(reserved)
 	return max(min(int64(clients), avail), 1)
 }
 

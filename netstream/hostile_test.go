@@ -498,16 +498,16 @@ func TestIdleConnectionsBounded(t *testing.T) {
 // TestClientsFitDescriptors checks the descriptor budget arithmetic.
 func TestClientsFitDescriptors(t *testing.T) {
 	cases := []struct {
-		clients, handshakes, mounts int
-		nofile                      uint64
-		want                        int64
+		clients, handshakes, reserved int
+		nofile                        uint64
+		want                          int64
 	}{
-		{10000, 1024, 1, 1 << 20, 10000},
-		{10000, 1024, 1, 1024, 1},
-		{10000, 1024, 2, 8192, 8192 - 1024 - fdReserve - 8},
+		{10000, 1024, 600, 1 << 20, 10000},
+		{10000, 1024, 600, 1024, 1},
+		{10000, 1024, 600, 8192, 8192 - 1024 - 600},
 	}
 	for _, c := range cases {
-		if got := clientsForFDs(c.clients, c.handshakes, c.mounts, c.nofile); got != c.want {
+		if got := clientsForFDs(c.clients, c.handshakes, c.reserved, c.nofile); got != c.want {
 			t.Errorf("%+v: %d", c, got)
 		}
 	}

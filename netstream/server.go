@@ -371,6 +371,9 @@ func (s *Server) handle(conn net.Conn, ip string) {
 		conn.Close()
 		return
 	}
+	// The head is in: what follows is bounded by admission (pending checks
+	// fail fast beyond the mount's limit), not by the handshake slots.
+	release()
 	path := req.URL.Path
 	switch {
 	case path == "/healthz":
