@@ -11,7 +11,7 @@ BUILD    := $(GO) build -trimpath -buildvcs=false -tags "$(TAGS)" -ldflags "$(LD
 CROSS    := armv7:arm:GOARM=7 armv5:arm:GOARM=5 arm64:arm64: mipsle:mipsle:GOMIPS=softfloat
 QEMU_TESTS := arm:GOARM=7:qemu-arm-static mipsle:GOMIPS=softfloat:qemu-mipsel-static
 
-.PHONY: all build run test test-cross cross bench fuzz fmt lint docs clean buildroot-check release e2e-stream bench-stream
+.PHONY: all build run test test-cross cross bench fuzz fmt lint docs clean buildroot-check release e2e-stream bench-stream hostile
 
 all: build
 
@@ -27,8 +27,10 @@ test:
 	@.ci/deps test
 	$(GO) vet ./...
 	$(GO) test -race ./...
-	@# The ATR corpus counts (pcsc-tools' smartcard_list.txt), printed.
-	@$(GO) test -count=1 -run TestATRCorpus -v ./cardreader/iso7816 | grep -v '^=== RUN'
+	@# The ATR corpus counts (pcsc-tools' smartcard_list.txt), printed; its
+	@# status is the recipe's (no pipe to hide a failure behind).
+	@out=$$($(GO) test -count=1 -run TestATRCorpus -v ./cardreader/iso7816 2>&1); rc=$$?; \
+		printf '%s\n' "$$out" | grep -v '^=== RUN' || true; exit $$rc
 
 # Cross-architecture test suite under qemu-user (no -race on 32-bit targets).
 test-cross:
@@ -54,8 +56,9 @@ bench:
 # Fuzz every target for FUZZTIME each (make test already runs their seed corpora).
 FUZZTIME ?= 10s
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	@set -e; pkgs=$$($(GO) list ./...); for pkg in $$pkgs; do \
+		list=$$($(GO) test -list '^Fuzz' $$pkg); \
+		for f in $$(printf '%s\n' "$$list" | grep '^Fuzz' || true); do \
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
@@ -64,10 +67,15 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 lint:
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@out=$$(gofmt -l $$(git ls-files '*.go')) || exit 1; test -z "$$out" || { printf '%s\n' "$$out"; exit 1; }
 	$(GO) vet ./...
 	@for t in $(CROSS); do rest=$${t#*:}; arch=$${rest%%:*}; var=$${rest#*:}; \
 		env GOOS=linux GOARCH=$$arch $$var $(GO) vet ./... || exit 1; done
+
+# Issue 16's attacks against a built satd, one case per row, each on a fresh
+# daemon on loopback ports with a deadline; prints `held N/N` (bench/hostile).
+hostile: build
+	$(GO) run ./bench/hostile -satd dist/satd
 
 # Regenerate the configuration reference in README.md from the code.
 docs:

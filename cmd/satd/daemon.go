@@ -17,6 +17,7 @@ import (
 
 	"satd.dev/satd/cmd/satd/config"
 	"satd.dev/satd/cmd/satd/update"
+	"satd.dev/satd/internal/fdlimit"
 )
 
 //go:embed demo.toml
@@ -148,6 +149,11 @@ func (d *daemon) run(demo bool) int {
 	log := d.log.component("main")
 	applyMemoryLimit(d.cfg.Global, log)
 	log.Info("satd starting", "version", version, "config", displayPath(d.configPath), "demo", demo)
+	if n, err := fdlimit.Raise(); err != nil {
+		log.Warn("descriptor limit not raised to the hard limit", "limit", n, "err", err)
+	} else {
+		log.Info("descriptor limit", "limit", n, "web", fdlimit.Share(fdlimit.ShareWeb), "stream", fdlimit.Share(fdlimit.ShareStream), "dvbapi", fdlimit.Share(fdlimit.ShareDVBAPI))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := d.start(ctx, demo); err != nil {

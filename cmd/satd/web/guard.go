@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"satd.dev/satd/cmd/satd/config"
 )
@@ -180,10 +181,35 @@ func (s *Server) page(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// maxFormBody bounds the body of a state change after login (a section of
+// the configuration form); uploads have their own bound.
+const maxFormBody = 1 << 20
+
 // action requires a session for a state change, and refuses it in read-only
 // mode. It answers 401/403 rather than redirecting: a refused POST must not
-// look like success to a script.
+// look like success to a script. The body is bounded before the handler
+// parses it.
 func (s *Server) action(h http.HandlerFunc) http.HandlerFunc {
+	return s.authorised(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+		h(w, r)
+	})
+}
+
+// upload is action for a file upload (restore, import, firmware): the
+// handler bounds the body itself, and the connection's deadlines are
+// pushed out to Limits.Upload once the session is known.
+func (s *Server) upload(h http.HandlerFunc) http.HandlerFunc {
+	return s.authorised(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		until := time.Now().Add(s.limits.Upload)
+		rc.SetReadDeadline(until)
+		rc.SetWriteDeadline(until)
+		h(w, r)
+	})
+}
+
+func (s *Server) authorised(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.loggedIn(r) {
 			s.opt.Metrics.auth("no_session")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"runtime"
 	"runtime/metrics"
@@ -21,15 +22,15 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /balancer/clear", s.action(s.handleBalancerClear))
 	mux.HandleFunc("GET /config", s.page(s.handleConfig))
 	mux.HandleFunc("POST /config", s.action(s.handleConfigSave))
-	mux.HandleFunc("POST /config/import", s.action(s.handleImport))
+	mux.HandleFunc("POST /config/import", s.upload(s.handleImport))
 	mux.HandleFunc("GET /log", s.page(s.handleLog))
 	mux.HandleFunc("GET /log/events", s.api(s.handleLogEvents))
 	mux.HandleFunc("GET /system", s.page(s.handleSystem))
 	mux.HandleFunc("GET /system/backup", s.page(s.handleBackup))
-	mux.HandleFunc("POST /system/restore", s.action(s.handleRestore))
+	mux.HandleFunc("POST /system/restore", s.upload(s.handleRestore))
 	mux.HandleFunc("POST /system/restart", s.action(s.handleRestart))
 	mux.HandleFunc("POST /system/password", s.action(s.handlePassword))
-	mux.HandleFunc("POST /system/firmware", s.action(s.handleFirmware))
+	mux.HandleFunc("POST /system/firmware", s.upload(s.handleFirmware))
 	mux.HandleFunc("GET /confirm", s.page(s.handleConfirmPage))
 	mux.HandleFunc("POST /confirm", s.action(s.handleConfirm))
 	mux.HandleFunc("GET /login", s.handleLoginPage)
@@ -242,22 +243,45 @@ func (s *Server) handleRestart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
-	if err := s.pw.check(r.FormValue("current")); err != nil {
-		s.opt.Metrics.auth("password_change_refused")
-		s.message(w, r, http.StatusForbidden, "Password not changed", "the current password is wrong")
+	if !s.recheck(w, r, "Password not changed") {
 		return
 	}
 	if r.FormValue("new") != r.FormValue("repeat") {
 		s.message(w, r, http.StatusUnprocessableEntity, "Password not changed", "the two new passwords differ")
 		return
 	}
-	if err := s.pw.set(r.FormValue("new")); err != nil {
+	if err := s.setPassword(r, r.FormValue("new")); err != nil {
 		s.message(w, r, http.StatusUnprocessableEntity, "Password not changed", err.Error())
 		return
 	}
 	s.sess.endAll()
 	s.setSessionCookie(w, r, s.sess.create(), 0)
 	http.Redirect(w, r, "/system?done=password", http.StatusSeeOther)
+}
+
+// recheck asks for the current password again (field "current") before a
+// change that a stolen session must not make: the password itself, the
+// update keys, file paths. It answers the refusal itself and reports false;
+// wrong tries count against the client's login attempts.
+func (s *Server) recheck(w http.ResponseWriter, r *http.Request, title string) bool {
+	who := clientKey(r)
+	if ok, wait := s.thr.attempt(who); !ok {
+		s.opt.Metrics.auth("recheck_throttled")
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		s.message(w, r, http.StatusTooManyRequests, title, "too many wrong passwords; try again later")
+		return false
+	}
+	switch err := s.checkPassword(r, r.FormValue("current")); {
+	case errors.Is(err, ErrBusy):
+		s.message(w, r, http.StatusServiceUnavailable, title, err.Error())
+		return false
+	case err != nil:
+		s.opt.Metrics.auth("password_change_refused")
+		s.message(w, r, http.StatusForbidden, title, "the current password is wrong")
+		return false
+	}
+	s.thr.succeed(who)
+	return true
 }
 
 func (s *Server) handleFirmware(w http.ResponseWriter, r *http.Request) {
@@ -294,32 +318,48 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, pageData{Title: "Log in", Content: loginForm{}})
 }
 
+// clientKey is the address the login throttle counts by: the IPv4 address,
+// or the IPv6 /64 (one host picks any address of its /64 at will).
 func clientKey(r *http.Request) string {
-	if ip, ok := remoteIP(r.RemoteAddr); ok {
-		return ip.String()
+	ip, ok := remoteIP(r.RemoteAddr)
+	switch {
+	case !ok:
+		return r.RemoteAddr
+	case ip.Is6():
+		p, _ := ip.Prefix(64)
+		return p.String()
 	}
-	return r.RemoteAddr
+	return ip.String()
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if !s.smallForm(w, r) {
+		return
+	}
 	who := clientKey(r)
-	if ok, wait := s.thr.allowed(who); !ok {
+	if ok, wait := s.thr.attempt(who); !ok {
 		s.opt.Metrics.auth("login_throttled")
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		s.render(w, r, http.StatusTooManyRequests, pageData{Title: "Log in", Content: loginForm{}, Error: fmt.Sprintf("Too many failed logins; try again in %v.", wait.Round(time.Second))})
 		return
 	}
-	err := s.pw.check(r.FormValue("password"))
-	if err != nil {
+	err := s.checkPassword(r, r.PostForm.Get("password"))
+	switch {
+	case errors.Is(err, ErrBusy):
+		s.opt.Metrics.auth("login_busy")
+		w.Header().Set("Retry-After", "1")
+		s.render(w, r, http.StatusServiceUnavailable, pageData{Title: "Log in", Content: loginForm{}, Error: "Too many logins at once; try again in a moment."})
+		return
+	case errors.Is(err, ErrNoPassword), errors.Is(err, ErrBadHash):
+		s.thr.succeed(who) // not the client's failure
+		http.Redirect(w, r, "/setup", http.StatusSeeOther)
+		return
+	case err != nil:
 		s.opt.Metrics.auth("login_failed")
 		msg := "Wrong password."
-		if s.thr.fail(who) {
+		if s.thr.lockedOut(who) {
 			s.opt.Log.Warn("web: login locked out after repeated failures", "client", who)
 			msg = "Wrong password. Too many failures: this address is locked out for a while."
-		}
-		if errors.Is(err, ErrNoPassword) {
-			http.Redirect(w, r, "/setup", http.StatusSeeOther)
-			return
 		}
 		s.render(w, r, http.StatusUnauthorized, pageData{Title: "Log in", Content: loginForm{}, Error: msg})
 		return
@@ -328,6 +368,52 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	s.opt.Metrics.auth("login_ok")
 	s.setSessionCookie(w, r, s.sess.create(), 0)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// checkPassword checks password in a hashing slot (ErrBusy if none frees
+// while the request lasts or too many wait).
+func (s *Server) checkPassword(r *http.Request, password string) error {
+	var err error
+	if gerr := s.hash.do(r.Context(), func() { err = s.pw.check(password) }); gerr != nil {
+		return ErrBusy
+	}
+	return err
+}
+
+// setPassword hashes and stores password in a hashing slot.
+func (s *Server) setPassword(r *http.Request, password string) error {
+	var err error
+	if gerr := s.hash.do(r.Context(), func() { err = s.pw.set(password) }); gerr != nil {
+		return ErrBusy
+	}
+	return err
+}
+
+// maxLoginBody bounds the body of the unauthenticated forms (login, setup):
+// a password and a setup code.
+const maxLoginBody = 4 << 10
+
+// smallForm reads the urlencoded body of an unauthenticated form, at most
+// maxLoginBody bytes, before anything else looks at it. Multipart is refused
+// unread, so nothing an anonymous peer sends is spooled to disk.
+func (s *Server) smallForm(w http.ResponseWriter, r *http.Request) bool {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
+		s.opt.Metrics.auth("form_refused")
+		http.Error(w, "415 this form takes application/x-www-form-urlencoded", http.StatusUnsupportedMediaType)
+		return false
+	}
+	if r.ContentLength > maxLoginBody {
+		s.opt.Metrics.auth("form_refused")
+		http.Error(w, fmt.Sprintf("413 a login body is at most %d bytes", maxLoginBody), http.StatusRequestEntityTooLarge)
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	if err := r.ParseForm(); err != nil {
+		s.opt.Metrics.auth("form_refused")
+		http.Error(w, "400 "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
@@ -353,27 +439,32 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "403 the password is already set; log in and change it on the System page", http.StatusForbidden)
 		return
 	}
+	if !s.smallForm(w, r) {
+		return
+	}
 	d := pageData{Title: "Set the password", Content: setupForm{NeedCode: !isLoopback(r)}}
 	who := clientKey(r)
-	if ok, _ := s.thr.allowed(who); !ok {
-		s.opt.Metrics.auth("setup_throttled")
-		d.Error = "Too many wrong setup codes; wait a while."
-		s.render(w, r, http.StatusTooManyRequests, d)
-		return
+	if !isLoopback(r) {
+		if ok, _ := s.thr.attempt(who); !ok {
+			s.opt.Metrics.auth("setup_throttled")
+			d.Error = "Too many wrong setup codes; wait a while."
+			s.render(w, r, http.StatusTooManyRequests, d)
+			return
+		}
+		if !s.pw.checkSetupCode(r.PostForm.Get("code")) {
+			s.opt.Metrics.auth("setup_refused")
+			d.Error = "Wrong setup code. It is printed in satd's log."
+			s.render(w, r, http.StatusForbidden, d)
+			return
+		}
+		s.thr.succeed(who)
 	}
-	if !isLoopback(r) && !s.pw.checkSetupCode(r.FormValue("code")) {
-		s.opt.Metrics.auth("setup_refused")
-		s.thr.fail(who)
-		d.Error = "Wrong setup code. It is printed in satd's log."
-		s.render(w, r, http.StatusForbidden, d)
-		return
-	}
-	if r.FormValue("password") != r.FormValue("repeat") {
+	if r.PostForm.Get("password") != r.PostForm.Get("repeat") {
 		d.Error = "The two passwords differ."
 		s.render(w, r, http.StatusUnprocessableEntity, d)
 		return
 	}
-	if err := s.pw.set(r.FormValue("password")); err != nil {
+	if err := s.setPassword(r, r.PostForm.Get("password")); err != nil {
 		d.Error = err.Error()
 		s.render(w, r, http.StatusUnprocessableEntity, d)
 		return

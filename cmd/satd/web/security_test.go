@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"errors"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -329,7 +330,7 @@ func TestPasswordHash(t *testing.T) {
 		t.Errorf("wrong password: %v", err)
 	}
 	for _, bad := range []string{"", "plain", "$argon2i$v=19$m=1,t=1,p=1$AA$AA", "$argon2id$v=19$m=999999999,t=1,p=1$AAAA$" + strings.Repeat("A", 43)} {
-		if err := checkPassword(bad, "x"); err != ErrBadHash {
+		if err := checkPassword(bad, "x"); !errors.Is(err, ErrBadHash) {
 			t.Errorf("hash %q: %v, want ErrBadHash", bad, err)
 		}
 	}

@@ -11,6 +11,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/internal/fdlimit"
 )
 
 // Options wires a Server to the daemon.
@@ -50,6 +52,62 @@ type Options struct {
 	Now func() time.Time
 	// MaxUpload caps restore and firmware uploads (default 64 MiB).
 	MaxUpload int64
+	// Limits overrides the connection bounds (tests); zero fields keep
+	// the defaults of DefaultLimits.
+	Limits Limits
+}
+
+// Limits are the web server's connection bounds (docs/web.md, "Limits").
+type Limits struct {
+	// ReadHeader is how long a client may take to send a request's head.
+	ReadHeader time.Duration
+	// Read is how long it may take to send the whole request, body
+	// included; an upload after login gets Upload instead.
+	Read time.Duration
+	// Write is how long an answer may take to go out (log streams end
+	// before it).
+	Write time.Duration
+	// Idle is how long a kept-alive connection may wait for its next request.
+	Idle time.Duration
+	// Upload is the read and write deadline of a restore, import or
+	// firmware upload, which starts after the session is checked.
+	Upload time.Duration
+	// HeaderBytes caps a request's head.
+	HeaderBytes int
+	// Conns is the most connections open at once; more wait in the
+	// kernel's backlog (default: the web share of the descriptor limit).
+	Conns int
+	// PerClient is the most connections one client address (an IPv6 /64)
+	// holds open; more are closed at once. A browser opens about 6.
+	PerClient int
+}
+
+// DefaultLimits returns the web server's bounds.
+func DefaultLimits() Limits {
+	return Limits{
+		ReadHeader:  10 * time.Second,
+		Read:        20 * time.Second,
+		Write:       60 * time.Second,
+		Idle:        60 * time.Second,
+		Upload:      10 * time.Minute,
+		HeaderBytes: 16 << 10,
+		Conns:       fdlimit.Share(fdlimit.ShareWeb),
+		PerClient:   16,
+	}
+}
+
+// or returns l with its zero fields taken from d.
+func (l Limits) or(d Limits) Limits {
+	return Limits{
+		ReadHeader: cmp.Or(l.ReadHeader, d.ReadHeader), Read: cmp.Or(l.Read, d.Read), Write: cmp.Or(l.Write, d.Write),
+		Idle: cmp.Or(l.Idle, d.Idle), Upload: cmp.Or(l.Upload, d.Upload),
+		HeaderBytes: cmp.Or(l.HeaderBytes, d.HeaderBytes), Conns: cmp.Or(l.Conns, d.Conns), PerClient: cmp.Or(l.PerClient, d.PerClient),
+	}
+}
+
+func (l Limits) server(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: l.ReadHeader, ReadTimeout: l.Read, WriteTimeout: l.Write,
+		IdleTimeout: l.Idle, MaxHeaderBytes: l.HeaderBytes}
 }
 
 // Server is the web form.
@@ -59,11 +117,13 @@ type Server struct {
 	pw      *passwordStore
 	sess    *sessions
 	thr     *throttle
+	hash    *hashGate
 	handler http.Handler
 	guard   *guard
 	confirm confirmer
 
 	applyMu sync.Mutex // one save-and-apply at a time
+	limits  Limits
 
 	lmu   sync.Mutex
 	srv   *http.Server
@@ -99,14 +159,20 @@ func New(opt Options) (*Server, error) {
 	}
 	cfg := opt.Config()
 	s := &Server{
+		limits:  opt.Limits.or(DefaultLimits()),
 		opt:     opt,
 		started: opt.Now(),
 		pw:      newPasswordStore(passwordPath(cfg)),
 		sess:    newSessions(opt.Now),
 		thr:     &throttle{failures: map[string]*failRecord{}, now: opt.Now},
+		hash:    newHashGate(),
 		guard:   &guard{},
 	}
 	s.confirm.s = s
+	s.pw.onDamaged = func(path string, err error, code string) {
+		opt.Log.Error("web password file is damaged: logins are refused until a new password is set at /setup (from loopback, or elsewhere with this setup code)",
+			"file", path, "err", err, "setup_code", code)
+	}
 	s.configure(cfg)
 	if err := s.sess.restore(sessionsPath(cfg)); err != nil {
 		opt.Log.Warn("web sessions not carried over the restart", "err", err)
@@ -167,7 +233,8 @@ func (s *Server) listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("web: listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := s.limits.server(s.handler)
+	ln = fdlimit.Wrap(ln, s.limits.Conns).PerPeer(s.limits.PerClient)
 	s.lmu.Lock()
 	old := s.srv
 	s.srv, s.addr, s.bound = srv, addr, ln.Addr().String()
