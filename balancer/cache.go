@@ -4,7 +4,7 @@ package balancer
 // digest). Entries expire cache_max_time after their last update; when
 // the ring is full the oldest entry is overwritten (counted as a cache
 // eviction if it had not expired). Unlike OSCam, which keeps up to 10 CWs
-// per ECM, an entry keeps the first CW found.
+// per ECM, an entry keeps the latest CW found.
 type cwCache struct {
 	entries []cacheEntry
 	index   hashIndex
@@ -52,11 +52,16 @@ func (c *cwCache) lookup(h uint64, caid uint16, sum *[16]byte, groups Groups, no
 }
 
 // insert adds or refreshes the CW of an ECM and returns 1 if a live entry
-// was evicted to make room.
-func (c *cwCache) insert(h uint64, caid uint16, sum *[16]byte, cw [16]byte, groups Groups, reader int16, now Time) uint64 {
+// was evicted to make room. A refresh stores the new CW: an expired entry
+// re-solved by a reader must not serve its old CW with a fresh age.
+func (c *cwCache) insert(h uint64, caid uint16, sum *[16]byte, cw [16]byte, groups Groups, reader int16, now Time, maxAge int64) uint64 {
 	if i := findIn(&c.index, h, cacheMatcher{c, caid, *sum}); i >= 0 {
-		c.entries[i].updated = now
-		c.entries[i].groups |= groups
+		e := &c.entries[i]
+		if int64(now-e.updated) > maxAge {
+			e.groups = 0 // expired: the old producers no longer vouch for it
+		}
+		e.cw, e.reader, e.updated = cw, reader, now
+		e.groups |= groups
 		return 0
 	}
 	i := c.next

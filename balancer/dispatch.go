@@ -34,7 +34,12 @@ const (
 	fAnswered
 	fPending   // waiting for the identical ECM's request to this reader
 	fImmediate // pending on a request that is already answered
+	fBusy      // the reader's queue was full: offered again at busyAt
 )
+
+// BusyRetry is how often a request a reader's full queue refused is
+// offered again (until the client timeout).
+const BusyRetry Time = 20
 
 // ecmSlot is one reader's state for one in-flight ECM.
 type ecmSlot struct {
@@ -63,6 +68,8 @@ type inflight struct {
 	by                        int16
 	gen                       uint32
 	caid, srvid, chid, ecmlen uint16
+	pmtpid, ecmpid, vpid      uint16
+	busyAt                    Time // next offer to busy readers; 0 = none
 	prid                      uint32
 	groups                    Groups
 	hash                      uint64
@@ -274,6 +281,7 @@ func (d *Dispatcher) Submit(ecm *ECM) error {
 	}
 	e, idx := d.allocECM(now)
 	e.caid, e.prid, e.srvid, e.chid, e.ecmlen = ecm.CAID, ecm.PRID, ecm.SrvID, ecm.CHID, ecm.Len
+	e.pmtpid, e.ecmpid, e.vpid = ecm.PMTPID, ecm.ECMPID, ecm.VPID
 	if e.chid == 0 && has {
 		e.chid = CHIDFromECM(ecm.CAID, ecm.Data)
 	}

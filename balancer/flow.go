@@ -171,9 +171,9 @@ func (d *Dispatcher) ask(e *inflight, idx int32, i int, now Time) {
 	sl := &e.slots[i]
 	sl.flags |= fSent
 	sl.sentAt = now
-	if e.origin >= 0 {
-		os := &d.ecms[e.origin].slots[i]
-		if os.flags&(fSent|fPending) == fSent && !(os.flags&fAnswered != 0 && os.rc == Timeout) {
+	if o := e.origin; o >= 0 && !d.noECMMismatch(i, &d.ecms[o], e) {
+		os := &d.ecms[o].slots[i]
+		if os.flags&(fSent|fPending|fBusy) == fSent && !(os.flags&fAnswered != 0 && os.rc == Timeout) {
 			sl.flags |= fPending
 			if os.flags&fAnswered != 0 {
 				sl.flags |= fImmediate
@@ -185,13 +185,46 @@ func (d *Dispatcher) ask(e *inflight, idx int32, i int, now Time) {
 	if sl.flags&fFallback == 0 {
 		rs.lbLast, rs.lbLastSet = now, true
 	}
+	d.offer(e, idx, i, now)
+}
+
+// offer submits e to reader i. A full queue is backpressure: the slot
+// stays sent and unanswered, and is offered again BusyRetry later until
+// the client timeout answers it.
+func (d *Dispatcher) offer(e *inflight, idx int32, i int, now Time) {
+	sl := &e.slots[i]
 	req := Request{Token: Token{slot: uint32(idx), gen: e.gen, reader: uint16(i)}, Role: sl.role,
-		CAID: e.caid, PRID: e.prid, SrvID: e.srvid, CHID: e.chid, ECM: e.data[:e.dataLen], Tag: e.tag}
-	if !rs.r.Submit(req) {
-		d.counters.QueueFull++
-		sl.flags |= fPending | fImmediate // answered NOT_FOUND without a stat
-		sl.rc = NotFound
+		CAID: e.caid, PRID: e.prid, SrvID: e.srvid, CHID: e.chid,
+		PMTPID: e.pmtpid, ECMPID: e.ecmpid, VPID: e.vpid, ECM: e.data[:e.dataLen], Tag: e.tag}
+	sl.sentAt = now
+	if d.readers[i].r.Submit(req) {
+		sl.flags &^= fBusy
+		return
 	}
+	d.counters.QueueFull++
+	sl.flags |= fBusy
+	if e.busyAt == 0 || e.busyAt > now+BusyRetry {
+		e.busyAt = now + BusyRetry
+	}
+}
+
+// retryBusy offers e again to the readers whose queue was full.
+func (d *Dispatcher) retryBusy(e *inflight, idx int32, now Time) {
+	e.busyAt = 0
+	for i := range e.slots {
+		if e.slots[i].flags&(fBusy|fAnswered) == fBusy {
+			d.offer(e, idx, i, now)
+		}
+	}
+}
+
+// noECMMismatch reports whether reader i ignores the ECM and o is another
+// service's request: then o's request to i cannot answer e.
+func (d *Dispatcher) noECMMismatch(i int, o, e *inflight) bool {
+	if o.srvid == e.srvid && o.pmtpid == e.pmtpid && o.ecmpid == e.ecmpid && o.vpid == e.vpid {
+		return false
+	}
+	return d.readers[i].r.Status().NoECM
 }
 
 // resolveImmediate answers slots whose shared request already has its
@@ -264,8 +297,8 @@ func (d *Dispatcher) slotAnswered(e *inflight, idx int32, i int, rc Result, cw [
 				d.slotAnswered(fe, f, i, frc, cw, now, false)
 			}
 		}
-		if rc == Found && e.hasHash {
-			d.counters.CacheEvictions += d.cache.insert(e.hash, e.caid, &e.md5, cw, d.readers[i].set.Group, int16(i), now)
+		if rc == Found && e.hasHash && !d.readers[i].r.Status().NoECM {
+			d.counters.CacheEvictions += d.cache.insert(e.hash, e.caid, &e.md5, cw, d.readers[i].set.Group, int16(i), now, d.set.CacheMaxTimeMs)
 		}
 		ms := int(now - sl.sentAt)
 		d.addStat(e, i, rc, ms, now)
@@ -337,6 +370,9 @@ func (d *Dispatcher) finish(e *inflight, res Result, by int, cw [16]byte, now Ti
 // nextDeadline is the earliest pending timer of e.
 func (e *inflight) nextDeadline() Time {
 	t := e.freeAt
+	if !e.answered && e.busyAt != 0 && e.busyAt < t {
+		t = e.busyAt
+	}
 	if !e.answered {
 		if e.stage < 4 && e.fbAt < t {
 			t = e.fbAt
@@ -385,6 +421,9 @@ func (d *Dispatcher) Tick() {
 
 func (d *Dispatcher) fire(idx int32, now Time) {
 	e := &d.ecms[idx]
+	if !e.answered && e.busyAt != 0 && now >= e.busyAt {
+		d.retryBusy(e, idx, now)
+	}
 	if !e.answered && e.stage < 4 && now >= e.fbAt {
 		for e.stage < 4 && !e.answered && e.used {
 			d.requestStage(e, idx, now)
@@ -392,8 +431,10 @@ func (d *Dispatcher) fire(idx int32, now Time) {
 	}
 	if e.used && !e.answered && now >= e.ctAt {
 		for i := range e.slots {
-			if e.slots[i].flags&(fSent|fAnswered|fPending) == fSent {
-				d.slotAnswered(e, idx, i, Timeout, [16]byte{}, now, true)
+			if f := e.slots[i].flags; f&(fSent|fAnswered|fPending) == fSent {
+				// A reader that never took the request (full queue)
+				// gets no timeout in its stats.
+				d.slotAnswered(e, idx, i, Timeout, [16]byte{}, now, f&fBusy == 0)
 			}
 		}
 		if !e.answered {

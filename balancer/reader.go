@@ -62,6 +62,14 @@ type Status struct {
 	Providers []uint32
 	// Services the card reports as decodable; empty = not known.
 	Services []uint16
+	// NoECM is true for a reader that answers from the request's identity
+	// (CAID, provider, service, PIDs) and never looks at the ECM, like a
+	// constant-CW file. Its CWs are not put in the CW cache and its
+	// requests are not shared between ECMs of different services, since
+	// identical ECM bytes on two services get different CWs from it; the
+	// dvbapi front door asks such readers at once for services whose CA
+	// descriptors carry no ECM PID.
+	NoECM bool
 }
 
 // Reader is a card reader or proxy the Dispatcher can ask. Implementations
@@ -76,8 +84,10 @@ type Reader interface {
 	// Status reports eligibility information; it must not allocate.
 	Status() Status
 	// Submit queues req on the reader's own queue and returns at once;
-	// false means the queue is full (the request counts as NOT_FOUND
-	// without a stat, like OSCam's ratelimit). The reader later calls
+	// false means the queue is full: backpressure, not an answer. The
+	// Dispatcher offers the request again every BusyRetry until the
+	// client timeout, and meanwhile the next stage's readers may answer;
+	// the ECM never fails because of it. The reader later calls
 	// Dispatcher.Answer with req.Token. req.ECM is only valid until then.
 	Submit(req Request) bool
 }
@@ -97,6 +107,10 @@ type Request struct {
 	PRID  uint32
 	SrvID uint16
 	CHID  uint16
+	// PMTPID, ECMPID and VPID are the service's PMT PID, the PID the ECM
+	// came on and its video PID when the client knows them, else 0
+	// (constant.cw rules match on them).
+	PMTPID, ECMPID, VPID uint16
 	// ECM is the ECM section; it points into the Dispatcher's buffer.
 	ECM []byte
 	// Tag is the client's tag of the ECM, for tracing.
@@ -128,6 +142,8 @@ type ECM struct {
 	PRID   uint32
 	SrvID  uint16
 	CHID   uint16
+	// PMTPID, ECMPID and VPID are passed to the readers (Request).
+	PMTPID, ECMPID, VPID uint16
 	Len    uint16
 	Data   []byte
 	Groups Groups // 0 = every group

@@ -57,6 +57,10 @@ type CAPMT struct {
 	ServiceTypes   uint32
 	Streams        []Stream
 	ECM            []ECMStream
+	// NoECM lists CA descriptors without a usable ECM PID (0x1FFF or 0):
+	// BISS feeds and enigma2's stand-in descriptors for services whose
+	// PMT it has not read. PID is 0x1FFF in each.
+	NoECM []ECMStream
 }
 
 // ParseOptions choose how ambiguous descriptors are read.
@@ -74,8 +78,8 @@ func capmtErr(off int, field, format string, args ...any) error {
 // ParseCAPMT parses a CA PMT body (the bytes after `9F 80 32 <length>`).
 // Error offsets are relative to body. p's slices are reused.
 func ParseCAPMT(body []byte, opt ParseOptions, p *CAPMT) error {
-	streams, ecm := p.Streams[:0], p.ECM[:0]
-	*p = CAPMT{Streams: streams, ECM: ecm, CmdID: CmdOKDescrambling, CAMask: 1}
+	streams, ecm, noECM := p.Streams[:0], p.ECM[:0], p.NoECM[:0]
+	*p = CAPMT{Streams: streams, ECM: ecm, NoECM: noECM, CmdID: CmdOKDescrambling, CAMask: 1}
 	if len(body) < 6 {
 		return capmtErr(0, "ca_pmt header", "%d bytes, need 6", len(body))
 	}
@@ -256,19 +260,30 @@ func (p *CAPMT) caDescriptor(v []byte) {
 }
 
 func (p *CAPMT) addECM(caid, pid uint16, prid uint32) {
-	if caid == 0 || pid == 0x1FFF || pid == 0 {
+	if caid == 0 {
 		return
 	}
+	list := &p.ECM
+	if pid == NoECMPID || pid == 0 {
+		pid, list = NoECMPID, &p.NoECM
+	}
 	e := ECMStream{CAID: caid, PID: pid, PRID: prid}
-	for _, x := range p.ECM {
+	for _, x := range *list {
 		if x == e {
 			return
 		}
 	}
-	if len(p.ECM) < MaxECMPIDs {
-		p.ECM = append(p.ECM, e)
+	if len(*list) < MaxECMPIDs {
+		*list = append(*list, e)
 	}
 }
+
+// NoECMPID is the ECM PID of a CA descriptor that names no ECM stream.
+const NoECMPID = 0x1FFF
+
+// IsBISS reports whether caid is BISS (2600 BISS-1, 2602 BISS-E): fixed
+// keys, no ECMs, solved from the CA PMT at once.
+func IsBISS(caid uint16) bool { return caid == 0x2600 || caid == 0x2602 }
 
 // ParseCAStop parses the body of a `9F 80 3F` stop message and returns the
 // client demux to stop (0xFF = all programmes of the connection).

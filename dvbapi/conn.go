@@ -89,6 +89,7 @@ type conn struct {
 	spare      []byte
 	failed     error // why the connection closed
 	closeLater bool  // rw.Close and the close log are due in unlock
+	due        bool  // a programme has a no-ECM request for submitDue
 	proto0     *time.Timer
 	progs      [MaxProgrammes]*programme
 	indexUsed  uint64
@@ -101,6 +102,7 @@ func newConn(s *Server, rw io.ReadWriteCloser, log *slog.Logger, devices Devices
 		out: make([]byte, 0, 4096), spare: make([]byte, 0, 4096)}
 	c.capmt.Streams = make([]Stream, 0, MaxStreams)
 	c.capmt.ECM = make([]ECMStream, 0, MaxECMPIDs)
+	c.capmt.NoECM = make([]ECMStream, 0, MaxECMPIDs)
 	if devices != nil {
 		c.sink = &deviceSink{c: c, devs: devices}
 		c.opt.BoxEnigma = true
@@ -234,7 +236,12 @@ func (c *conn) unlock() {
 	closeNow := c.closeLater
 	c.closeLater = false
 	reason := c.failed
+	due := c.due && c.state != connClosed
+	c.due = false
 	c.mu.Unlock()
+	if due {
+		go c.submitDue()
+	}
 	if closeNow {
 		c.rw.Close()
 		if cs, ok := c.srv.opt.Solver.(ECMCanceler); ok {
@@ -494,6 +501,26 @@ func (c *conn) solve(p *programme) {
 		p.rearm()
 	}
 	c.unlock()
+}
+
+// submitDue hands the due no-ECM requests to the solver, one programme at
+// a time, serialised with the FILTER_DATA path by submitMu (the request
+// is the programme's own and is read during Solve).
+func (c *conn) submitDue() {
+	c.submitMu.Lock()
+	defer c.submitMu.Unlock()
+	for i := 0; i < MaxProgrammes; i++ {
+		c.mu.Lock()
+		p := c.progs[i]
+		if c.state == connClosed || p == nil || !p.fillNoECM() {
+			c.mu.Unlock()
+			continue
+		}
+		c.mu.Unlock()
+		c.srv.opt.Solver.Solve(&p.req)
+		c.mu.Lock()
+		c.unlock()
+	}
 }
 
 // ECMAnswered receives the solver's answers for this connection.

@@ -35,6 +35,9 @@ type ecmPID struct {
 	chidSet  bool
 	failed   bool
 	timeouts uint8
+	// noECM: asked from the CA PMT at once instead of filtering ECMs
+	// (BISS, or a reader that answers without ECMs and no ECM PID).
+	noECM bool
 }
 
 // programme is one CA PMT programme = one server demux slot. All fields
@@ -50,6 +53,9 @@ type programme struct {
 
 	streams  [MaxStreams]Stream
 	nStreams int
+	vpid     uint16             // first video stream, for constant.cw rules
+	version  uint8              // CA PMT version: a change re-asks a no-ECM PID
+	due      bool               // a no-ECM request waits for conn.submitDue
 	mapped   [MaxStreams]uint16 // PIDs enabled with CA_SET_PID
 	nMapped  int
 	index    int32 // descrambler slot, -1 = none
@@ -108,6 +114,7 @@ func (p *programme) start(m *CAPMT, msgid uint32) {
 	p.nMapped = 0
 	p.stats = serviceStats{since: time.Now()}
 	p.setStreams(m)
+	p.version = m.Version
 	p.loadPIDs(m)
 	p.c.lim.log(slog.LevelInfo, "programme started", "slot", p.slot, "sid", p.id.program, "adapter", p.id.adapter,
 		"demux", p.id.demux, "pmt_pid", p.id.pmtPID, "ecm_pids", p.nPIDs, "streams", p.nStreams)
@@ -121,6 +128,38 @@ func idOf(m *CAPMT) progID {
 
 func (p *programme) setStreams(m *CAPMT) {
 	p.nStreams = copy(p.streams[:], m.Streams)
+	p.vpid = 0
+	for _, s := range m.Streams {
+		if isVideo(s.Type) {
+			p.vpid = s.PID
+			break
+		}
+	}
+}
+
+// isVideo reports whether stream_type is video (MPEG-1/2, MPEG-4, H.264,
+// H.265, VC-1, AVS).
+func isVideo(t uint8) bool {
+	switch t {
+	case 0x01, 0x02, 0x10, 0x1B, 0x24, 0x42, 0xEA:
+		return true
+	}
+	return false
+}
+
+// usable lists the ECM PIDs the programme tries, in CA PMT order: the
+// real ECM PIDs (BISS ones asked at once) and the descriptors without an
+// ECM PID that BISS or a reader answering without ECMs can serve.
+func (p *programme) usable(m *CAPMT, yield func(e ECMStream, noECM bool)) {
+	ns, _ := p.c.srv.opt.Solver.(NoECMServer)
+	for _, e := range m.ECM {
+		yield(e, IsBISS(e.CAID))
+	}
+	for _, e := range m.NoECM {
+		if IsBISS(e.CAID) || ns != nil && ns.AnswersWithoutECM(e.CAID, e.PRID) {
+			yield(e, true)
+		}
+	}
 }
 
 // loadPIDs copies the ECM PIDs in try order: the channel cache's last good
@@ -140,36 +179,32 @@ func (p *programme) loadPIDs(m *CAPMT) {
 		return 2
 	}
 	for pass := 0; pass < 3; pass++ {
-		for _, e := range m.ECM {
-			if rank(e) != pass {
-				continue
+		p.usable(m, func(e ECMStream, noECM bool) {
+			if rank(e) != pass || p.nPIDs == MaxECMPIDs {
+				return
 			}
-			isCached := pass == 0
-			ep := ecmPID{ECMStream: e}
-			if isCached {
+			ep := ecmPID{ECMStream: e, noECM: noECM}
+			if pass == 0 {
 				ep.chid, ep.chidSet = cached.chid, cached.chidSet
 			}
 			p.pids[p.nPIDs] = ep
 			p.nPIDs++
-		}
+		})
 	}
 }
 
 // samePIDs reports whether m lists the same ECM PIDs as the programme.
 func (p *programme) samePIDs(m *CAPMT) bool {
-	if len(m.ECM) != p.nPIDs {
-		return false
-	}
-	for _, e := range m.ECM {
+	n, same := 0, true
+	p.usable(m, func(e ECMStream, _ bool) {
+		n++
 		found := false
 		for i := 0; i < p.nPIDs; i++ {
 			found = found || p.pids[i].ECMStream == e
 		}
-		if !found {
-			return false
-		}
-	}
-	return true
+		same = same && found
+	})
+	return same && n == p.nPIDs
 }
 
 // update applies a CA PMT update for a running programme: vanished stream
@@ -190,7 +225,12 @@ func (p *programme) update(m *CAPMT, msgid uint32) {
 		}
 		p.mapPIDs(old[:oldN])
 	}
+	changed := m.Version != p.version
+	p.version = m.Version
 	if p.samePIDs(m) && p.state != stIdle {
+		if changed && p.cur >= 0 && p.pids[p.cur].noECM && !p.pending {
+			p.armECM() // a BISS key may change with the PMT: ask again
+		}
 		return
 	}
 	p.stopFilter()
@@ -251,9 +291,14 @@ func (p *programme) nextPID() {
 	p.timer.Reset(p.backoff)
 }
 
-// armECM arms the first filter on the current ECM PID: table 0x80-0x8F.
+// armECM arms the first filter on the current ECM PID: table 0x80-0x8F;
+// a PID without ECMs is asked at once instead (askNoECM).
 func (p *programme) armECM() {
 	e := &p.pids[p.cur]
+	if e.noECM {
+		p.askNoECM()
+		return
+	}
 	p.filter = Filter{Adapter: p.id.adapter, Demux: p.slot, PID: e.PID, Timeout: 3000, Flags: FlagImmediateStart}
 	p.filter.Filter[0], p.filter.Mask[0] = 0x80, 0xF0
 	p.lastTable = 0
@@ -267,6 +312,47 @@ func (p *programme) armECM() {
 	if p.c.log.Enabled(context.Background(), slog.LevelDebug) {
 		p.c.log.Debug("ECM filter armed", "slot", p.slot, "sid", p.id.program, "caid", hex4(e.CAID), "pid", hex4(e.PID))
 	}
+}
+
+// askNoECM asks for the current no-ECM PID's CW: the request is built
+// and handed to the solver by conn.submitDue, outside the lock.
+func (p *programme) askNoECM() {
+	e := &p.pids[p.cur]
+	p.stats.inUse = e.ECMStream
+	if p.state != stDescrambling {
+		p.state = stTrying
+	}
+	p.gen++
+	p.pending, p.due = true, true
+	p.sentAt = time.Now()
+	p.c.due = true
+	p.timer.Reset(p.c.srv.opt.AnswerTimeout)
+}
+
+// fillNoECM builds the request of a due no-ECM ask: the ECM is a stand-in
+// made from the CA PMT (OSCam builds one too), unique per service and
+// PIDs. It reports false when the programme moved on meanwhile.
+func (p *programme) fillNoECM() bool {
+	if !p.active || !p.due || !p.pending || p.cur < 0 || !p.pids[p.cur].noECM {
+		p.due = false
+		return false
+	}
+	p.due = false
+	e := &p.pids[p.cur]
+	n := len(FakeECM(p.ecm[:0], e.CAID, p.id.program, p.id.pmtPID, e.PID, p.vpid, p.id.tsid, p.id.onid))
+	p.req = ECMRequest{CAID: e.CAID, PRID: e.PRID, SID: p.id.program, PID: e.PID, PMTPID: p.id.pmtPID, VPID: p.vpid,
+		Data: p.ecm[:n], Tag: uint64(p.slot)<<56 | uint64(p.cur)<<48 | uint64(p.gen), Done: p.c}
+	return true
+}
+
+// FakeECM appends the stand-in ECM section for a service without ECMs:
+// table 0x80, then CAID, SID, PMT PID, ECM PID, video PID, TSID and ONID.
+func FakeECM(b []byte, caid, sid, pmtPID, ecmPID, vpid, tsid, onid uint16) []byte {
+	b = append(b, 0x80, 0x70, 14)
+	for _, v := range [...]uint16{caid, sid, pmtPID, ecmPID, vpid, tsid, onid} {
+		b = append(b, byte(v>>8), byte(v))
+	}
+	return b
 }
 
 // rearm narrows the filter to the other parity and, once known, the chid.
@@ -351,7 +437,7 @@ func (p *programme) section(filter uint8, s []byte) bool {
 	p.gen++
 	p.pending = true
 	p.sentAt = time.Now()
-	p.req = ECMRequest{CAID: e.CAID, PRID: e.PRID, SID: p.id.program, PID: e.PID, PMTPID: p.id.pmtPID,
+	p.req = ECMRequest{CAID: e.CAID, PRID: e.PRID, SID: p.id.program, PID: e.PID, PMTPID: p.id.pmtPID, VPID: p.vpid,
 		Data: p.ecm[:n], Tag: uint64(p.slot)<<56 | uint64(p.cur)<<48 | uint64(p.gen), Done: p.c}
 	if e.chidSet {
 		p.req.CHID = e.chid
@@ -407,11 +493,16 @@ func (p *programme) writeCW(a *ECMAnswer) {
 	if p.nMapped == 0 {
 		p.mapPIDs(nil)
 	}
+	// A constant CW is re-sent on each new ECM (tvheadend drops keys
+	// when ECMs change and no key follows); otherwise unchanged halves
+	// and a swapped pair are skipped, as OSCam does.
+	resend := a.NoECM && !p.c.srv.opt.ConstantCWOnce
 	swapped := p.haveCW[0] && p.haveCW[1] && [8]byte(a.CW[:8]) == [8]byte(p.cw[8:]) && [8]byte(a.CW[8:]) == [8]byte(p.cw[:8])
-	if !swapped {
+	if !swapped || resend {
 		for par := 0; par < 2; par++ {
 			half := a.CW[8*par : 8*par+8]
-			if [8]byte(half) == [8]byte{} || p.haveCW[par] && [8]byte(half) == [8]byte(p.cw[8*par:8*par+8]) {
+			if [8]byte(half) == [8]byte{} && !IsBISS(p.pids[p.cur].CAID) ||
+				!resend && p.haveCW[par] && [8]byte(half) == [8]byte(p.cw[8*par:8*par+8]) {
 				continue
 			}
 			copy(p.cw[8*par:], half)
@@ -470,7 +561,7 @@ func (p *programme) stop(reason string) {
 	p.c.sink.release(p)
 	p.nMapped = 0
 	p.timer.Stop()
-	p.active, p.pending, p.state = false, false, stIdle
+	p.active, p.pending, p.due, p.state = false, false, false, stIdle
 	p.gen++
 	p.cw, p.haveCW = [16]byte{}, [2]bool{}
 	p.c.freeIndex(p.index)

@@ -47,6 +47,11 @@ type Options struct {
 	// CLIENT_INFO waits for one before the connection speaks protocol 0
 	// (default 1 s).
 	Protocol0Grace time.Duration
+	// ConstantCWOnce writes an answer from a reader that ignores ECMs
+	// (ECMAnswer.NoECM) like any other: only changed halves, as OSCam
+	// does. The default re-sends both halves on every new ECM, because
+	// tvheadend drops its keys when ECMs change and no key follows.
+	ConstantCWOnce bool
 	// LogInterval is the per-connection, per-kind log rate: at most one
 	// line per kind per interval, with a count of those held back
 	// (default 10 s).

@@ -34,9 +34,11 @@ type ECMRequest struct {
 	CHID   uint16 // channel id when pinned, else 0
 	PID    uint16 // ECM PID
 	PMTPID uint16
-	Data   []byte // the ECM section, table_id first
-	Tag    uint64 // opaque; must be returned in ECMAnswer.Tag
-	Done   ECMDone
+	VPID   uint16 // the programme's first video stream PID, 0 = none
+	Data   []byte // the ECM section, table_id first; for a service
+	// without ECMs (BISS), a stand-in built from the CA PMT (FakeECM)
+	Tag  uint64 // opaque; must be returned in ECMAnswer.Tag
+	Done ECMDone
 }
 
 // ECMAnswer is the solver's answer to one ECMRequest.
@@ -50,6 +52,9 @@ type ECMAnswer struct {
 	System, Reader, Protocol string
 	// After is the time the answer took (ECM_INFO "ecm time").
 	After time.Duration
+	// NoECM is set when the reader answers without looking at the ECM
+	// (a constant-CW file): its CW does not change with the ECM.
+	NoECM bool
 }
 
 // ECMDone receives answers. ECMAnswered is called exactly once per Solve,
@@ -69,6 +74,14 @@ type ECMSolver interface {
 // CAIDs/providers a ready reader serves; such ECM PIDs are tried first.
 type CAIDServer interface {
 	CanServe(caid uint16, prid uint32) bool
+}
+
+// NoECMServer is optionally implemented by an ECMSolver whose readers may
+// answer a CAID without ECMs (a constant-CW file declares it): the front
+// door then asks at once for services whose CA descriptor carries no
+// usable ECM PID, as it always does for BISS (CAID 2600/2602).
+type NoECMServer interface {
+	AnswersWithoutECM(caid uint16, prid uint32) bool
 }
 
 // ECMCanceler is optionally implemented by an ECMSolver that keeps

@@ -27,6 +27,7 @@ func (d *dvbapiComponent) solver(ctx context.Context) dvbapi.ECMSolver {
 	b := newECMBridge(d.e.daemon.balancer(), d.e.cfg.Balancer.MaxInflight,
 		func(i int) readerInfo { return units[i].info() },
 		func(caid uint16, prid uint32) bool { return anyServes(units, caid, prid) })
+	b.noECM = func(caid uint16, prid uint32) bool { return anyServesWithoutECM(units, caid, prid) }
 	go b.run(ctx)
 	return b
 }
@@ -74,6 +75,7 @@ func (d *dvbapiComponent) Start(ctx context.Context) error {
 		ECMInfoPath:   c.ECMInfo,
 		Allow:         allowList(c.Allow),
 		FilterTimeout: c.FilterTimeout.Std(), AnswerTimeout: c.AnswerTimeout.Std(), RetryMax: c.RetryMax.Std(),
+		MaxConns: c.MaxConns, HandshakeTimeout: c.HandshakeTimeout.Std(), ConstantCWOnce: !c.ConstCWResend,
 	}
 	if c.LocalDevices {
 		opt.Devices = dvbapi.LinuxDevices{Root: c.DeviceRoot}

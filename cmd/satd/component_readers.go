@@ -39,7 +39,7 @@ func buildReaders(e env) (component, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reader %s: %w", r.Label, err)
 		}
-		c.units = append(c.units, newReaderUnit(r, src))
+		c.units = append(c.units, newReaderUnit(r, src, e.cfg.Balancer.MaxInflight))
 	}
 	return c, nil
 }

@@ -141,7 +141,7 @@ func TestServicesOnStatusPage(t *testing.T) {
 	}
 
 	if rep := <-played; rep != nil {
-		checkServed(t, "services", rep, map[string]string{"conax-news": "conax-sim", "seca-movies": "seca-sim"})
+		checkServed(t, "services", sc, rep, map[string]string{"conax-news": "conax-sim", "seca-movies": "seca-sim"})
 	}
 	deadline = time.Now().Add(5 * time.Second)
 	for len((daemonStatus{e.d}).Status().Services) > 0 && time.Now().Before(deadline) {

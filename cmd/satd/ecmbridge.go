@@ -11,6 +11,7 @@ import (
 // readerInfo names a balancer reader for ECM_INFO and /tmp/ecm.info.
 type readerInfo struct {
 	label, system, protocol string
+	noECM                   bool // the reader ignores ECMs (constcw)
 }
 
 // ecmBridge adapts the balancer's Dispatcher to the dvbapi front door's
@@ -25,6 +26,7 @@ type ecmBridge struct {
 	d      *balancer.Dispatcher
 	info   func(reader int) readerInfo
 	serves func(caid uint16, prid uint32) bool
+	noECM  func(caid uint16, prid uint32) bool
 
 	mu      sync.Mutex
 	pending []pendingECM
@@ -53,6 +55,7 @@ var (
 	_ dvbapi.ECMSolver   = (*ecmBridge)(nil)
 	_ dvbapi.CAIDServer  = (*ecmBridge)(nil)
 	_ dvbapi.ECMCanceler = (*ecmBridge)(nil)
+	_ dvbapi.NoECMServer = (*ecmBridge)(nil)
 	_ balancer.Client    = (*ecmBridge)(nil)
 )
 
@@ -94,6 +97,7 @@ func (b *ecmBridge) Solve(req *dvbapi.ECMRequest) {
 	}
 	ecm := balancer.ECM{
 		CAID: req.CAID, PRID: req.PRID, SrvID: req.SID, CHID: req.CHID,
+		PMTPID: req.PMTPID, ECMPID: req.PID, VPID: req.VPID,
 		Len: uint16(len(req.Data)), Data: req.Data,
 		Client: b, Tag: uint64(gen)<<32 | uint64(slot),
 	}
@@ -144,6 +148,7 @@ func (b *ecmBridge) ECMAnswered(a balancer.Answer) {
 	if a.Reader >= 0 && b.info != nil {
 		ri := b.info(a.Reader)
 		dl.a.Reader, dl.a.System, dl.a.Protocol = ri.label, ri.system, ri.protocol
+		dl.a.NoECM = ri.noECM
 	}
 	b.answers <- dl // never blocks: one place per slot, freed after delivery
 }
@@ -165,6 +170,13 @@ func (b *ecmBridge) Cancel(done dvbapi.ECMDone) {
 type discard struct{}
 
 func (discard) ECMAnswered(dvbapi.ECMAnswer) {}
+
+// AnswersWithoutECM reports whether a ready reader answers caid/prid from
+// the service's identity alone (a constant-CW file), so the dvbapi side
+// asks at once for a service whose CA descriptor carries no ECM PID.
+func (b *ecmBridge) AnswersWithoutECM(caid uint16, prid uint32) bool {
+	return b.noECM != nil && b.noECM(caid, prid)
+}
 
 // CanServe reports whether a ready reader serves caid/prid, so the dvbapi
 // side tries those ECM PIDs first.

@@ -51,7 +51,7 @@ func (c *constcwSource) run(ctx context.Context, publish func(balancer.Status)) 
 
 // eligibility lists the CAIDs and services the rules serve.
 func eligibility(rules []constcw.Rule) balancer.Status {
-	s := balancer.Status{Present: true}
+	s := balancer.Status{Present: true, NoECM: true}
 	for _, r := range rules {
 		if !slices.Contains(s.CAIDs, r.CAID) {
 			s.CAIDs = append(s.CAIDs, r.CAID)
@@ -64,7 +64,8 @@ func eligibility(rules []constcw.Rule) balancer.Status {
 }
 
 func (c *constcwSource) solve(req *balancer.Request) (balancer.Result, [16]byte, string) {
-	cw, ok, err := c.file.Lookup(constcw.Query{CAID: req.CAID, PROVID: req.PRID, SID: req.SrvID})
+	cw, ok, err := c.file.Lookup(constcw.Query{CAID: req.CAID, PROVID: req.PRID, SID: req.SrvID,
+		PMTPID: req.PMTPID, ECMPID: req.ECMPID, VPID: req.VPID})
 	switch {
 	case err != nil:
 		return balancer.NotFound, cw, err.Error()

@@ -47,8 +47,12 @@ type readerSource interface {
 	describe(s *ReaderStatus)
 }
 
-// queueLen is the number of ECMs a reader holds before Submit refuses.
-const queueLen = 32
+// minQueueLen is the least number of ECMs a reader holds before Submit
+// refuses. The queue is as long as the balancer's max_inflight: the
+// balancer asks a reader at most once per ECM in flight, so a reader that
+// keeps up never refuses; one that does not is backpressure, which the
+// balancer retries until the client timeout instead of failing the ECM.
+const minQueueLen = 32
 
 // readerUnit is one configured reader as the balancer sees it: Status and
 // Submit never block, and one goroutine per reader works through its
@@ -68,8 +72,8 @@ type readerUnit struct {
 
 var _ balancer.Reader = (*readerUnit)(nil)
 
-func newReaderUnit(cfg config.Reader, src readerSource) *readerUnit {
-	u := &readerUnit{cfg: cfg, src: src, queue: make(chan balancer.Request, queueLen)}
+func newReaderUnit(cfg config.Reader, src readerSource, queueLen int) *readerUnit {
+	u := &readerUnit{cfg: cfg, src: src, queue: make(chan balancer.Request, max(queueLen, minQueueLen))}
 	u.elig.Store(&balancer.Status{Enabled: true})
 	return u
 }
@@ -167,7 +171,7 @@ func (u *readerUnit) info() readerInfo {
 			sys = name
 		}
 	}
-	return readerInfo{label: u.cfg.Label, system: sys, protocol: u.cfg.Protocol}
+	return readerInfo{label: u.cfg.Label, system: sys, protocol: u.cfg.Protocol, noECM: u.Status().NoECM}
 }
 
 // serves reports whether the reader's card (or file) holds caid and, when
@@ -178,6 +182,17 @@ func (u *readerUnit) serves(caid uint16, prid uint32) bool {
 		return false
 	}
 	return len(st.Providers) == 0 || prid == 0 || slices.Contains(st.Providers, prid)
+}
+
+// anyServesWithoutECM reports whether a reader that ignores ECMs (NoECM)
+// serves caid/prid.
+func anyServesWithoutECM(units []*readerUnit, caid uint16, prid uint32) bool {
+	for _, u := range units {
+		if u.Status().NoECM && u.serves(caid, prid) {
+			return true
+		}
+	}
+	return false
 }
 
 // anyServes reports whether any reader serves caid/prid.

@@ -6,7 +6,7 @@ import (
 )
 
 // Systems are the ECM generators AppendFor knows, by scenario name.
-var Systems = []string{"test", "conax", "seca"}
+var Systems = []string{"test", "conax", "seca", "fixed"}
 
 // SecaProvider is the provider ident of generated Seca ECMs unless a
 // scenario names another (the simulated Seca card's subscribed provider).
@@ -28,8 +28,19 @@ func AppendFor(b []byte, system string, caid, sid, pid, provider uint16, n uint3
 		return AppendConax(b, sid, pid, n), nil
 	case "seca":
 		return AppendSeca(b, provider, sid, pid, n), nil
+	case "fixed":
+		return AppendFixed(b, n), nil
 	}
 	return b, fmt.Errorf("ECM system %q: want one of %v", system, Systems)
+}
+
+// AppendFixed appends an ECM section that depends on the crypto period
+// only: services sharing it send identical bytes (what a reader that
+// answers by service, like constcw, must not confuse).
+func AppendFixed(b []byte, n uint32) []byte {
+	b = append(b, 0x80|byte(n&1), 0x70, 8)
+	b = binary.BigEndian.AppendUint32(b, n)
+	return append(b, 'F', 'I', 'X', 'D')
 }
 
 // AppendConax appends a Conax-shaped ECM section of crypto period n: table

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sort"
 	"time"
 
@@ -113,6 +114,7 @@ type pending struct {
 	first   bool
 	late    bool
 	period  uint32
+	zap     bool // set at the zap, before any ECM: needs a CA_SET_DESCR after it
 }
 
 type svcState struct {
@@ -120,6 +122,7 @@ type svcState struct {
 	res      *Result
 	active   bool
 	msgid    uint32 // msgid its CA PMT carried
+	version  uint8  // CA PMT version; an update with new PIDs bumps it
 	pids     []uint16
 	startAt  time.Time
 	lastSent uint32 // last period delivered
@@ -214,6 +217,9 @@ func (r *runner) open(ctx context.Context, steps []Step) error {
 	r.gotInfo = false
 	r.msgs = make(chan msgOrErr, 256)
 	go readLoop(c, r.version, r.msgs)
+	if r.sc.Handshake == "none" {
+		return nil // protocol 0: no CLIENT_INFO, no SERVER_INFO
+	}
 	if r.sc.Handshake == "capmt_first" && len(steps) > 0 {
 		saved := r.version
 		r.version = 0 // legacy, unframed CA PMT list
@@ -274,6 +280,15 @@ func (r *runner) do(ctx context.Context, st Step) error {
 	switch st.Do {
 	case "wait":
 		return nil
+	case "set_constcw":
+		b, err := os.ReadFile(st.File)
+		if err != nil {
+			return fmt.Errorf("zap: %w", err)
+		}
+		if err := os.WriteFile(r.sc.ConstCW, b, 0o644); err != nil {
+			return fmt.Errorf("zap: %w", err)
+		}
+		return nil
 	case "disconnect":
 		r.conn.Close()
 		for range r.msgs {
@@ -309,6 +324,11 @@ func (r *runner) do(ctx context.Context, st Step) error {
 		if st.PIDs != nil {
 			s.pids = append([]uint16(nil), st.PIDs...)
 		}
+		s.version = (s.version + 1) & 0x1F
+		if s.active && r.noECM(s) {
+			// No ECM drives the CW: the server must answer the PMT change.
+			s.wait = r.zapPending(s, false)
+		}
 		return r.sendPMT(s, dvbapi.ListUpdate, dvbapi.CmdOKDescrambling)
 	case "not_selected":
 		r.stopping(s)
@@ -331,9 +351,12 @@ func (r *runner) sendPMT(s *svcState, lm, cmd uint8) error {
 		if s.pids == nil {
 			s.pids = append([]uint16(nil), d.PIDs...)
 		}
+		// The zap itself must lead to a CW, even before (or without)
+		// any ECM: a re-zap that gets no filter and no CW fails.
+		s.wait = r.zapPending(s, true)
 	}
 	p := dvbapi.CAPMT{ListManagement: lm, Program: d.SID, CmdID: cmd, Adapter: d.Adapter, Demux: d.Demux,
-		PMTPID: d.PMTPID, TSID: d.TSID, ONID: d.ONID}
+		PMTPID: d.PMTPID, TSID: d.TSID, ONID: d.ONID, Version: s.version}
 	for _, e := range d.ECM {
 		p.ECM = append(p.ECM, dvbapi.ECMStream{CAID: e.CAID, PID: e.PID})
 	}
@@ -345,6 +368,35 @@ func (r *runner) sendPMT(s *svcState, lm, cmd uint8) error {
 		s.msgid = d.MsgID
 	}
 	return r.write(dvbapi.AppendCAPMT(nil, r.version, s.msgid, &p))
+}
+
+// zapPending is the wait for a CW after a zap (first) or a PMT change of a
+// service without ECMs: exact when the service has no ECM stream and its
+// CW comes from the scenario's constcw rules.
+func (r *runner) zapPending(s *svcState, first bool) *pending {
+	w := &pending{at: time.Now(), first: first, zap: true, writes: r.writes, infos: s.infos}
+	if r.noECM(s) && s.def.Verify == "constcw" && len(s.def.ECM) > 0 {
+		e := s.def.ECM[0]
+		pid := e.PID
+		if pid == 0 {
+			pid = dvbapi.NoECMPID
+		}
+		if cw, ok, err := r.expected(s, e.CAID, pid, nil); err == nil && ok {
+			w.cw, w.exact = cw, true
+		}
+	}
+	return w
+}
+
+// noECM reports whether no ECM stream drives the service's CW: BISS, or
+// CA descriptors without an ECM PID.
+func (r *runner) noECM(s *svcState) bool {
+	for _, e := range s.def.ECM {
+		if !dvbapi.IsBISS(e.CAID) && e.PID != 0 && e.PID != dvbapi.NoECMPID {
+			return false
+		}
+	}
+	return len(s.def.ECM) > 0
 }
 
 func (r *runner) write(b []byte) error {
@@ -486,7 +538,7 @@ func (r *runner) handle(m *dvbapi.ServerMessage) {
 		r.report.Server, r.report.Version = m.Name, m.Version
 		return
 	}
-	if !r.gotInfo {
+	if !r.gotInfo && r.version > 0 {
 		r.violation("message 0x%08X before SERVER_INFO", m.Op)
 	}
 	switch m.Op {
@@ -535,8 +587,10 @@ func (r *runner) handle(m *dvbapi.ServerMessage) {
 					r.sc.Observe(Event{Service: s.def.Name, CAID: m.Info.CAID, PID: m.Info.PID, Reader: m.Info.Reader,
 						System: m.Info.System, ECMTime: s.res.ECMTime, Zap: time.Since(s.startAt)})
 				}
-				if r.version >= 3 && m.MsgID != s.msgid {
-					r.violation("service %s: ECM_INFO msgid %d, want %d", s.def.Name, m.MsgID, s.msgid)
+				// OSCam tags ECM_INFO with the FILTER_DATA's msgid or 0
+				// (spec §1.2); clients map both back.
+				if r.version >= 3 && m.MsgID != s.msgid && m.MsgID != 0 {
+					r.violation("service %s: ECM_INFO msgid %d, want %d or 0", s.def.Name, m.MsgID, s.msgid)
 				}
 			}
 		}
@@ -626,6 +680,9 @@ func (r *runner) checkCWs() {
 func (r *runner) accept(s *svcState, w *pending, d *[2][8]byte, have [16]byte) bool {
 	if d[0] == [8]byte{} || d[1] == [8]byte{} {
 		return false
+	}
+	if w.zap && r.writes <= w.writes {
+		return false // what is in place predates the zap
 	}
 	switch {
 	case w.exact:

@@ -21,8 +21,8 @@ import (
 
 // Scenario is a zap scenario file (TOML).
 type Scenario struct {
-	Protocol     int       `toml:"protocol"`      // 1, 2 or 3
-	Handshake    string    `toml:"handshake"`     // "client_info_first" (default) or "capmt_first"
+	Protocol     int       `toml:"protocol"`      // 1, 2 or 3; 0 with handshake "none"
+	Handshake    string    `toml:"handshake"`     // "client_info_first" (default), "capmt_first" or "none" (protocol 0: never CLIENT_INFO)
 	ClientName   string    `toml:"client_name"`   // CLIENT_INFO name
 	CryptoPeriod Duration  `toml:"crypto_period"` // parity flips (default 2s)
 	ECMInterval  Duration  `toml:"ecm_interval"`  // ECM repetition (default 200ms)
@@ -74,10 +74,14 @@ type ECMPID struct {
 
 // Step is one action of the scenario.
 type Step struct {
-	Do      string   `toml:"do"` // zap, add, update, not_selected, stop, disconnect, wait
+	Do      string   `toml:"do"` // zap, add, update, not_selected, stop, disconnect, wait, set_constcw
 	Service string   `toml:"service"`
 	PIDs    []uint16 `toml:"pids"` // update: new elementary PIDs
 	Hold    Duration `toml:"hold"` // time to run after the action
+	// File is set_constcw's rules file (relative to the scenario file):
+	// its content replaces the scenario's constcw file, which the server's
+	// constcw reader shares, so the server answers new CWs.
+	File string `toml:"file"`
 }
 
 // Duration is a TOML duration string ("2s").
@@ -90,10 +94,18 @@ func Load(path string) (*Scenario, error) {
 		return nil, err
 	}
 	sc, err := Parse(path, b)
-	if err == nil && sc.ConstCW != "" && !filepath.IsAbs(sc.ConstCW) {
+	if err != nil {
+		return nil, err
+	}
+	if sc.ConstCW != "" && !filepath.IsAbs(sc.ConstCW) {
 		sc.ConstCW = filepath.Join(filepath.Dir(path), sc.ConstCW)
 	}
-	return sc, err
+	for i := range sc.Steps {
+		if f := sc.Steps[i].File; f != "" && !filepath.IsAbs(f) {
+			sc.Steps[i].File = filepath.Join(filepath.Dir(path), f)
+		}
+	}
+	return sc, nil
 }
 
 // Parse parses and validates a scenario.
@@ -111,18 +123,22 @@ func Parse(name string, b []byte) (*Scenario, error) {
 }
 
 func (sc *Scenario) validate() error {
-	if sc.Protocol == 0 {
-		sc.Protocol = 2
-	}
-	if sc.Protocol < 1 || sc.Protocol > 3 {
-		return fmt.Errorf("protocol %d: want 1, 2 or 3", sc.Protocol)
-	}
 	switch sc.Handshake {
 	case "":
 		sc.Handshake = "client_info_first"
 	case "client_info_first", "capmt_first":
+	case "none":
+		if sc.Protocol != 0 {
+			return fmt.Errorf("handshake none is protocol 0 (got protocol %d)", sc.Protocol)
+		}
 	default:
-		return fmt.Errorf("handshake %q: want client_info_first or capmt_first", sc.Handshake)
+		return fmt.Errorf("handshake %q: want client_info_first, capmt_first or none", sc.Handshake)
+	}
+	if sc.Protocol == 0 && sc.Handshake != "none" {
+		sc.Protocol = 2
+	}
+	if sc.Handshake != "none" && (sc.Protocol < 1 || sc.Protocol > 3) {
+		return fmt.Errorf("protocol %d: want 1, 2 or 3", sc.Protocol)
 	}
 	if sc.ClientName == "" {
 		sc.ClientName = "satd-zap"
@@ -166,6 +182,10 @@ func (sc *Scenario) validate() error {
 				return fmt.Errorf("step[%d] %s: unknown service %q", i, st.Do, st.Service)
 			}
 		case "disconnect", "wait":
+		case "set_constcw":
+			if st.File == "" || sc.ConstCW == "" {
+				return fmt.Errorf("step[%d] set_constcw: needs file and the scenario's constcw", i)
+			}
 		default:
 			return fmt.Errorf("step[%d]: unknown action %q", i, st.Do)
 		}
