@@ -32,7 +32,7 @@ type Config struct {
 	AdminUser      string        `toml:"admin-user" comment:"user for /admin/metadata"`
 	AdminPassword  string        `toml:"admin-password" secret:"true" comment:"password for /admin/metadata (empty = only source credentials)"`
 	ReadyFresh     Duration      `toml:"ready-source-fresh" comment:"/readyz fails when a mount got no real audio for this long"`
-	AdmissionRate  float64       `toml:"admission-rate" comment:"new listener connections admitted per second (token bucket)"`
+	AdmissionRate  float64       `toml:"admission-rate" comment:"ceiling of the adaptive admission rate: new listener connections admitted per second (token bucket)"`
 	AdmissionBurst int           `toml:"admission-burst" comment:"token-bucket depth for new listener connections"`
 	RetryAfter     Duration      `toml:"retry-after" comment:"base Retry-After on 503; a random jitter of the same size is added"`
 	DrainDelay     Duration      `toml:"drain-delay" comment:"on shutdown, time /readyz fails before accepting stops (2x the LB check interval)"`
@@ -124,7 +124,7 @@ func DefaultConfig() Config {
 		MaxSkips:       3,
 		NotsentLowat:   65536,
 		ReadyFresh:     Duration(5 * time.Second),
-		AdmissionRate:  500,
+		AdmissionRate:  5000,
 		AdmissionBurst: 4000,
 		RetryAfter:     Duration(5 * time.Second),
 		DrainDelay:     Duration(4 * time.Second),

@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Side-by-side: Icecast 2.4 and satd's relay on the same machine, fed by the
-# same ffmpeg command (128 kbit/s MP3 pushed with HTTP PUT), under the same
-# load client, one after the other. Prints RSS, RSS per listener, CPU (with
-# its user/kernel split) and the rate every listener received at 500, 2000
-# and 5000 listeners, and a 2000-connect reconnect storm.
+# Side-by-side: Icecast 2.4 and the satd daemon (cmd/satd with a [stream]
+# section, the web form on, dvbapi off: what users run) on the same machine,
+# fed by the same ffmpeg command (128 kbit/s MP3 pushed with HTTP PUT), under
+# the same load client, one after the other. Prints RSS, RSS per listener,
+# CPU (with its user/kernel split) and the rate every listener received at
+# each level, each server's capacity (the largest level every listener got
+# in real time without drops), and a 10,000-connect storm on a URL-auth
+# mount whose backend answers in 200 ms: cold (nobody has a token), then for
+# satd again with every listener holding the re-admission token it was
+# redirected to (a dead relay's listeners coming back).
 #
 # RSS per listener is computed the same way for both servers: (RSS under
 # load - RSS with the source running and no listener) / listeners, taken once
-# the source has run for a few seconds. It includes one-time costs (for satd,
-# the Go heap growing to its 4 MiB minimum GC goal with the garbage of the
-# first connections, and the connection path's code pages), so the marginal
-# column also gives (RSS - RSS of the previous row) / added listeners.
+# the source has run for a few seconds; the marginal column gives (RSS - RSS
+# of the previous row) / added listeners.
 #
-# Environment: LEVELS (default "500 2000 5000"), SERVERS (default
-# "icecast satd"), PPROF=1 serves net/http/pprof of the relay on
-# 127.0.0.1:18302 and saves a heap profile at each level (KEEP=1 keeps them).
+# Environment: LEVELS (default "500 2000 5000 19000"), SERVERS (default
+# "icecast satd"), STORM (listeners of the storm, default 10000, 0 = none),
+# KEEP=1 keeps the logs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . bench/stream/lib.sh
@@ -23,12 +26,18 @@ chmod 755 "$WORK"
 trap cleanup EXIT INT TERM
 need
 raise_fds
-LEVELS=${LEVELS:-"500 2000 5000"}
+LEVELS=${LEVELS:-"500 2000 5000 19000"}
 SERVERS=${SERVERS:-"icecast satd"}
-go build -o "$WORK/bin/" ./bench/stream/streamrelay ./bench/stream/icyload
+STORM=${STORM:-10000}
+go build -o "$WORK/bin/" ./cmd/satd ./bench/stream/icyload ./bench/stream/authsrv
+AUTH=127.0.0.1:18080
+"$WORK/bin/authsrv" -addr $AUTH -delay 200ms -limit 64 2>"$WORK/authsrv.log" &
+PIDS+=($!)
+wait_http "http://$AUTH/count" 10
 
 ROWS=()
-STORM=()
+STORMS=()
+CAPACITY=()
 # row NAME N RSS PER MARGINAL "cpu rss user sys" RATE: one table line.
 row() {
 	local m=($6)
@@ -37,7 +46,7 @@ row() {
 
 # run_load NAME PORT PID: load levels and storm against 127.0.0.1:PORT/live.
 run_load() {
-	local name=$1 port=$2 pid=$3 idle n ramp m rss per marginal rate served p50 p99 prev_n=0 prev_rss
+	local name=$1 port=$2 pid=$3 idle n ramp m rss per marginal rate prev_n=0 prev_rss capacity=0 lo drops
 	sleep 3
 	m=$(measure "$pid" 5)
 	idle=$(echo "$m" | awk '{print $2}')
@@ -65,15 +74,60 @@ run_load() {
 				t = $1; sub(/^t=/, "", t); sub(/s$/, "", t); r = $NF; sub(/^rate=/, "", r); sub(/kbit.*/, "", r)
 				if (t + 0 >= lo && t + 0 <= hi) { if (min == "" || r + 0 < min) min = r + 0; if (r + 0 > max) max = r + 0 }
 			} END { if (min == "") print "?"; else printf "%.0f–%.0f kbit/s", min, max }' "$WORK/$name-$n.log")
-		rate="$rate, $(sed -n 's/^result .*disconnects=\([0-9]*\) .*/\1/p' "$WORK/$name-$n.log") drops"
+		drops=$(sed -n 's/^result .*disconnects=\([0-9]*\) .*/\1/p' "$WORK/$name-$n.log")
+		rate="$rate, $drops drops"
 		row "$name" "$n" "$rss" "$per" "$marginal" "$m" "$rate"
+		# Real time: every 2 s sample at least 112 kbit/s (of 128; satd writes
+		# a listener once a second, so samples jitter by a write) and no drop.
+		lo=$(echo "$rate" | sed -n 's/^\([0-9]*\)–.*/\1/p')
+		if [ -n "$lo" ] && [ "$lo" -ge 112 ] && [ "$drops" = 0 ]; then capacity=$n; fi
 		sleep 2
 	done
-	"$WORK/bin/icyload" -addr "127.0.0.1:$port" -path /live -n 2000 -ramp 0 -dur 15s -every 60s >"$WORK/$name-storm.log" 2>&1 || true
-	served=$(sed -n 's/^result .*served=\([0-9]*\).*/\1/p' "$WORK/$name-storm.log")
-	p50=$(sed -n 's/^result ttfb_p50=\([^ ]*\).*/\1/p' "$WORK/$name-storm.log")
-	p99=$(sed -n 's/.*ttfb_p99=\([^ ]*\).*/\1/p' "$WORK/$name-storm.log")
-	STORM+=("$(printf '| %-7s | %5s / 2000 | %8s | %8s |' "$name" "$served" "$p50" "$p99")")
+	CAPACITY+=("| $name | $capacity |")
+}
+
+# storm NAME PORT PID KIND: $STORM listeners connect at once to /paid (URL
+# auth, 200 ms backend) and retry like players (after Retry-After when
+# given); KIND cold: nobody holds a token (their final paths are saved);
+# tokens: every listener reconnects to the path it was redirected to.
+storm() {
+	local name=$1 port=$2 pid=$3 kind=$4 before after m args
+	args=(-follow -pathsout "$WORK/$name-paths.txt")
+	if [ "$kind" = tokens ]; then
+		# Every listener of the cold storm fetches its token first (those
+		# that got one are re-admitted on it), paced below the backend.
+		"$WORK/bin/icyload" -addr "127.0.0.1:$port" -path /paid -n "$STORM" -ramp 30s -users -reconnect -headonly \
+			-follow -pathsin "$WORK/$name-paths.txt" -pathsout "$WORK/$name-tokens.txt" -dur 90s -every 60s >"$WORK/$name-prefetch.log" 2>&1 || true
+		echo "token prefetch: $(grep -c readmit= "$WORK/$name-tokens.txt") of $STORM listeners hold a token"
+		sleep 3
+		args=(-follow -pathsin "$WORK/$name-tokens.txt")
+	fi
+	before=$(curl -s "http://$AUTH/count")
+	local fo0 fo1
+	fo0=$(fail_opens "$name" "$port")
+	measure "$pid" 20 >"$WORK/$name-$kind-measure.txt" &
+	local mp=$!
+	"$WORK/bin/icyload" -addr "127.0.0.1:$port" -path /paid -n "$STORM" -ramp 0 -users -reconnect "${args[@]}" \
+		-dur 25s -every 60s >"$WORK/$name-storm-$kind.log" 2>&1 || true
+	wait $mp || true
+	m=$(cat "$WORK/$name-$kind-measure.txt")
+	after=$(curl -s "http://$AUTH/count")
+	fo1=$(fail_opens "$name" "$port")
+	local l="$WORK/$name-storm-$kind.log" calls readmits
+	calls=$(($(echo "$after" | sed -n 's/^calls=\([0-9]*\).*/\1/p') - $(echo "$before" | sed -n 's/^calls=\([0-9]*\).*/\1/p')))
+	readmits=$(($(echo "$after" | sed -n 's/.*readmits=\([0-9]*\).*/\1/p') - $(echo "$before" | sed -n 's/.*readmits=\([0-9]*\).*/\1/p')))
+	STORMS+=("$(printf '| %-7s | %-6s | %5s / %s | %8s | %8s | %6s | %6s | %s | %s | %6s kB |' "$name" "$kind" \
+		"$(sed -n 's/^result listeners_admitted=\([0-9]*\).*/\1/p' "$l")" "$STORM" \
+		"$(sed -n 's/.*admit_p50=\([^ ]*\).*/\1/p' "$l")" "$(sed -n 's/.*admit_p99=\([^ ]*\).*/\1/p' "$l")" \
+		"$calls" "$readmits" "$((fo1 - fo0))" "$(sed -n 's/^result .*challenges=\([0-9]*\).*/\1/p' "$l")" \
+		"$(echo "$m" | awk '{print $2}')")")
+	sleep 3
+}
+
+# fail_opens NAME PORT: fail-open admissions of /paid so far (satd only).
+fail_opens() {
+	if [ "$1" != satd ]; then echo 0; return; fi
+	curl -s "http://127.0.0.1:$2/status.json" | tr '{' '\n' | grep '"name":"/paid"' | sed -n 's/.*"auth_fail_opens":\([0-9]*\).*/\1/p'
 }
 
 # feed_and_load NAME PORT PID: push the source to 127.0.0.1:PORT/live, load
@@ -83,6 +137,14 @@ feed_and_load() {
 	local ff=${PIDS[-1]}
 	wait_stream "http://127.0.0.1:$2/live" 20
 	run_load "$1" "$2" "$3"
+	if [ "$STORM" -gt 0 ]; then
+		start_ffmpeg "icecast://source:benchsrc@127.0.0.1:$2/paid" 660
+		local ff2=${PIDS[-1]}
+		sleep 4
+		storm "$1" "$2" "$3" cold
+		[ "$1" = satd ] && storm "$1" "$2" "$3" tokens
+		kill "$ff2" 2>/dev/null || true
+	fi
 	kill "$ff" "$3" 2>/dev/null || true
 	sleep 2
 }
@@ -91,28 +153,44 @@ for server in $SERVERS; do
 	case $server in
 	icecast)
 		echo "== Icecast 2.4 ($(dpkg-query -W -f '${Version}' icecast2 2>/dev/null || echo '?'))"
-		start_icecast icecast 18300
+		start_icecast icecast 18300 "<mount type=\"normal\"><mount-name>/paid</mount-name><authentication type=\"url\">
+    <option name=\"listener_add\" value=\"http://$AUTH/auth\"/><option name=\"auth_header\" value=\"icecast-auth-user: 1\"/></authentication></mount>"
 		sleep 1
 		feed_and_load icecast 18300 "$PID_icecast"
 		;;
 	satd)
-		echo "== satd netstream"
-		cat >"$WORK/relay.toml" <<TOML
+		echo "== satd (cmd/satd, [stream] with the web form on, dvbapi off)"
+		mkdir -p "$WORK/satd-state"
+		cat >"$WORK/satd.toml" <<TOML
+[global]
+state_dir = "$WORK/satd-state"
+[log]
+level = "warn"
+[web]
+listen = "127.0.0.1:18303"
+[dvbapi]
+enabled = false
 [stream]
 enabled = true
 listen = "127.0.0.1:18301"
 clients = 20000
 source-password = "benchsrc"
+admission-burst = 10000
 drain-delay = "0s"
 drain-window = "1s"
 [[stream.mount]]
 mount-name = "/live"
+[[stream.mount]]
+mount-name = "/paid"
+[stream.mount.authentication]
+type = "url"
+handlers = 64
+listener_add = "http://$AUTH/auth"
+token-keys = ["$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"]
 TOML
-		pprof=()
-		[ -n "${PPROF:-}" ] && pprof=(-pprof 127.0.0.1:18302)
-		"$WORK/bin/streamrelay" -config "$WORK/relay.toml" "${pprof[@]}" 2>"$WORK/relay.log" &
+		"$WORK/bin/satd" -config "$WORK/satd.toml" >"$WORK/satd.log" 2>&1 &
 		PIDS+=($!)
-		sleep 1
+		wait_http "http://127.0.0.1:18301/healthz" 20
 		feed_and_load satd 18301 "${PIDS[-1]}"
 		;;
 	esac
@@ -125,9 +203,18 @@ echo "| server  | listeners | RSS | RSS per listener (Δ vs idle / n) | marginal
 echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
-echo "Reconnect storm: 2000 connects at the same instant, no auth"
+echo "Capacity: the largest level every listener got in real time (every 2 s sample >= 112 kbit/s of 128, no drop)"
 echo
-echo "| server  | served | TTFB p50 | TTFB p99 |"
-echo "|---|---|---|---|"
-printf '%s\n' "${STORM[@]}"
-if [ -n "${KEEP:-}" ]; then echo "logs and profiles kept in $WORK"; fi
+echo "| server | listeners |"
+echo "|---|---|"
+printf '%s\n' "${CAPACITY[@]}"
+if [ "$STORM" -gt 0 ]; then
+	echo
+	echo "Storm: $STORM listeners connect at once to a URL-auth mount (backend: 200 ms, 64 at once; satd handlers = 64), retrying like players"
+	echo "(after Retry-After when given); admitted = listeners that got a 200 within 25 s; time = first attempt to the 200 head."
+	echo
+	echo "| server | tokens | admitted | p50 | p99 | backend calls | readmit reports | fail-open | challenges | peak RSS |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	printf '%s\n' "${STORMS[@]}"
+fi
+if [ -n "${KEEP:-}" ]; then echo "logs kept in $WORK"; fi

@@ -51,8 +51,9 @@ wait_stream() {
 	return 1
 }
 
-# start_icecast NAME PORT: Icecast 2.4 on 127.0.0.1:PORT with mount /live
-# (it refuses to run as root, so it runs as the icecast2 user).
+# start_icecast NAME PORT [MOUNT_XML]: Icecast 2.4 on 127.0.0.1:PORT with
+# mount /live and any extra <mount> elements (it refuses to run as root, so
+# it runs as the icecast2 user).
 start_icecast() {
 	local dir="$WORK/$1"
 	mkdir -p "$dir/log" "$dir/web"
@@ -65,6 +66,7 @@ start_icecast() {
   <hostname>127.0.0.1</hostname>
   <listen-socket><port>$2</port><bind-address>127.0.0.1</bind-address></listen-socket>
   <mount type="normal"><mount-name>/live</mount-name></mount>
+  ${3:-}
   <fileserve>1</fileserve>
   <paths><basedir>$dir</basedir><logdir>$dir/log</logdir><webroot>$dir/web</webroot>
     <adminroot>/usr/share/icecast2/admin</adminroot><pidfile>$dir/icecast.pid</pidfile></paths>

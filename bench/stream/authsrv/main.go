@@ -1,6 +1,7 @@
 // Command authsrv is an Icecast URL-auth backend for the e2e test: it grants
 // every listener after a fixed delay, serves at most -limit requests at once
-// (503 beyond), and reports its call counts on GET /count.
+// (503 beyond), and reports its call counts on GET /count (listener_add
+// calls flagged readmit=1 apart: they are answered at once).
 package main
 
 import (
@@ -23,7 +24,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "authsrv: refusing non-loopback address")
 		os.Exit(2)
 	}
-	var calls, removes, refused, inflight, peak atomic.Int64
+	var calls, readmits, removes, refused, inflight, peak atomic.Int64
 	var mu sync.Mutex
 	distinct := map[string]bool{} // relay port + user
 	sem := make(chan struct{}, *limit)
@@ -31,12 +32,17 @@ func main() {
 		mu.Lock()
 		d := len(distinct)
 		mu.Unlock()
-		fmt.Fprintf(w, "calls=%d distinct=%d removes=%d refused_busy=%d peak=%d\n", calls.Load(), d, removes.Load(), refused.Load(), peak.Load())
+		fmt.Fprintf(w, "calls=%d distinct=%d readmits=%d removes=%d refused_busy=%d peak=%d\n", calls.Load(), d, readmits.Load(), removes.Load(), refused.Load(), peak.Load())
 	})
 	http.HandleFunc("/auth", func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		if r.PostForm.Get("action") == "listener_remove" {
 			removes.Add(1)
+			return
+		}
+		if r.PostForm.Get("readmit") == "1" { // satd's asynchronous report of a token re-admission
+			readmits.Add(1)
+			w.Header().Set("icecast-auth-user", "1")
 			return
 		}
 		calls.Add(1)

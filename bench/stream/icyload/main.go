@@ -29,8 +29,10 @@ type stats struct {
 	codes     map[int]int
 	ttfb      []time.Duration
 	reconn    []time.Duration
+	first     []time.Duration // per listener: first attempt to first 200 head
 	challenge int
 	fails     int
+	paths     []string // per listener: the path of its 200 (after a redirect)
 
 	active, ok, disconnects, reconnects atomic.Int64
 	bytes                               atomic.Int64
@@ -48,12 +50,25 @@ func main() {
 	reconnect := flag.Bool("reconnect", false, "reconnect after a disconnect or a 503, like a player")
 	gapSample := flag.Int("gapsample", 0, "parse MP3 frames of this many listeners to measure silence gaps")
 	every := flag.Duration("every", 5*time.Second, "progress line interval")
+	follow := flag.Bool("follow", false, "follow a 302 to the Location path on the same address (re-admission tokens)")
+	headOnly := flag.Bool("headonly", false, "close each listener after the response head")
+	pathsOut := flag.String("pathsout", "", "write each listener's final path (after redirects) to this file, one a line")
+	pathsIn := flag.String("pathsin", "", "read each listener's path from this file (as -pathsout wrote it)")
 	flag.Parse()
 	if !strings.HasPrefix(*addr, "127.0.0.1:") {
 		fmt.Fprintln(os.Stderr, "icyload: refusing non-loopback address", *addr)
 		os.Exit(2)
 	}
-	st := &stats{codes: map[int]int{}}
+	st := &stats{codes: map[int]int{}, paths: make([]string, *n)}
+	opt := options{follow: *follow, headOnly: *headOnly}
+	if *pathsIn != "" {
+		b, err := os.ReadFile(*pathsIn)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "icyload:", err)
+			os.Exit(2)
+		}
+		opt.paths = strings.Split(strings.TrimSpace(string(b)), "\n")
+	}
 	start := time.Now()
 	stop := start.Add(*dur)
 	var wg sync.WaitGroup
@@ -66,7 +81,11 @@ func main() {
 		go func() {
 			defer wg.Done()
 			time.Sleep(delay)
-			listen(st, *addr, *path, i, *users, *reconnect, i < *gapSample, stop)
+			p := *path
+			if i < len(opt.paths) && opt.paths[i] != "" {
+				p = opt.paths[i]
+			}
+			listen(st, opt, *addr, p, i, *users, *reconnect, i < *gapSample, stop)
 		}()
 	}
 	issued := time.Since(start)
@@ -96,6 +115,17 @@ loop:
 		}
 	}
 	st.report()
+	if *pathsOut != "" {
+		if err := os.WriteFile(*pathsOut, []byte(strings.Join(st.paths, "\n")+"\n"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "icyload:", err)
+		}
+	}
+}
+
+// options are the per-session switches.
+type options struct {
+	follow, headOnly bool
+	paths            []string
 }
 
 func (st *stats) challengeCount() int { st.mu.Lock(); defer st.mu.Unlock(); return st.challenge }
@@ -124,6 +154,7 @@ func (st *stats) report() {
 		}
 	}
 	fmt.Printf("result codes=%s served=%d fail=%d challenges=%d\n", strings.Join(codes, ","), served, st.fails, st.challenge)
+	fmt.Printf("result listeners_admitted=%d admit_p50=%s admit_p99=%s admit_max=%s\n", len(st.first), pct(st.first, 50), pct(st.first, 99), pct(st.first, 100))
 	fmt.Printf("result ttfb_p50=%s ttfb_p90=%s ttfb_p99=%s ttfb_max=%s\n", pct(st.ttfb, 50), pct(st.ttfb, 90), pct(st.ttfb, 99), pct(st.ttfb, 100))
 	fmt.Printf("result disconnects=%d reconnects=%d reconnect_p50=%s reconnect_p99=%s reconnect_max=%s\n",
 		st.disconnects.Load(), st.reconnects.Load(), pct(st.reconn, 50), pct(st.reconn, 99), pct(st.reconn, 100))
@@ -132,85 +163,158 @@ func (st *stats) report() {
 }
 
 // listen runs one listener (and its reconnects) until stop.
-func listen(st *stats, addr, path string, id int, users, reconnect, gaps bool, stop time.Time) {
+func listen(st *stats, opt options, addr, path string, id int, users, reconnect, gaps bool, stop time.Time) {
 	var lostAt time.Time
+	t0 := time.Now()
+	admitted := false
 	for attempt := 0; time.Now().Before(stop); attempt++ {
-		code, lost := session(st, addr, path, id, users, gaps, stop, lostAt)
+		r := session(st, opt, addr, path, id, users, gaps, stop, lostAt, func(final string) {
+			if !admitted {
+				admitted = true
+				st.mu.Lock()
+				st.first = append(st.first, time.Since(t0))
+				st.paths[id] = final
+				st.mu.Unlock()
+			}
+		})
+		if r.location != "" {
+			path = r.location // players reconnect to where they were sent
+		}
 		if !reconnect || !time.Now().Before(stop) {
 			return
 		}
-		if lost && lostAt.IsZero() {
+		if r.lost && lostAt.IsZero() {
 			lostAt = time.Now()
 		}
-		if code == 200 && !lost {
+		if r.code == 200 && !r.lost {
 			return
 		}
-		// Players retry after a short random pause (503s: after Retry-After).
-		time.Sleep(time.Duration(250+rand.IntN(750)) * time.Millisecond)
-		_ = code
+		// Players retry after Retry-After when given one, else after a short
+		// random pause.
+		pause := time.Duration(250+rand.IntN(750)) * time.Millisecond
+		if r.retryAfter > 0 {
+			pause = r.retryAfter + time.Duration(rand.IntN(1000))*time.Millisecond
+		}
+		time.Sleep(pause)
 	}
 }
 
-// session makes one connection. lost reports a disconnect after a 200.
-func session(st *stats, addr, path string, id int, users, gaps bool, stop, lostAt time.Time) (int, bool) {
+// result is what one session learnt.
+type result struct {
+	code       int
+	lost       bool          // disconnected after a 200
+	location   string        // the path it was redirected to and got 200 on
+	retryAfter time.Duration // from a 503
+}
+
+// session makes one connection (and follows one redirect with -follow).
+// admitted is called with the final path when the head says 200.
+func session(st *stats, opt options, addr, path string, id int, users, gaps bool, stop, lostAt time.Time, admitted func(string)) result {
 	t0 := time.Now()
+	res := result{}
+	for hop := 0; ; hop++ {
+		code, hdr, c, br := request(st, addr, path, id, users, stop)
+		if c == nil {
+			return res
+		}
+		if code == 302 && opt.follow && hop == 0 && hdr.location != "" {
+			c.Close()
+			path, res.location = hdr.location, hdr.location
+			continue
+		}
+		res.code, res.retryAfter = code, hdr.retryAfter
+		st.mu.Lock()
+		st.codes[code]++
+		st.ttfb = append(st.ttfb, time.Since(t0))
+		if hdr.challenged {
+			st.challenge++
+		}
+		if code == 200 && !lostAt.IsZero() {
+			st.reconn = append(st.reconn, time.Since(lostAt))
+			st.reconnects.Add(1)
+		}
+		st.mu.Unlock()
+		if code != 200 {
+			c.Close()
+			return res
+		}
+		admitted(path)
+		res.lost = stream(st, c, br, opt.headOnly, gaps, stop)
+		c.Close()
+		return res
+	}
+}
+
+// head is what a response head said.
+type head struct {
+	challenged bool
+	location   string
+	retryAfter time.Duration
+}
+
+// request sends one GET and reads the response head; c is nil on failure.
+func request(st *stats, addr, path string, id int, users bool, stop time.Time) (int, head, net.Conn, *bufio.Reader) {
+	var h head
 	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		st.mu.Lock()
 		st.fails++
 		st.mu.Unlock()
-		return 0, false
+		return 0, h, nil, nil
 	}
-	defer c.Close()
 	_ = c.SetDeadline(stop)
 	req := "GET " + path + " HTTP/1.0\r\nHost: " + addr + "\r\nUser-Agent: icyload\r\n"
 	if users {
 		req += "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("user"+strconv.Itoa(id)+":pw")) + "\r\n"
 	}
-	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+	fail := func() (int, head, net.Conn, *bufio.Reader) {
+		c.Close()
 		st.mu.Lock()
 		st.fails++
 		st.mu.Unlock()
-		return 0, false
+		return 0, h, nil, nil
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		return fail()
 	}
 	br := bufio.NewReaderSize(c, 16<<10)
 	status, err := br.ReadString('\n')
 	if err != nil {
-		st.mu.Lock()
-		st.fails++
-		st.mu.Unlock()
-		return 0, false
+		return fail()
 	}
 	code := 0
 	if f := strings.Fields(status); len(f) >= 2 {
 		code, _ = strconv.Atoi(f[1])
 	}
-	challenged := false
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			break
 		}
-		if strings.HasPrefix(strings.ToLower(line), "www-authenticate:") {
-			challenged = true
+		k, v, _ := strings.Cut(line, ":")
+		v = strings.TrimSpace(v)
+		switch strings.ToLower(k) {
+		case "www-authenticate":
+			h.challenged = true
+		case "location":
+			h.location = v
+		case "retry-after":
+			if s, err := strconv.Atoi(v); err == nil {
+				h.retryAfter = time.Duration(s) * time.Second
+			}
 		}
 		if line == "\r\n" || line == "\n" {
 			break
 		}
 	}
-	st.mu.Lock()
-	st.codes[code]++
-	st.ttfb = append(st.ttfb, time.Since(t0))
-	if challenged {
-		st.challenge++
-	}
-	if code == 200 && !lostAt.IsZero() {
-		st.reconn = append(st.reconn, time.Since(lostAt))
-		st.reconnects.Add(1)
-	}
-	st.mu.Unlock()
-	if code != 200 {
-		return code, false
+	return code, h, c, br
+}
+
+// stream reads an admitted listener's audio until it ends; it reports a
+// disconnect before stop.
+func stream(st *stats, c net.Conn, br *bufio.Reader, headOnly, gaps bool, stop time.Time) bool {
+	if headOnly {
+		return false
 	}
 	st.ok.Add(1)
 	st.active.Add(1)
@@ -229,9 +333,9 @@ func session(st *stats, addr, path string, id int, users, gaps bool, stop, lostA
 	}
 	if time.Now().Before(stop.Add(-100 * time.Millisecond)) {
 		st.disconnects.Add(1)
-		return 200, true
+		return true
 	}
-	return 200, false
+	return false
 }
 
 // gapMeter finds runs of silent MP3 frames (all-zero side info and data,
