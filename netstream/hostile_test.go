@@ -512,3 +512,19 @@ func TestClientsFitDescriptors(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactURL: userinfo never survives, the rest of the URL does.
+func TestRedactURL(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"http://user:pw@host:8000/live", "http://host:8000/live"},
+		{"http://user@host/live?x=1", "http://host/live?x=1"},
+		{"http://host/live", "http://host/live"},
+		{"http://us er:p%zz@host/live", "http://host/live"},
+		{"file://../demo.mp3", "file://../demo.mp3"},
+	}
+	for _, c := range cases {
+		if got := redactURL(c.in); got != c.want {
+			t.Errorf("%s: %s, want %s", c.in, got, c.want)
+		}
+	}
+}

@@ -80,7 +80,7 @@ func (a *admission) redirect(v verdict, r admitRequest, now time.Time) verdict {
 		sep = "&"
 	}
 	a.mu.Lock()
-	a.issued.put(tok, now)
+	a.issued.put(tokenSig(tok), now)
 	a.mu.Unlock()
 	return verdict{code: admitRedirect, location: r.uri + sep + readmitParam + "=" + tok, reason: "granted; redirected with a re-admission token"}
 }
@@ -104,15 +104,23 @@ func (a *admission) checkReadmit(r admitRequest, identity string, now time.Time)
 			return verdict{}, false
 		}
 	}
+	sig := tokenSig(r.readmit)
 	a.mu.Lock()
-	_, fresh := a.issued.get(r.readmit)
+	_, fresh := a.issued.get(sig)
 	if fresh {
-		a.issued.remove(r.readmit)
+		a.issued.remove(sig)
 	}
 	a.mu.Unlock()
 	a.readmits.Add(1)
 	return verdict{code: admitOK, identity: identity, limit: limit, cacheKey: a.key(r),
 		readmitted: !fresh, reason: "re-admission token"}, true
+}
+
+// tokenSig returns the signature part of a sealed token: what the table of
+// issued tokens keys on (43 bytes rather than the whole token).
+func tokenSig(tok string) string {
+	_, sig, _ := strings.Cut(tok, ".")
+	return sig
 }
 
 // redactURL drops the userinfo (user:password@) of a URL for display and

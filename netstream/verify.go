@@ -63,6 +63,9 @@ func (v *verifier) add(l *listener, report bool) bool {
 
 func (v *verifier) start() {
 	ctx := v.a.srv.ctx
+	if ctx.Err() != nil {
+		return // shutting down: nothing is verified any more
+	}
 	for range max(1, cap(v.a.sem)/2) {
 		v.a.srv.wg.Add(1)
 		go func() {
@@ -113,7 +116,8 @@ func (v *verifier) process(ctx context.Context, it *verifyItem) bool {
 		e := a.lookupLocked(key, now)
 		a.mu.Unlock()
 		if e != nil && now.Before(e.expires) {
-			v.apply(it, e.grant, 0)
+			left, _ := e.remaining(now)
+			v.apply(it, e.grant, left)
 			return true
 		}
 		v.mu.Lock()
