@@ -7,7 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
-	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -167,26 +167,18 @@ func TestMetricsCollector(t *testing.T) {
 	solveOne(t, d, 0, balancer.Cache) // the same ECM again
 	c.collect()
 	c.collect() // nothing new: nothing added twice
-	srv, err := web.New(web.Options{Config: func() *config.Config { return d.cfg }, ConfigPath: filepath.Join(t.TempDir(), "satd.toml"),
+	// The site is served in-process: no listener, so no port to collide
+	// with a running satd (make run holds 127.0.0.1:8080).
+	cfg := *d.cfg
+	cfg.Web.MetricsPublic = true
+	srv, err := web.New(web.Options{Config: func() *config.Config { return &cfg }, ConfigPath: filepath.Join(t.TempDir(), "satd.toml"),
 		Apply: func(*config.Config) error { return nil }, Status: daemonStatus{d}, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := *d.cfg
-	cfg.Web.Listen, cfg.Web.MetricsPublic = "127.0.0.1:0", true
-	if err := srv.Reload(&cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop(context.Background())
-	resp, err := http.Get("http://" + srv.Addr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/metrics", nil))
+	body := rec.Body.Bytes()
 	for _, want := range []string{
 		`satd_ecm_total{reader="card1",result="found"} 1` + "\n",
 		"satd_ecm_cache_hits_total 1\n",

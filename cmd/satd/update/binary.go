@@ -65,6 +65,9 @@ func (s Slots) path(name string) string { return filepath.Join(s.Dir, name) }
 // configPath is not empty, `NEW -check -config configPath` must accept the
 // configuration in force.
 func (s Slots) Stage(ctx context.Context, payload, version, configPath string) (string, error) {
+	if _, err := ParseVersion(version); err != nil {
+		return "", fmt.Errorf("stage: %w", err) // a version names a file: no path characters
+	}
 	if err := os.MkdirAll(s.path("bin"), 0o755); err != nil {
 		return "", fmt.Errorf("stage: %w", err)
 	}
@@ -162,7 +165,40 @@ func (s Slots) Switch(exe, version string) error {
 	if err := s.setLink("previous", old); err != nil {
 		return err
 	}
-	return s.setLink("current", exe)
+	if err := s.setLink("current", exe); err != nil {
+		return err
+	}
+	return s.Prune()
+}
+
+// Prune removes the staged executables in bin/ that are neither current
+// nor previous: satd keeps the build it runs and one fallback, so rolled
+// back and superseded builds do not fill the flash.
+func (s Slots) Prune() error {
+	keep := map[string]bool{}
+	for _, l := range []string{s.Current(), s.Previous()} {
+		if l != "" {
+			keep[filepath.Clean(l)] = true
+		}
+	}
+	dir := s.path("bin")
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("prune: %w", err)
+	}
+	for _, e := range es {
+		p := filepath.Join(dir, e.Name())
+		if keep[p] || e.IsDir() {
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("prune: %w", err)
+		}
+	}
+	return atomicfile.SyncDir(dir)
 }
 
 // LoadTrial returns the trial in progress, or nil.
@@ -221,7 +257,10 @@ func (s Slots) Rollback(factory, reason string) error {
 	if err := s.saveOutcome(out); err != nil {
 		return err
 	}
-	return removeSynced(s.path("trial.json"))
+	if err := removeSynced(s.path("trial.json")); err != nil {
+		return err
+	}
+	return s.Prune()
 }
 
 // LoadOutcome returns the last update's outcome, or nil.

@@ -40,6 +40,9 @@ var (
 	// partial file is kept; the next attempt resumes it with an HTTP Range
 	// request.
 	ErrTruncated = errors.New("payload download truncated")
+	// ErrStalled means the update server sent nothing for Fetcher.Stall:
+	// no answer, or no next bytes. The download counts as truncated.
+	ErrStalled = errors.New("update server stalled")
 	// ErrPayloadDigest means the payload's SHA-256 differs from the manifest's.
 	ErrPayloadDigest = errors.New("payload SHA-256 mismatch")
 	// ErrBusy means another update is in progress.

@@ -1,32 +1,64 @@
 package update
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// Fetcher downloads manifests and payloads over HTTP(S).
+// Fetcher downloads manifests and payloads over HTTP(S). Every step has a
+// deadline, so a server that accepts and never answers (or stops sending)
+// fails the update instead of holding it "in progress" forever.
 type Fetcher struct {
-	// Client is the HTTP client; nil means http.DefaultClient.
+	// Client is the HTTP client; nil means one with connect, TLS and
+	// response-header deadlines (defaultClient).
 	Client *http.Client
+	// SmallTimeout bounds a whole manifest or signature fetch; 0 means
+	// DefaultSmallTimeout.
+	SmallTimeout time.Duration
+	// Stall bounds how long a payload download may wait for its answer or
+	// for its next bytes; 0 means DefaultStall.
+	Stall time.Duration
 }
+
+// Deadlines of the update fetches (docs/update.md, "Limits").
+const (
+	DefaultSmallTimeout = time.Minute
+	DefaultStall        = time.Minute
+	connectTimeout      = 15 * time.Second
+	headerTimeout       = 30 * time.Second
+)
+
+// defaultClient is the update client: deadlines on every step before the body.
+var defaultClient = &http.Client{Transport: &http.Transport{
+	Proxy:                 http.ProxyFromEnvironment,
+	DialContext:           (&net.Dialer{Timeout: connectTimeout}).DialContext,
+	TLSHandshakeTimeout:   connectTimeout,
+	ResponseHeaderTimeout: headerTimeout,
+	IdleConnTimeout:       90 * time.Second,
+}}
 
 func (f *Fetcher) client() *http.Client {
 	if f.Client != nil {
 		return f.Client
 	}
-	return http.DefaultClient
+	return defaultClient
 }
 
-// Small fetches a document of at most max bytes (a manifest or signature).
+// Small fetches a document of at most max bytes (a manifest or signature)
+// within SmallTimeout.
 func (f *Fetcher) Small(ctx context.Context, url string, max int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(f.SmallTimeout, DefaultSmallTimeout))
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", url, err)
@@ -92,6 +124,11 @@ func partialSize(path string, size int64) (int64, error) {
 }
 
 func (f *Fetcher) resume(ctx context.Context, url, path string, have, size int64, progress func(done, total int64)) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := cmp.Or(f.Stall, DefaultStall)
+	watchdog := time.AfterFunc(stall, func() { cancel(fmt.Errorf("%w: nothing received for %v", ErrStalled, stall)) })
+	defer watchdog.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("download %s: %w", url, err)
@@ -101,7 +138,7 @@ func (f *Fetcher) resume(ctx context.Context, url, path string, have, size int64
 	}
 	resp, err := f.client().Do(req)
 	if err != nil {
-		return fmt.Errorf("download %s: %w: %v", url, ErrTruncated, err)
+		return fmt.Errorf("download %s: %w: %v", url, ErrTruncated, cmp.Or(context.Cause(ctx), err))
 	}
 	defer resp.Body.Close()
 	flags := os.O_WRONLY | os.O_CREATE
@@ -120,7 +157,16 @@ func (f *Fetcher) resume(ctx context.Context, url, path string, have, size int64
 	if err != nil {
 		return fmt.Errorf("download %s: %w", url, err)
 	}
-	n, copyErr := io.Copy(out, &progressReader{r: io.LimitReader(resp.Body, size-have), done: have, total: size, fn: progress})
+	kick := func(done, total int64) {
+		watchdog.Reset(stall)
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	n, copyErr := io.Copy(out, &progressReader{r: io.LimitReader(resp.Body, size-have), done: have, total: size, fn: kick})
+	if copyErr != nil && context.Cause(ctx) != nil && ctx.Err() != nil {
+		copyErr = context.Cause(ctx)
+	}
 	if err := closeSynced(out); err != nil && copyErr == nil {
 		copyErr = err
 	}
