@@ -88,15 +88,14 @@ func (b *balancerComponent) Reload(cfg *config.Config) error {
 	bc := cfg.Balancer
 	bc.LBSavePath = statPath(cfg)
 	err := b.d.Reconfigure(bc, opts)
-	switch {
-	case errors.Is(err, balancer.ErrRestartNeeded):
-		b.e.log.Warn("balancer options applied; some take effect only after a restart", "why", err)
-	case err != nil:
+	if err != nil && !errors.Is(err, balancer.ErrRestartNeeded) {
 		return err
-	default:
-		b.e.log.Info("balancer options applied", "lb_mode", bc.LBMode)
 	}
 	b.e.cfg = cfg
+	if err != nil {
+		return needsRestart("balancer options applied; some take effect only after a restart: %v", err)
+	}
+	b.e.log.Info("balancer options applied", "lb_mode", bc.LBMode)
 	return nil
 }
 

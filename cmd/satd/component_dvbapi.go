@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -117,7 +116,7 @@ func (d *dvbapiComponent) Reload(cfg *config.Config) error {
 	}
 	d.cfg.Allow = n.Allow
 	if len(changed) > 0 {
-		return fmt.Errorf("dvbapi: %s changed; restart satd to apply", strings.Join(changed, ", "))
+		return needsRestart("dvbapi %s changed", strings.Join(changed, ", "))
 	}
 	return nil
 }

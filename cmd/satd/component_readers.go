@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"satd.dev/satd/balancer"
@@ -83,20 +84,44 @@ func (c *readersComponent) Start(ctx context.Context) error {
 	return nil
 }
 
-// Reload reports reader changes, which need a restart.
+// Reload reports reader changes, which need a restart: a reader added or
+// removed, enabled or disabled, or given another protocol keeps running as
+// it started (a disabled reader keeps descrambling) until then.
 func (c *readersComponent) Reload(cfg *config.Config) error {
-	var now []string
-	for _, r := range cfg.Readers {
-		now = append(now, fmt.Sprintf("%s/%s/%v", r.Label, r.Protocol, r.Enable))
-	}
-	var was []string
-	for _, r := range c.e.cfg.Readers {
-		was = append(was, fmt.Sprintf("%s/%s/%v", r.Label, r.Protocol, r.Enable))
-	}
-	if fmt.Sprint(now) != fmt.Sprint(was) {
-		return errors.New("readers: [[reader]] list changed; restart satd to apply")
+	if diff := readerChanges(c.e.cfg.Readers, cfg.Readers); len(diff) > 0 {
+		return needsRestart("%s", strings.Join(diff, ", "))
 	}
 	return nil
+}
+
+// readerChanges says, reader by reader, what differs between was and now
+// in what only a restart applies.
+func readerChanges(was, now []config.Reader) []string {
+	var diff []string
+	before := map[string]config.Reader{}
+	for _, r := range was {
+		before[r.Label] = r
+	}
+	for _, r := range now {
+		b, ok := before[r.Label]
+		delete(before, r.Label)
+		switch {
+		case !ok:
+			diff = append(diff, "reader "+r.Label+" added")
+		case b.Enable != r.Enable && r.Enable:
+			diff = append(diff, "reader "+r.Label+" enabled")
+		case b.Enable != r.Enable:
+			diff = append(diff, "reader "+r.Label+" disabled (it keeps running until the restart)")
+		case b.Protocol != r.Protocol:
+			diff = append(diff, "reader "+r.Label+" protocol "+b.Protocol+" -> "+r.Protocol)
+		}
+	}
+	for _, r := range was {
+		if _, gone := before[r.Label]; gone {
+			diff = append(diff, "reader "+r.Label+" removed (it keeps running until the restart)")
+		}
+	}
+	return diff
 }
 
 func (c *readersComponent) Stop(ctx context.Context) error {

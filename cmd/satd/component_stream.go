@@ -64,8 +64,7 @@ func (s *streamComponent) Start(ctx context.Context) error { return s.srv.Start(
 // Reload applies stream changes without dropping listeners.
 func (s *streamComponent) Reload(cfg *config.Config) error {
 	if !cfg.Stream.Enabled {
-		s.e.log.Warn("stream relay disabled in the configuration; it stops at the next restart")
-		return nil
+		return needsRestart("stream relay disabled; it stops at the next restart")
 	}
 	return s.srv.Reload(streamConfig(cfg))
 }

@@ -48,9 +48,8 @@ func buildWeb(e env) (component, error) {
 	srv, err := web.New(web.Options{
 		Config:     d.config,
 		ConfigPath: path,
-		Apply: func(cfg *config.Config) error {
-			d.apply(cfg, e.log)
-			return nil
+		Apply: func(cfg *config.Config) web.ApplyResult {
+			return d.apply(cfg, e.log)
 		},
 		Restart:  d.requestRestart,
 		Status:   daemonStatus{d},

@@ -17,6 +17,7 @@ import (
 
 	"satd.dev/satd/cmd/satd/config"
 	"satd.dev/satd/cmd/satd/update"
+	"satd.dev/satd/cmd/satd/web"
 	"satd.dev/satd/internal/fdlimit"
 )
 
@@ -254,19 +255,57 @@ func (d *daemon) reload(log *slog.Logger) {
 	d.apply(cfg, log)
 }
 
-// apply makes cfg the configuration in force, component by component.
-func (d *daemon) apply(cfg *config.Config, log *slog.Logger) {
+// apply makes cfg the configuration in force, component by component, and
+// returns each one's outcome: applied, restart needed (with what waits for
+// it), or failed (with the reason). The web form rolls a failed change back.
+func (d *daemon) apply(cfg *config.Config, log *slog.Logger) web.ApplyResult {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.log.reload(cfg.Log)
 	applyMemoryLimit(cfg.Global, log)
+	var res web.ApplyResult
 	for _, p := range d.parts {
-		if err := p.c.Reload(cfg); err != nil {
+		r := web.ComponentResult{Component: p.name, Outcome: web.Applied}
+		err := p.c.Reload(cfg)
+		var later *restartError
+		switch {
+		case errors.As(err, &later):
+			r.Outcome, r.Reason = web.RestartNeeded, later.why
+			log.Warn("configuration applied at the next restart", "part", p.name, "why", later.why)
+		case err != nil:
+			r.Outcome, r.Reason = web.Failed, err.Error()
 			log.Error("reload failed", "part", p.name, "err", err)
 		}
+		res = append(res, r)
 	}
+	res = append(res, d.notRunning(cfg)...)
 	d.cfg = cfg
 	log.Info("configuration reloaded", "config", displayPath(d.configPath))
+	return res
+}
+
+// notRunning reports the components that cfg enables but that did not start
+// with the daemon: they start at the next restart.
+func (d *daemon) notRunning(cfg *config.Config) web.ApplyResult {
+	var res web.ApplyResult
+	if _, ok := part[*dvbapiComponent](d); !ok && cfg.DVBAPI.Enabled {
+		res = append(res, web.ComponentResult{Component: "dvbapi", Outcome: web.RestartNeeded, Reason: "enabled; it starts at the next restart"})
+	}
+	if _, ok := part[*streamComponent](d); !ok && cfg.Stream.Enabled {
+		res = append(res, web.ComponentResult{Component: "stream", Outcome: web.RestartNeeded, Reason: "enabled; it starts at the next restart"})
+	}
+	return res
+}
+
+// restartError is a Reload's answer that (part of) the change takes effect
+// only when satd starts again.
+type restartError struct{ why string }
+
+func (e *restartError) Error() string { return e.why + "; restart satd to apply" }
+
+// needsRestart returns the restartError saying why.
+func needsRestart(format string, args ...any) error {
+	return &restartError{why: fmt.Sprintf(format, args...)}
 }
 
 // config returns the configuration in force.

@@ -21,6 +21,7 @@ func TestDispatch(t *testing.T) {
 		{[]string{"-version"}, 0, "satd dev"},
 		{[]string{"-config", "config/testdata/valid.toml", "-check"}, 0, "configuration is valid"},
 		{[]string{"-config", "config/testdata/broken.toml", "-check"}, 2, "broken.toml:26: reader[1].colour: unknown key"},
+		{[]string{"-config", "config/testdata/listen-clash.toml", "-check"}, 2, "listen-clash.toml:6: dvbapi.listen: 127.0.0.1:8080 is already taken by web.listen"},
 		{[]string{"-config", "does/not/exist.toml", "-check"}, 2, "no such file"},
 		{[]string{"-demo", "-check"}, 0, "embedded demo configuration: configuration is valid"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},

@@ -172,7 +172,7 @@ func TestMetricsCollector(t *testing.T) {
 	cfg := *d.cfg
 	cfg.Web.MetricsPublic = true
 	srv, err := web.New(web.Options{Config: func() *config.Config { return &cfg }, ConfigPath: filepath.Join(t.TempDir(), "satd.toml"),
-		Apply: func(*config.Config) error { return nil }, Status: daemonStatus{d}, Metrics: m})
+		Apply: func(*config.Config) web.ApplyResult { return nil }, Status: daemonStatus{d}, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,6 +132,7 @@ func (c *Config) validate(rep reporter) {
 	c.DVBAPI.Validate(rep.section("dvbapi"))
 	c.Update.Validate(rep.section("update"))
 	c.validateBoards(rep)
+	c.validateListens(rep)
 	labels := map[string]int{}
 	for i := range c.Readers {
 		prefix := fmt.Sprintf("reader[%d]", i)

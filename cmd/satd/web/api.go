@@ -145,10 +145,10 @@ func (s *Server) apiConfigSave(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.save(cfg)
 	if err != nil {
-		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "result": res.Result})
 		return
 	}
-	out := map[string]any{"saved": true}
+	out := map[string]any{"saved": true, "result": res.Result}
 	if res.Confirm {
 		out["confirm_by"] = res.Deadline.Format(time.RFC3339)
 	}

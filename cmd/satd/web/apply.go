@@ -11,8 +11,14 @@ import (
 	"satd.dev/satd/cmd/satd/config"
 )
 
-// ErrPending refuses a second risky change while one awaits confirmation.
-var ErrPending = errors.New("a change is waiting for confirmation; confirm it or wait for it to be reverted first")
+// Sentinel errors of a save.
+var (
+	// ErrPending refuses a second risky change while one awaits confirmation.
+	ErrPending = errors.New("a change is waiting for confirmation; confirm it or wait for it to be reverted first")
+	// ErrNotApplied says a component refused the change: the previous
+	// configuration was restored in the file and in force.
+	ErrNotApplied = errors.New("a component refused the change")
+)
 
 // riskyChanged reports whether a change touches settings that can cut the
 // browser off: where the form listens and who may reach it.
@@ -20,6 +26,20 @@ func riskyChanged(old, new *config.Config) bool {
 	return old.Web.Listen != new.Web.Listen ||
 		!slices.Equal(old.Web.AllowedHosts, new.Web.AllowedHosts) ||
 		!slices.Equal(old.Web.Allow, new.Web.Allow)
+}
+
+// withRiskyFrom returns cur with the risky settings of old: what a revert
+// puts in force, so that the saves made while a change awaited its
+// confirmation are kept.
+func withRiskyFrom(cur, old *config.Config) (*config.Config, error) {
+	c, err := cloneConfig(cur)
+	if err != nil {
+		return nil, err
+	}
+	c.Web.Listen = old.Web.Listen
+	c.Web.AllowedHosts = slices.Clone(old.Web.AllowedHosts)
+	c.Web.Allow = slices.Clone(old.Web.Allow)
+	return c, nil
 }
 
 // cloneConfig deep-copies a configuration through its TOML encoding.
@@ -35,10 +55,14 @@ func cloneConfig(c *config.Config) (*config.Config, error) {
 type saveResult struct {
 	Confirm  bool      // applied, reverted at Deadline unless confirmed
 	Deadline time.Time // when Confirm
+	Result   ApplyResult
 }
 
-// save validates, saves atomically and applies cfg. A risky change is armed
-// for revert. The caller has validated cfg; Save validates again.
+// save validates, saves atomically and applies cfg as one transaction: when
+// a component fails, the previous configuration goes back into the file and
+// into force, and the error names the component and its reason. A risky
+// change is armed for revert. The caller has validated cfg; Save validates
+// again.
 func (s *Server) save(cfg *config.Config) (saveResult, error) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
@@ -47,26 +71,53 @@ func (s *Server) save(cfg *config.Config) (saveResult, error) {
 	if risky && s.confirm.active() {
 		return saveResult{}, ErrPending
 	}
-	if err := s.commit(cfg); err != nil {
+	res, err := s.commit(cfg)
+	if err != nil {
 		return saveResult{}, err
 	}
+	if failed := res.only(Failed); len(failed) > 0 {
+		s.opt.Log.Error("web: change not applied; previous configuration restored", "failed", failed.String())
+		if _, rerr := s.commit(old); rerr != nil {
+			return saveResult{Result: res}, fmt.Errorf("%w: %s; restoring the previous configuration failed too: %v", ErrNotApplied, failed, rerr)
+		}
+		return saveResult{Result: res}, fmt.Errorf("%w: %s; the previous configuration is back in force", ErrNotApplied, failed)
+	}
+	out := saveResult{Result: res}
 	if !risky {
-		return saveResult{}, nil
+		return out, nil
 	}
 	d := s.opt.ConfirmTimeout
 	if d == 0 {
 		d = cfg.Web.ConfirmTimeout.Std()
 	}
-	return saveResult{Confirm: true, Deadline: s.confirm.arm(old, d)}, nil
+	out.Confirm, out.Deadline = true, s.confirm.arm(old, d)
+	return out, nil
 }
 
-// commit writes cfg and puts it in force.
-func (s *Server) commit(cfg *config.Config) error {
+// commit writes cfg and puts it in force; the components that need a
+// restart for it are kept for the banner of every page.
+func (s *Server) commit(cfg *config.Config) (ApplyResult, error) {
 	if err := config.Save(s.opt.ConfigPath, cfg); err != nil {
-		return err
+		return nil, err
 	}
-	if err := s.opt.Apply(cfg); err != nil {
-		return fmt.Errorf("saved, but applying failed: %w", err)
+	res := s.opt.Apply(cfg)
+	s.restartNeeded.Store(&res)
+	return res, nil
+}
+
+// lastResult returns every component's outcome of the last apply.
+func (s *Server) lastResult() ApplyResult {
+	if p := s.restartNeeded.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// pendingRestart returns the components waiting for a restart to take the
+// configuration in force.
+func (s *Server) pendingRestart() ApplyResult {
+	if p := s.restartNeeded.Load(); p != nil {
+		return p.only(RestartNeeded)
 	}
 	return nil
 }
@@ -126,7 +177,7 @@ func (c *confirmer) revert() {
 		return // confirmed meanwhile
 	}
 	c.s.applyMu.Lock()
-	err := c.s.commit(old)
+	err := c.s.restoreRisky(old)
 	c.s.applyMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -161,4 +212,21 @@ func (c *confirmer) stop() {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
+}
+
+// restoreRisky puts the risky settings of old back in force over the
+// configuration in force. The caller holds applyMu.
+func (s *Server) restoreRisky(old *config.Config) error {
+	back, err := withRiskyFrom(s.opt.Config(), old)
+	if err != nil {
+		return err
+	}
+	res, err := s.commit(back)
+	if err != nil {
+		return err
+	}
+	if failed := res.only(Failed); len(failed) > 0 {
+		return fmt.Errorf("%w: %s", ErrNotApplied, failed)
+	}
+	return nil
 }

@@ -67,7 +67,8 @@ func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	d := pageData{Title: "Configuration", Active: "config"}
 	if r.URL.Query().Get("saved") != "" {
-		d.Flash = "Configuration saved and applied."
+		d.Result = s.lastResult()
+		d.Flash = savedFlash("Configuration saved", d.Result)
 	}
 	s.renderConfig(w, r, http.StatusOK, cfg, name, nil, nil, nil, d)
 }
@@ -134,6 +135,7 @@ func (s *Server) handleConfigSave(w http.ResponseWriter, r *http.Request) {
 	res, err := s.save(cfg)
 	if err != nil {
 		d.Error = "Not saved: " + err.Error()
+		d.Result = res.Result
 		s.renderConfig(w, r, http.StatusConflict, cfg, name, nil, nil, nil, d)
 		return
 	}
@@ -263,6 +265,12 @@ type importData struct {
 	Report   oscamimport.Report
 	TOML     string
 	Problems string
+	// NoReader refuses the Apply: the import recognised no reader, and
+	// applying it would delete every reader.
+	NoReader bool
+	// OldListen and NewListen name a move of the web form (OSCam httpport)
+	// before the Apply; empty when it stays.
+	OldListen, NewListen string
 }
 
 // handleImport converts uploaded oscam.conf / oscam.server / oscam.user into
@@ -296,9 +304,12 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	}
 	var b bytes.Buffer
 	res.Config.Encode(&b)
-	d := importData{Report: res.Report, TOML: b.String()}
+	d := importData{Report: res.Report, TOML: b.String(), NoReader: len(res.Config.Readers) == 0}
 	if err := res.Config.Validate(); err != nil {
 		d.Problems = err.Error()
+	}
+	if was := s.opt.Config().Web.Listen; res.Config.Web.Listen != was {
+		d.OldListen, d.NewListen = was, res.Config.Web.Listen
 	}
 	s.render(w, r, http.StatusOK, pageData{Title: "OSCam import", Active: "config", Content: d})
 }

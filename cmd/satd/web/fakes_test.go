@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -142,6 +143,8 @@ type rig struct {
 	cfg      *config.Config
 	applies  int
 	restarts int
+	started  []string     // reader labels at start: a change needs a restart
+	streamLn net.Listener // the fake stream relay's listener, when enabled
 }
 
 func freeAddr(t *testing.T) string {
@@ -176,6 +179,9 @@ func newRig(t *testing.T, listen string, edit func(*config.Config)) *rig {
 		t.Fatal(err)
 	}
 	r.balancer.reload(cfg)
+	for _, rd := range cfg.Readers {
+		r.started = append(r.started, rd.Label)
+	}
 	r.balancer.rows = []StatsRow{
 		{Reader: "slot0", Key: "0B00@000000:0001:0000:64", Channel: "Demo One", Result: "found", Count: 12, Avg: 180 * time.Millisecond, Last: 170 * time.Millisecond},
 		{Reader: "slot0", Key: "0B00@000000:0002:0000:64", Channel: "Demo Two", Result: "timeout", Count: 2, FailFactor: 3},
@@ -202,14 +208,50 @@ func newRig(t *testing.T, listen string, edit func(*config.Config)) *rig {
 
 func (r *rig) current() *config.Config { r.mu.Lock(); defer r.mu.Unlock(); return r.cfg }
 
-// apply is the daemon's apply path in miniature: every component's Reload.
-func (r *rig) apply(cfg *config.Config) error {
+// apply is the daemon's apply path in miniature: every component's Reload
+// and its outcome. Readers need a restart for a changed list; the stream
+// relay binds a new listen address and fails when it cannot.
+func (r *rig) apply(cfg *config.Config) ApplyResult {
 	r.mu.Lock()
 	r.cfg = cfg
 	r.applies++
 	r.mu.Unlock()
 	r.balancer.reload(cfg)
-	return r.srv.Reload(cfg)
+	res := ApplyResult{{Component: "balancer", Outcome: Applied}, r.applyReaders(cfg), r.applyStream(cfg)}
+	web := ComponentResult{Component: "web", Outcome: Applied}
+	if err := r.srv.Reload(cfg); err != nil {
+		web.Outcome, web.Reason = Failed, err.Error()
+	}
+	return append(res, web)
+}
+
+func (r *rig) applyReaders(cfg *config.Config) ComponentResult {
+	var now []string
+	for _, rd := range cfg.Readers {
+		now = append(now, rd.Label)
+	}
+	if !slices.Equal(now, r.started) {
+		return ComponentResult{Component: "readers", Outcome: RestartNeeded, Reason: "reader list changed"}
+	}
+	return ComponentResult{Component: "readers", Outcome: Applied}
+}
+
+func (r *rig) applyStream(cfg *config.Config) ComponentResult {
+	res := ComponentResult{Component: "stream", Outcome: Applied}
+	if !cfg.Stream.Enabled || r.streamLn != nil && r.streamLn.Addr().String() == cfg.Stream.Listen {
+		return res
+	}
+	ln, err := net.Listen("tcp", cfg.Stream.Listen)
+	if err != nil {
+		res.Outcome, res.Reason = Failed, err.Error()
+		return res
+	}
+	if r.streamLn != nil {
+		r.streamLn.Close()
+	}
+	r.streamLn = ln
+	r.t.Cleanup(func() { ln.Close() })
+	return res
 }
 
 func (r *rig) start() {

@@ -224,7 +224,8 @@ func (s *Server) handleSystem(w http.ResponseWriter, r *http.Request) {
 	case "password":
 		d.Flash = "Password changed; other sessions were logged out."
 	case "restored":
-		d.Flash = "Configuration restored and applied."
+		d.Result = s.lastResult()
+		d.Flash = savedFlash("Configuration restored", d.Result)
 	}
 	s.render(w, r, http.StatusOK, d)
 }
@@ -239,6 +240,7 @@ func (s *Server) handleRestart(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, http.StatusInternalServerError, "Restart failed", err.Error())
 		return
 	}
+	s.restartNeeded.Store(nil) // the restart puts everything saved in force
 	s.render(w, r, http.StatusAccepted, pageData{Title: "Restarting", Content: backLink{}, Flash: "satd is restarting; reload this page in a few seconds."})
 }
 

@@ -30,8 +30,12 @@ type pageData struct {
 	LoggedIn bool
 	ReadOnly bool
 	Pending  bool // a change awaits confirmation
-	Version  string
-	Content  content
+	// Restart lists the components waiting for a restart (the banner).
+	Restart ApplyResult
+	// Result is every component's outcome of the save just made.
+	Result  ApplyResult
+	Version string
+	Content content
 }
 
 // render writes a page into a buffer first and sends it with status.
@@ -39,6 +43,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, d pa
 	d.LoggedIn = s.loggedIn(r)
 	d.ReadOnly = s.guard.policy.Load().ro
 	_, d.Pending = s.confirm.pending()
+	if d.LoggedIn {
+		d.Restart = s.pendingRestart()
+	}
 	d.Version = s.opt.Version
 	var b bytes.Buffer
 	b.Grow(16 << 10)
@@ -107,16 +114,69 @@ func writeNav(h html, active string) {
 func writeNotices(h html, d *pageData) {
 	h.rawIf(d.ReadOnly, "<p class=\"note\">The web form is read-only (web.readonly): no changes are possible.</p>\n")
 	h.rawIf(d.Pending, "<p class=\"note\"><a href=\"/confirm\">A change is waiting for confirmation.</a></p>\n")
+	writeRestartBanner(h, d.Restart)
 	if d.Flash != "" {
 		h.raw(`<p class="flash" role="status">`)
 		h.text(d.Flash)
 		h.raw("</p>\n")
 	}
+	writeResult(h, d.Result)
 	if d.Error != "" {
 		h.raw(`<p class="error" role="alert" id="page-error">`)
 		h.text(d.Error)
 		h.raw("</p>\n")
 	}
+}
+
+// writeRestartBanner names what waits for a restart, with the button that
+// does it; every page shows it until then.
+func writeRestartBanner(h html, waiting ApplyResult) {
+	if len(waiting) == 0 {
+		return
+	}
+	h.raw("<div class=\"note restart\" id=\"restart-banner\" role=\"status\"><b>Restart needed</b> to put the saved configuration fully in force:<ul>\n")
+	for _, c := range waiting {
+		h.raw("<li>")
+		h.text(c.Component + ": " + c.Reason)
+		h.raw("</li>\n")
+	}
+	h.raw("</ul><form method=\"post\" action=\"/system/restart\"><button id=\"restart-now\">Restart satd now</button></form></div>\n")
+}
+
+// writeResult lists every component's outcome of a save.
+func writeResult(h html, res ApplyResult) {
+	if len(res) == 0 {
+		return
+	}
+	h.raw("<ul class=\"results\" id=\"apply-result\">\n")
+	for _, c := range res {
+		switch c.Outcome {
+		case Failed:
+			h.raw(`<li class="failed">`)
+		case RestartNeeded:
+			h.raw(`<li class="restart">`)
+		default:
+			h.raw(`<li class="applied">`)
+		}
+		h.text(c.Component + ": " + string(c.Outcome))
+		if c.Reason != "" {
+			h.text(" (" + c.Reason + ")")
+		}
+		h.raw("</li>\n")
+	}
+	h.raw("</ul>\n")
+}
+
+// savedFlash is the line above the outcomes of a save: "applied" only when
+// every component applied it.
+func savedFlash(what string, res ApplyResult) string {
+	switch {
+	case len(res.only(Failed)) > 0:
+		return what + " but not applied."
+	case len(res.only(RestartNeeded)) > 0:
+		return what + "; part of it waits for a restart (below)."
+	}
+	return what + " and applied."
 }
 
 // ms formats a duration in whole milliseconds, "–" for none.

@@ -27,6 +27,18 @@ func (d importData) write(h html) {
 		h.raw("</pre>\n")
 		return
 	}
+	if d.NoReader {
+		h.raw("<p class=\"error\" id=\"import-no-reader\">The import recognised no reader, so there is nothing to apply: " +
+			"applying it would delete every reader of this receiver. Check the oscam.server you uploaded (the Ignored table says why each reader was left out).</p>\n")
+		return
+	}
+	if d.NewListen != "" {
+		h.raw(`<p class="note" id="import-listen">Applying this moves the web form from <b>`)
+		h.text(d.OldListen)
+		h.raw(`</b> to <b>`)
+		h.text(d.NewListen)
+		h.raw("</b> (OSCam httpport). You then confirm the move at the new address; it is reverted if you cannot reach it.</p>\n")
+	}
 	h.raw("<form method=\"post\" action=\"/system/restore\">\n" +
 		"<label for=\"toml\">Resulting configuration (you may edit it before applying)</label>\n" +
 		"<textarea id=\"toml\" name=\"toml\" rows=\"16\" class=\"mono\">")

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"satd.dev/satd/cmd/satd/config"
@@ -33,8 +34,10 @@ type Options struct {
 	// ConfigPath is the file the form saves to (atomically, config.Save).
 	ConfigPath string
 	// Apply puts a saved, valid configuration in force without a restart:
-	// the daemon's apply path, which also calls the server's Reload.
-	Apply func(*config.Config) error
+	// the daemon's apply path, which also calls the server's Reload. It
+	// returns every component's outcome; a save with a failed component is
+	// rolled back.
+	Apply func(*config.Config) ApplyResult
 	// Restart restarts the daemon (System page); nil hides the action.
 	Restart func() error
 
@@ -124,6 +127,9 @@ type Server struct {
 
 	applyMu sync.Mutex // one save-and-apply at a time
 	limits  Limits
+	// restartNeeded is the outcome of the last apply: its components that
+	// need a restart make the banner of every page.
+	restartNeeded atomic.Pointer[ApplyResult]
 
 	lmu   sync.Mutex
 	srv   *http.Server

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -156,3 +157,50 @@ type noUpdater struct{}
 
 func (noUpdater) Install(context.Context, string, io.Reader, int64) error { return ErrNotAvailable }
 func (noUpdater) State() UpdateState                                      { return UpdateState{Phase: "unavailable"} }
+
+// Outcome is how one component took a new configuration.
+type Outcome string
+
+// The outcomes of an apply, per component.
+const (
+	Applied       Outcome = "applied"
+	RestartNeeded Outcome = "restart needed"
+	Failed        Outcome = "failed"
+)
+
+// ComponentResult is one component's answer to an apply: applied, applied
+// only after a restart, or failed with the reason.
+type ComponentResult struct {
+	Component string  `json:"component"`
+	Outcome   Outcome `json:"outcome"`
+	Reason    string  `json:"reason,omitempty"`
+}
+
+// ApplyResult is every component's answer to one apply, in start order.
+type ApplyResult []ComponentResult
+
+// only returns the results with outcome o.
+func (a ApplyResult) only(o Outcome) ApplyResult {
+	var out ApplyResult
+	for _, c := range a {
+		if c.Outcome == o {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// String lists the results as "component: reason; …".
+func (a ApplyResult) String() string {
+	var b strings.Builder
+	for i, c := range a {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(c.Component + " " + string(c.Outcome))
+		if c.Reason != "" {
+			b.WriteString(": " + c.Reason)
+		}
+	}
+	return b.String()
+}

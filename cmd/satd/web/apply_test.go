@@ -1,0 +1,160 @@
+package web
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"satd.dev/satd/cmd/satd/config"
+)
+
+// TestAddingReaderNeedsRestart: a save that only a restart puts fully in
+// force says so per component, and every page carries the banner with its
+// Restart button until the restart.
+func TestAddingReaderNeedsRestart(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	form := url.Values{"section": {"reader"}, "reader.count": {"2"},
+		"reader[0].label": {"slot0"}, "reader[0].protocol": {"constcw"}, "reader[0].enable.present": {"1"}, "reader[0].enable": {"on"},
+		"reader[1].label": {"fixed"}, "reader[1].protocol": {"constcw"}, "reader[1].enable.present": {"1"}, "reader[1].enable": {"on"}}
+	resp, err := c.PostForm(r.url("/config"), form)
+	b := body(t, resp, err)
+	for _, want := range []string{
+		"part of it waits for a restart",
+		`<li class="restart">readers: restart needed (reader list changed)</li>`,
+		`<li class="applied">balancer: applied</li>`,
+	} {
+		if !strings.Contains(b, want) {
+			t.Errorf("after adding a reader the page lacks %q", want)
+		}
+	}
+	if strings.Contains(b, "saved and applied") {
+		t.Error(`adding a reader is called "applied"`)
+	}
+	for _, p := range []string{"/", "/balancer", "/config?section=web", "/log", "/system"} {
+		if b := get(t, c, r.url(p)); !strings.Contains(b, `id="restart-banner"`) || !strings.Contains(b, "readers: reader list changed") ||
+			!strings.Contains(b, `<form method="post" action="/system/restart"><button id="restart-now">`) {
+			t.Errorf("%s has no restart banner with its button", p)
+		}
+	}
+	resp, err = c.PostForm(r.url("/system/restart"), nil)
+	body(t, resp, err)
+	if r.restarts != 1 {
+		t.Fatalf("restarts %d", r.restarts)
+	}
+	if b := get(t, c, r.url("/")); strings.Contains(b, `id="restart-banner"`) {
+		t.Error("the banner outlived the restart")
+	}
+}
+
+// TestStreamPortInUseFails: a component that cannot take the change fails
+// the save with its reason, and the previous configuration is back in the
+// file and in force.
+func TestStreamPortInUseFails(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	form := url.Values{"section": {"stream"}, "stream.enabled.present": {"1"}, "stream.enabled": {"on"}, "stream.listen": {busy.Addr().String()}}
+	resp, err := c.PostForm(r.url("/config"), form)
+	b := body(t, resp, err)
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("save with the stream port in use: %d, want 409", resp.StatusCode)
+	}
+	for _, want := range []string{
+		`<li class="failed">stream: failed (listen tcp ` + busy.Addr().String() + `: bind: address already in use)</li>`,
+		"the previous configuration is back in force",
+	} {
+		if !strings.Contains(b, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if r.savedConfig().Stream.Enabled || r.current().Stream.Enabled {
+		t.Error("the failed change stayed in the file or in force")
+	}
+	if strings.Contains(b, "applied.") {
+		t.Error("a failed change is called applied")
+	}
+}
+
+// TestListenClashRefusedByForm: two components on one address are refused
+// next to the field, and nothing is saved.
+func TestListenClashRefusedByForm(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	resp, err := c.PostForm(r.url("/config"), url.Values{"section": {"dvbapi"}, "dvbapi.listen": {r.srv.Addr()}})
+	b := body(t, resp, err)
+	want := `id="f-dvbapi-listen-error" role="alert">` + r.srv.Addr() + ` is already taken by web.listen`
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(b, want) {
+		t.Errorf("clash: %d; page lacks %q", resp.StatusCode, want)
+	}
+	if r.applies != 0 || r.savedConfig().DVBAPI.Listen == r.srv.Addr() {
+		t.Error("the clash was saved or applied")
+	}
+}
+
+// TestSaveDuringPendingConfirmKept: a save made while a risky change waits
+// for its confirmation survives the revert of that change; a second risky
+// change is refused with the reason, not lost.
+func TestSaveDuringPendingConfirmKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, "127.0.0.1:18080", nil)
+		risky, _ := cloneConfig(r.current())
+		risky.Web.AllowedHosts = []string{"receiver.lan"}
+		if res, err := r.srv.save(risky); err != nil || !res.Confirm {
+			t.Fatalf("risky save: %+v %v", res, err)
+		}
+		plain, _ := cloneConfig(r.current())
+		plain.Log.Level = "debug"
+		if res, err := r.srv.save(plain); err != nil || res.Confirm {
+			t.Fatalf("save while pending: %+v %v", res, err)
+		}
+		again, _ := cloneConfig(r.current())
+		again.Web.Allow = []string{"10.0.0.0/8"}
+		if _, err := r.srv.save(again); err != ErrPending {
+			t.Errorf("second risky change while pending: %v, want ErrPending", err)
+		}
+		time.Sleep(91 * time.Second)
+		synctest.Wait()
+		for what, cfg := range map[string]*config.Config{"file": r.savedConfig(), "in force": r.current()} {
+			if len(cfg.Web.AllowedHosts) != 0 {
+				t.Errorf("%s: unconfirmed allowed_hosts %v not reverted", what, cfg.Web.AllowedHosts)
+			}
+			if cfg.Log.Level != "debug" {
+				t.Errorf("%s: log.level %q; the save made while pending was lost by the revert", what, cfg.Log.Level)
+			}
+		}
+	})
+}
+
+// TestImportWithoutReaderRefusesApply and the web.listen move named before
+// the Apply.
+func TestImportRefusalsAndNotes(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	b := postFiles(t, c, r.url("/config/import"), map[string]string{"server": "[reader]\nlabel = remote\nprotocol = cccam\ndevice = example.com,12000\n"})
+	if !strings.Contains(b, `id="import-no-reader"`) || strings.Contains(b, `id="apply-import"`) {
+		t.Errorf("an import with no reader offers Apply")
+	}
+	b = postFiles(t, c, r.url("/config/import"), map[string]string{
+		"conf":   "[webif]\nhttpport = 8888\n",
+		"server": "[reader]\nlabel = fixed\nprotocol = constcw\ndevice = /tmp/constant.cw\n",
+	})
+	if !strings.Contains(b, `id="import-listen"`) || !strings.Contains(b, "<b>"+r.srv.Addr()+"</b> to <b>0.0.0.0:8888</b>") {
+		t.Errorf("an import that moves the form does not say so:\n%s", b)
+	}
+	if !strings.Contains(b, `id="apply-import"`) {
+		t.Errorf("a good import offers no Apply")
+	}
+}
