@@ -138,17 +138,17 @@ type Client interface {
 // ECM is a client's request. Data is copied; it may be empty, in which
 // case the ECM is unique for the CW cache and deduplication.
 type ECM struct {
-	CAID   uint16
-	PRID   uint32
-	SrvID  uint16
-	CHID   uint16
+	CAID  uint16
+	PRID  uint32
+	SrvID uint16
+	CHID  uint16
 	// PMTPID, ECMPID and VPID are passed to the readers (Request).
 	PMTPID, ECMPID, VPID uint16
-	Len    uint16
-	Data   []byte
-	Groups Groups // 0 = every group
-	Client Client
-	Tag    uint64
+	Len                  uint16
+	Data                 []byte
+	Groups               Groups // 0 = every group
+	Client               Client
+	Tag                  uint64
 }
 
 // CHIDFromECM returns OSCam's channel id ("sub id") read from fixed ECM

@@ -273,3 +273,80 @@ func TestZapCardRemovedMidService(t *testing.T) {
 	}
 	t.Log(fmt.Sprintf("removed %s, service continued on %s", removed, s.Reader))
 }
+
+// startIssue15 runs satd with one constant-CW reader on a private copy of
+// testdata/zap/issue15.cw (scenarios may replace its rules) and returns
+// the daemon and the copy's path.
+func startIssue15(t *testing.T) (*e2eDaemon, string) {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "zap", "issue15.cw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := filepath.Join(dir, "issue15.cw")
+	if err := os.WriteFile(rules, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := readerCfg("fixed", "constcw")
+	r.Device = rules
+	return startE2E(t, e2eConfig(t, dir, r)), rules
+}
+
+// issue15Scenario loads a scenario and points its constcw rules at the
+// daemon's copy.
+func issue15Scenario(t *testing.T, name, rules string) *zap.Scenario {
+	t.Helper()
+	sc := loadSatdScenario(t, name)
+	sc.ConstCW = rules
+	return sc
+}
+
+// TestZapConstCWAndBISS plays the issue-15 scenarios against satd with a
+// constant-CW reader: BISS with ECM PID 1FFF and an empty ECM PID,
+// constant.cw lines chosen by PMT PID and by ECM PID, identical ECMs on
+// two services, a protocol-0 client, a reader whose CW changes under an
+// unchanged ECM, and 256 programmes from eight clients at once with no
+// ECM PID ever failed.
+func TestZapConstCWAndBISS(t *testing.T) {
+	skipE2E(t)
+	e, rules := startIssue15(t)
+	for _, tc := range []struct{ name, file string }{
+		{"biss", "satd-biss.toml"},
+		{"constcw-rules", "satd-constcw-rules.toml"},
+		{"protocol0", "satd-protocol0.toml"},
+		{"cache-expiry", "satd-cache-expiry.toml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := issue15Scenario(t, tc.file, rules)
+			rep := playZap(t, tc.name, sc, zap.Dial("tcp", e.tcp))
+			if rep != nil {
+				checkServed(t, tc.name, sc, rep, nil)
+			}
+		})
+	}
+	t.Run("256-programmes", func(t *testing.T) {
+		before := e.d.balancer().Counters()
+		var wg sync.WaitGroup
+		for i := range 8 {
+			network, addr := "tcp", e.tcp
+			if i%2 == 1 {
+				network, addr = "unix", e.socket
+			}
+			wg.Go(func() {
+				sc := issue15Scenario(t, "satd-256.toml", rules)
+				for k := range sc.Services {
+					sc.Services[k].Demux = uint8(k) // one demux per programme, as tvheadend numbers them
+				}
+				playZap(t, fmt.Sprintf("client%d", i), sc, zap.Dial(network, addr))
+			})
+		}
+		wg.Wait()
+		after := e.d.balancer().Counters()
+		if n := after.NotFound - before.NotFound; n != 0 {
+			t.Errorf("%d ECMs answered not found (queue full must not fail an ECM PID)", n)
+		}
+		t.Logf("256 programmes: %d ECMs, %d queue-full retries, %d timeouts", after.ECMs-before.ECMs,
+			after.QueueFull-before.QueueFull, after.Timeouts-before.Timeouts)
+	})
+}

@@ -153,6 +153,9 @@ type runner struct {
 	rules    *constcw.File
 	writes   int // CA_SET_DESCRs received
 	sec      []byte
+	// tick paces ECM deliveries across steps: steps shorter than the
+	// ECM interval must not starve them.
+	tick *time.Ticker
 }
 
 type msgOrErr struct {
@@ -178,6 +181,8 @@ func Run(ctx context.Context, sc *Scenario, connect Connector) (*Report, error) 
 		r.report.Services = append(r.report.Services, s.res)
 	}
 	r.t0 = time.Now()
+	r.tick = time.NewTicker(time.Duration(sc.ECMInterval))
+	defer r.tick.Stop()
 	if err := r.open(ctx, sc.Steps); err != nil {
 		return nil, err
 	}
@@ -411,15 +416,13 @@ func (r *runner) write(b []byte) error {
 func (r *runner) pump(ctx context.Context, d time.Duration) error {
 	end := time.NewTimer(d)
 	defer end.Stop()
-	tick := time.NewTicker(time.Duration(r.sc.ECMInterval))
-	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-end.C:
 			return nil
-		case <-tick.C:
+		case <-r.tick.C:
 			if err := r.deliver(); err != nil {
 				return err
 			}
