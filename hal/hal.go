@@ -33,6 +33,10 @@ var (
 	// ErrFault reports that the interface chip signalled a fault (OFF low
 	// while active: short circuit, overheating, supply drop).
 	ErrFault = errors.New("hal: interface chip fault")
+	// ErrNACK reports that the card signalled a parity error (the T=0
+	// error signal) on a character the host sent, more often than
+	// LineConfig.Repeat allowed the character to be repeated.
+	ErrNACK = errors.New("hal: card refused a character (parity error signal)")
 	// ErrNotSupported reports an operation the line cannot do, such as modem
 	// control lines on a pseudo-terminal.
 	ErrNotSupported = errors.New("hal: not supported by this line")
@@ -78,6 +82,12 @@ type LineConfig struct {
 	// (single-wire I/O). When set, Write reads the echo back, compares it,
 	// and strips it.
 	Echo bool
+	// Repeat turns on T=0 character repetition (ISO/IEC 7816-3 §7.3): a
+	// receiver that sees a parity error pulls I/O low at 10.5 etu and the
+	// sender repeats the character, here at most Repeat times. Zero (the
+	// ATR, PPS and T=1) means no error signalling: a refused character is
+	// an echo fault and a bad received character is returned marked.
+	Repeat int
 }
 
 // ETU returns the duration of one elementary time unit at this baud.
@@ -92,11 +102,17 @@ func (c LineConfig) ETU() time.Duration {
 //
 // Write sends p with the configured guard time; when echo is on it also
 // reads back and checks the echo, returning an error wrapping ErrEcho on a
-// mismatch. Read returns at least one byte or an error: it waits until the
-// read deadline and returns ErrTimeout if nothing arrived. A received byte
-// marked with a parity or framing error ends a read before it; the next Read
-// returns that byte alone (n == 1) with an error wrapping ErrParity or
-// ErrFraming. Implementations must not allocate per call in steady state.
+// mismatch. With Repeat set, a character the card refuses with the T=0
+// error signal is sent again (no earlier than 2 etu after the signal); when
+// the repetitions run out Write returns the characters accepted and an error
+// wrapping ErrNACK. Read returns at least one byte or an error: it waits
+// until the read deadline and returns ErrTimeout if nothing arrived. A
+// received byte marked with a parity or framing error ends a read before
+// it; the next Read returns that byte alone (n == 1) with an error wrapping
+// ErrParity or ErrFraming. A link whose hardware sends the error signal
+// itself (ErrorSignaller) asks for the repetition of a bad character when
+// Repeat is set and returns only the repeated one. Implementations must not
+// allocate per call in steady state.
 type Link interface {
 	Write(p []byte) (n int, err error)
 	Read(p []byte) (n int, err error)
@@ -109,6 +125,23 @@ type Link interface {
 	Config() LineConfig
 	// Flush discards any received bytes not yet read.
 	Flush() error
+}
+
+// ErrorSignaller is implemented by links whose receiver sends the T=0
+// error signal on a parity error by itself (a smartcard-mode UART), so the
+// card repeats a bad character. A plain UART cannot: it reports the bad
+// character marked instead.
+type ErrorSignaller interface {
+	SignalsErrors() bool
+}
+
+// Adapter is implemented by links that know what carries their bytes. A
+// USB serial adapter holds received bytes for its latency timer (16 ms by
+// default on FTDI chips) and makes every small write a USB round trip, so
+// cardreader adds more slack to waiting times and avoids byte-by-byte
+// echo checks on it.
+type Adapter interface {
+	USB() bool
 }
 
 // ResetKind says which reset a Control performs.

@@ -13,6 +13,8 @@ func (c LineConfig) Validate() error {
 		return fmt.Errorf("stop bits %d: must be 1 or 2", c.StopBits)
 	case c.GuardETU < 0 || c.GuardETU > 255:
 		return fmt.Errorf("guard time %d etu: must be 0..255", c.GuardETU)
+	case c.Repeat < 0 || c.Repeat > 7:
+		return fmt.Errorf("character repetitions %d: must be 0..7", c.Repeat)
 	}
 	return nil
 }

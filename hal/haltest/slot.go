@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"sync"
 	"time"
 
@@ -75,6 +76,51 @@ type SlotOptions struct {
 	// ActivationDelay is slept by Reset between power-on and RST release
 	// (and as the RST-low time of a warm reset). Zero means none.
 	ActivationDelay time.Duration
+	// Timed makes the line take time, character by character: a character
+	// occupies the line for 10 etu (start, 8 data, parity) and reaches the
+	// other side when it is complete; the next one in the same direction
+	// starts no earlier than 12 etu (card) or 12 + GuardETU etu (host,
+	// 11 with one stop bit) after it. Every character's start is recorded
+	// (Card.Trace), with collisions of the two directions marked.
+	Timed bool
+	// ErrorSignal gives the host a smartcard-mode UART that sends the T=0
+	// error signal itself: with LineConfig.Repeat set, a character the card
+	// sends with a parity error (Card.WriteChar) is refused and the card
+	// repeats it. Without it the host receives the character marked.
+	ErrorSignal bool
+}
+
+// Char is one character on a timed line (SlotOptions.Timed).
+type Char struct {
+	// At is when its start bit began.
+	At time.Time
+	B  byte
+	// FromCard tells the direction.
+	FromCard bool
+	// Refused says the receiver answered with the error signal (T=0).
+	Refused bool
+	// Bad says the receiver saw a parity error (refused or marked).
+	Bad bool
+	// Collision says the other side was sending when this one started.
+	Collision bool
+}
+
+func (c Char) String() string {
+	dir := "host"
+	if c.FromCard {
+		dir = "card"
+	}
+	flags := ""
+	if c.Bad {
+		flags += " bad"
+	}
+	if c.Refused {
+		flags += " refused"
+	}
+	if c.Collision {
+		flags += " COLLISION"
+	}
+	return fmt.Sprintf("%s %02X%s", dir, c.B, flags)
 }
 
 // Slot is the host side of an in-process virtual card slot. It implements
@@ -108,9 +154,13 @@ type Card struct {
 }
 
 var (
-	_ hal.Slot = (*Slot)(nil)
-	_ hal.Link = (*Slot)(nil)
+	_ hal.Slot           = (*Slot)(nil)
+	_ hal.Link           = (*Slot)(nil)
+	_ hal.ErrorSignaller = (*Slot)(nil)
 )
+
+// SignalsErrors reports SlotOptions.ErrorSignal.
+func (s *Slot) SignalsErrors() bool { return s.w.errSignal }
 
 // wire is the state shared by both ends.
 type wire struct {
@@ -142,6 +192,15 @@ type wire struct {
 	written     int
 	lastHostTx  time.Time
 	firstHostTx time.Time
+
+	timed     bool
+	errSignal bool
+	rxError   func(b byte) bool
+	trace     []Char
+	hostFree  time.Time // earliest start of the next host character
+	cardFree  time.Time // earliest start of the next card character
+	hostBusy  time.Time // end of the host character on the line
+	cardBusy  time.Time // end of the card character on the line
 }
 
 // NewSlot returns the two ends of a new virtual slot.
@@ -163,6 +222,8 @@ func NewSlot(o SlotOptions) (*Slot, *Card) {
 		hostTimer: stoppedTimer(),
 		cardTimer: stoppedTimer(),
 		present:   !o.Empty,
+		timed:     o.Timed,
+		errSignal: o.ErrorSignal,
 		toHost:    byteQueue{data: make([]byte, 0, 512), marks: make([]uint8, 0, 512)},
 		toCard:    byteQueue{data: make([]byte, 0, 512), marks: make([]uint8, 0, 512)},
 	}
@@ -385,6 +446,9 @@ func (s *Slot) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	cfg := w.cfg
 	w.mu.Unlock()
+	if w.timed {
+		return w.writeTimed(p, cfg)
+	}
 	paced := cfg.GuardETU > 0 && cfg.GuardETU < 255
 	gap := time.Duration(CharETU(cfg)+cfg.GuardETU) * cfg.ETU()
 	for i, b := range p {
@@ -412,6 +476,88 @@ func (s *Slot) Write(p []byte) (int, error) {
 			} else if e != b {
 				return i + 1, fmt.Errorf("write slot %s: echo %#02x of byte %d (%#02x): %w", w.name, e, i, b, hal.ErrEcho)
 			}
+		}
+	}
+	return len(p), nil
+}
+
+// etus returns n etu at the configured speed.
+func etus(cfg hal.LineConfig, n int) time.Duration { return time.Duration(n) * cfg.ETU() }
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// sleepUntil sleeps until t on the bubble's clock.
+func sleepUntil(t time.Time) {
+	if d := time.Until(t); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// hostGap is the least distance between the starts of two host
+// characters: 12 etu + N, or 11 etu with one stop bit (T=1, N = 255).
+func hostGap(cfg hal.LineConfig) int {
+	if cfg.StopBits == 1 {
+		return 11
+	}
+	if cfg.GuardETU > 0 && cfg.GuardETU < 255 {
+		return 12 + cfg.GuardETU
+	}
+	return 12
+}
+
+// writeTimed sends p character by character in wire time, with T=0
+// repetition of characters the card refuses.
+func (w *wire) writeTimed(p []byte, cfg hal.LineConfig) (int, error) {
+	for i, b := range p {
+		for try := 0; ; try++ {
+			w.mu.Lock()
+			if err := w.usableLocked(); err != nil {
+				w.mu.Unlock()
+				return i, err
+			}
+			start := later(time.Now(), w.hostFree)
+			w.mu.Unlock()
+			sleepUntil(start)
+			w.mu.Lock()
+			c := Char{At: start, B: b, Collision: w.cardBusy.After(start)}
+			w.hostFree = start.Add(etus(cfg, hostGap(cfg)))
+			w.hostBusy = start.Add(etus(cfg, 10))
+			rxError := w.rxError
+			w.mu.Unlock()
+			time.Sleep(etus(cfg, 10))
+			c.Bad = rxError != nil && rxError(b)
+			c.Refused = c.Bad && cfg.Repeat > 0
+			w.mu.Lock()
+			w.trace = append(w.trace, c)
+			if c.Refused {
+				// Error signal from 10.5 etu; repeat >= 2 etu after it is seen at 11.
+				w.hostFree = later(w.hostFree, start.Add(etus(cfg, 13)))
+				w.cardBusy = later(w.cardBusy, start.Add(etus(cfg, 12)))
+				w.mu.Unlock()
+				if try < cfg.Repeat {
+					continue
+				}
+				return i, fmt.Errorf("write slot %s: byte %d (%#02x) refused %d times: %w", w.name, i, b, try+1, hal.ErrNACK)
+			}
+			mark := markNone
+			if c.Bad {
+				mark = markParity
+			}
+			w.toCard.push(b, mark)
+			w.written++
+			if w.firstHostTx.IsZero() {
+				w.firstHostTx = start
+			}
+			w.lastHostTx = start
+			w.mu.Unlock()
+			wake(w.cardWake)
+			break
 		}
 	}
 	return len(p), nil
@@ -486,9 +632,18 @@ func (c *Card) SetReadDeadline(t time.Time) error {
 }
 
 // Write sends p to the host. It fails with ErrInactive unless the card is
-// powered with RST released, and with hal.ErrNoCard once removed.
+// powered with RST released, and with hal.ErrNoCard once removed. On a
+// timed line it returns when the last character is complete.
 func (c *Card) Write(p []byte) (int, error) {
 	w := c.w
+	if w.timed {
+		for i, b := range p {
+			if _, err := c.WriteChar(b, false); err != nil {
+				return i, err
+			}
+		}
+		return len(p), nil
+	}
 	w.mu.Lock()
 	if err := w.writableLocked(); err != nil {
 		w.mu.Unlock()
@@ -524,6 +679,83 @@ func (c *Card) WriteMarked(b byte, mark error) error {
 	w.mu.Unlock()
 	wake(w.hostWake)
 	return nil
+}
+
+// WriteChar sends one character; bad sends it with a parity error. A host
+// with ErrorSignal and LineConfig.Repeat set refuses a bad character with
+// the error signal (refused true; send it again), any other host receives
+// it marked with hal.ErrParity. On a timed line WriteChar takes the
+// character's wire time and a repetition starts no earlier than 13 etu
+// after the refused character.
+func (c *Card) WriteChar(b byte, bad bool) (refused bool, err error) {
+	w := c.w
+	w.mu.Lock()
+	if err := w.writableLocked(); err != nil {
+		w.mu.Unlock()
+		return false, err
+	}
+	cfg := w.cfg
+	refused = bad && w.errSignal && cfg.Repeat > 0
+	start := time.Now()
+	if w.timed {
+		start = later(start, w.cardFree)
+		w.mu.Unlock()
+		sleepUntil(start)
+		w.mu.Lock()
+		ch := Char{At: start, B: b, FromCard: true, Bad: bad, Refused: refused, Collision: w.hostBusy.After(start)}
+		w.trace = append(w.trace, ch)
+		w.cardFree = start.Add(etus(cfg, 12))
+		w.cardBusy = start.Add(etus(cfg, 10))
+		if refused {
+			w.cardFree = start.Add(etus(cfg, 13))
+			w.hostBusy = later(w.hostBusy, start.Add(etus(cfg, 12)))
+		}
+		w.mu.Unlock()
+		time.Sleep(etus(cfg, 10))
+		w.mu.Lock()
+		if err := w.writableLocked(); err != nil {
+			w.mu.Unlock()
+			return false, err
+		}
+	}
+	if !refused {
+		mark := markNone
+		if bad {
+			mark = markParity
+		}
+		w.toHost.push(b, mark)
+	}
+	w.mu.Unlock()
+	wake(w.hostWake)
+	return refused, nil
+}
+
+// SetRxError installs fn, asked for every character the host sends on a
+// timed line: true means the card received it with a parity error. With
+// LineConfig.Repeat set the card sends the error signal and the host
+// repeats the character; otherwise the card's Read returns it marked with
+// hal.ErrParity. nil means no errors.
+func (c *Card) SetRxError(fn func(b byte) bool) {
+	c.w.mu.Lock()
+	c.w.rxError = fn
+	c.w.mu.Unlock()
+}
+
+// Trace returns the characters of a timed line so far, in order of their
+// start (host characters are recorded when they complete).
+func (c *Card) Trace() []Char {
+	c.w.mu.Lock()
+	t := append([]Char(nil), c.w.trace...)
+	c.w.mu.Unlock()
+	sort.SliceStable(t, func(i, j int) bool { return t[i].At.Before(t[j].At) })
+	return t
+}
+
+// ClearTrace forgets the recorded characters.
+func (c *Card) ClearTrace() {
+	c.w.mu.Lock()
+	c.w.trace = c.w.trace[:0]
+	c.w.mu.Unlock()
 }
 
 func (w *wire) writableLocked() error {

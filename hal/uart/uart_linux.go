@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -41,6 +43,7 @@ type Port struct {
 	dl  time.Time
 
 	abort atomic.Pointer[error]
+	usb   bool // a USB serial adapter (see IsUSB)
 	dec   decoder
 	raw   [512]byte
 	rpos  int
@@ -57,7 +60,34 @@ type Port struct {
 	ctlErr  error
 }
 
-var _ hal.Link = (*Port)(nil)
+var (
+	_ hal.Link    = (*Port)(nil)
+	_ hal.Adapter = (*Port)(nil)
+)
+
+// errMarkedEcho marks an echo that came back with a framing or parity
+// error: on a card line that is the card's T=0 error signal overlapping
+// the stop bit of the character it refused.
+var errMarkedEcho = errors.New("echo marked")
+
+// sysClassTTY is where the kernel lists tty devices; tests point it
+// elsewhere.
+var sysClassTTY = "/sys/class/tty"
+
+// IsUSB reports whether the tty at path is a USB serial adapter: its
+// device link in sysfs leads through a USB bus, or it is named ttyUSB* or
+// ttyACM*.
+func IsUSB(path string) bool {
+	base := filepath.Base(path)
+	if strings.HasPrefix(base, "ttyUSB") || strings.HasPrefix(base, "ttyACM") {
+		return true
+	}
+	dev, err := filepath.EvalSymlinks(filepath.Join(sysClassTTY, base, "device"))
+	return err == nil && strings.Contains(dev, "/usb")
+}
+
+// USB reports whether the port is a USB serial adapter.
+func (p *Port) USB() bool { return p.usb }
 
 // Open opens path exclusively, non-blocking and without becoming its
 // controlling terminal, and configures it for a card's answer to reset:
@@ -72,7 +102,7 @@ func Open(path string) (*Port, error) {
 		f.Close()
 		return nil, fmt.Errorf("open serial %s: %w", path, err)
 	}
-	p := &Port{path: path, f: f, rc: rc, ioctlPtr: unix.IoctlSetPointerInt, ioctlGet: unix.IoctlGetUint32}
+	p := &Port{path: path, f: f, rc: rc, ioctlPtr: unix.IoctlSetPointerInt, ioctlGet: unix.IoctlGetUint32, usb: IsUSB(path)}
 	p.drainFn = func(fd uintptr) { p.ctlErr = unix.IoctlSetInt(int(fd), unix.TCSBRK, 1) }
 	if err := p.control(func(fd int) error { return unix.IoctlSetInt(fd, unix.TIOCEXCL, 0) }); err != nil {
 		f.Close()
@@ -250,11 +280,19 @@ func (p *Port) readErr(err error) error {
 
 // Write sends b. With GuardETU in 1..254 every byte is written, drained and
 // followed by GuardETU etu of silence; otherwise b goes out in one write.
-// With Echo set, the echo of every byte is read back and compared.
+// With Echo set, the echo of every byte is read back and compared. With
+// Repeat and Echo set on a port that is not a USB adapter, every byte is
+// written alone and a marked echo (the card's error signal) makes it go out
+// again, 2 etu later, at most Repeat times; on a USB adapter, where a
+// round trip per byte would cost milliseconds, the refusal is an echo
+// error and the command fails instead.
 func (p *Port) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	cfg := p.cfg
 	p.mu.Unlock()
+	if cfg.Repeat > 0 && cfg.Echo && !p.usb {
+		return p.writeRepeating(b, cfg)
+	}
 	if cfg.GuardETU == 0 || cfg.GuardETU == 255 {
 		return p.writeChunk(b, cfg)
 	}
@@ -269,6 +307,33 @@ func (p *Port) Write(b []byte) (int, error) {
 			}
 		}
 		time.Sleep(guard)
+	}
+	return len(b), nil
+}
+
+// writeRepeating sends b byte by byte with T=0 character repetition.
+func (p *Port) writeRepeating(b []byte, cfg hal.LineConfig) (int, error) {
+	var guard time.Duration
+	if cfg.GuardETU > 0 && cfg.GuardETU < 255 {
+		guard = time.Duration(cfg.GuardETU) * cfg.ETU()
+	}
+	for i := range b {
+		for try := 0; ; try++ {
+			_, err := p.writeChunk(b[i:i+1], cfg)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, errMarkedEcho) {
+				return i, err
+			}
+			if try == cfg.Repeat {
+				return i, fmt.Errorf("write serial %s: byte %#02x refused %d times: %w", p.path, b[i], try+1, hal.ErrNACK)
+			}
+			time.Sleep(2 * cfg.ETU()) // ISO 7816-3: repeat >= 2 etu after the error signal
+		}
+		if guard > 0 && i < len(b)-1 {
+			time.Sleep(guard)
+		}
 	}
 	return len(b), nil
 }
@@ -319,7 +384,7 @@ func (p *Port) echoErr(sent []byte, got int, err error) error {
 		return fmt.Errorf("write serial %s: %d of %d echo bytes missing: %w", p.path, len(sent)-got, len(sent), hal.ErrEcho)
 	}
 	if errors.Is(err, hal.ErrParity) || errors.Is(err, hal.ErrFraming) {
-		return fmt.Errorf("write serial %s: echo of byte %#02x marked (%v): %w", p.path, sent[got], err, hal.ErrEcho)
+		return fmt.Errorf("write serial %s: %w of byte %#02x (%v): %w", p.path, errMarkedEcho, sent[got], err, hal.ErrEcho)
 	}
 	return err
 }

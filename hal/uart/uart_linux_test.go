@@ -398,3 +398,92 @@ func skipWithoutTermios2(t testing.TB, err error) {
 		t.Skipf("termios2 not implemented here (qemu-user): %v", err)
 	}
 }
+
+// socketLine returns a Port on one end of a socket pair and the other end,
+// which plays the card line: unlike a pty it can send PARMRK escapes.
+func socketLine(t *testing.T, cfg hal.LineConfig, usb bool) (*Port, *os.File) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Skipf("socketpair: %v", err)
+	}
+	unix.SetNonblock(fds[0], true)
+	host := os.NewFile(uintptr(fds[0]), "host")
+	line := os.NewFile(uintptr(fds[1]), "line")
+	t.Cleanup(func() { host.Close(); line.Close() })
+	rc, err := host.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Port{path: "socket", f: host, rc: rc, cfg: cfg, usb: usb}
+	return p, line
+}
+
+// TestWriteRepeatsRefusedCharacters plays a T=0 card that refuses
+// characters with the error signal, which the host's UART sees as the echo
+// received with an error (FF 00 xx under PARMRK).
+func TestWriteRepeatsRefusedCharacters(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		usb     bool
+		refuse  int // times the card refuses A4
+		wantErr error
+		sends   int // times A4 went out
+	}{
+		{"refused once, repeated", false, 1, nil, 2},
+		{"refused beyond Repeat", false, 9, hal.ErrNACK, 4},
+		{"USB adapter: no byte-wise repetition", true, 1, hal.ErrEcho, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := hal.LineConfig{Baud: 115200, Parity: hal.ParityEven, StopBits: 2, Echo: true, Repeat: 3}
+			p, line := socketLine(t, cfg, tc.usb)
+			sends := make(chan int, 1)
+			go func() {
+				buf, n := make([]byte, 16), 0
+				for {
+					m, err := line.Read(buf)
+					if err != nil {
+						sends <- n
+						return
+					}
+					for _, b := range buf[:m] {
+						echo := []byte{b}
+						if b == 0xA4 {
+							if n++; n <= tc.refuse {
+								echo = []byte{0xFF, 0x00, b}
+							}
+						}
+						line.Write(echo)
+					}
+				}
+			}()
+			_, err := p.Write([]byte{0x00, 0xA4, 0x01})
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("write: %v, want %v", err, tc.wantErr)
+			}
+			p.f.Close()
+			if got := <-sends; got != tc.sends {
+				t.Errorf("A4 sent %d times, want %d", got, tc.sends)
+			}
+		})
+	}
+}
+
+func TestIsUSB(t *testing.T) {
+	dir := t.TempDir()
+	old := sysClassTTY
+	sysClassTTY = dir
+	defer func() { sysClassTTY = old }()
+	usbDev := dir + "/devices/pci0000:00/usb1/1-1/1-1:1.0"
+	os.MkdirAll(usbDev, 0o755)
+	os.MkdirAll(dir+"/devices/platform/serial8250", 0o755)
+	os.MkdirAll(dir+"/ttyS9", 0o755)
+	os.MkdirAll(dir+"/ttyAMA0", 0o755)
+	os.Symlink(usbDev, dir+"/ttyAMA0/device")
+	os.Symlink(dir+"/devices/platform/serial8250", dir+"/ttyS9/device")
+	for path, want := range map[string]bool{"/dev/ttyUSB0": true, "/dev/ttyACM1": true, "/dev/ttyAMA0": true, "/dev/ttyS9": false, "/dev/ttyS0": false} {
+		if got := IsUSB(path); got != want {
+			t.Errorf("IsUSB(%s) = %v, want %v", path, got, want)
+		}
+	}
+}
