@@ -34,19 +34,38 @@ type port struct {
 	rxr     int
 	rxw     int
 	rxErr   error // line error of the byte at rx[rxr] (a lone marked byte)
+	// turn is the least distance in etu between the leading edges of two
+	// characters in opposite directions: 16 for T=0 (and the ATR and PPS),
+	// 22 (BGT) for T=1. lastRx is when the last character was read; a
+	// character is complete (10 etu after its edge) when the UART hands it
+	// over, so the next write waits until lastRx + (turn - 10) etu.
+	turn   int
+	lastRx time.Time
 }
+
+// Turnarounds in etu between characters in opposite directions (ISO/IEC
+// 7816-3 §7.2 and §11.2).
+const (
+	t0Turnaround = 16
+	t1Turnaround = 22 // BGT
+)
 
 // reset forgets buffered input and takes the line parameters from cfg.
 func (p *port) reset(cfg hal.LineConfig) {
 	p.rxr, p.rxw, p.rxErr = 0, 0, nil
 	p.etu = cfg.ETU()
+	if p.turn == 0 {
+		p.turn = t0Turnaround
+	}
 }
 
-// write sends b, transformed for the inverse convention.
+// write sends b, transformed for the inverse convention, no earlier than
+// the turnaround after the last character received.
 func (p *port) write(b []byte) error {
 	if p.removed.Load() {
 		return ErrCardRemoved
 	}
+	p.waitTurn()
 	out := b
 	if p.inverse {
 		for len(b) > 0 {
@@ -120,6 +139,7 @@ func (p *port) fill(timeout time.Duration) error {
 		}
 		n, err := p.link.Read(p.rx[:])
 		if n > 0 {
+			p.lastRx = time.Now()
 			p.rxr, p.rxw = 0, n
 			if err != nil && (errors.Is(err, hal.ErrParity) || errors.Is(err, hal.ErrFraming)) {
 				p.rxErr = err
@@ -174,9 +194,26 @@ func (p *port) drain(quiet time.Duration) error {
 	return nil
 }
 
-// pause sleeps n etu, for turnaround and guard times.
-func (p *port) pause(n int) {
-	if d := time.Duration(n) * p.etu; d >= minPause {
+// waitTurn sleeps until the turnaround after the last received character
+// has passed.
+func (p *port) waitTurn() {
+	if p.lastRx.IsZero() {
+		return
+	}
+	d := time.Until(p.lastRx.Add(time.Duration(p.turn-10) * p.etu))
+	p.lastRx = time.Time{}
+	if d >= minPause {
 		time.Sleep(d)
 	}
+}
+
+// flush discards everything received and not yet read, here and in the
+// link, so the next character read is the card's answer to what is sent
+// next.
+func (p *port) flush() error {
+	p.rxr, p.rxw, p.rxErr = 0, 0, nil
+	if err := p.link.Flush(); err != nil {
+		return p.linkErr("flush", err)
+	}
+	return nil
 }

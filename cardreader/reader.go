@@ -87,8 +87,11 @@ type Stats struct {
 	F          int       `json:"f"`
 	D          int       `json:"d"`
 	Convention string    `json:"convention,omitempty"`
-	System     string    `json:"system,omitempty"`
-	Defaults   bool      `json:"default_speed_fallback"`
+	// ATRNote says what was wrong with an ATR accepted leniently (cut
+	// short by a gap, bad TCK, …).
+	ATRNote  string `json:"atr_note,omitempty"`
+	System   string `json:"system,omitempty"`
+	Defaults bool   `json:"default_speed_fallback"`
 
 	Exchanges   uint64 `json:"exchanges"`
 	Errors      uint64 `json:"errors"`
@@ -128,6 +131,7 @@ type Reader struct {
 	cardSem chan struct{}
 	sess    Transport // the activated card, nil when none
 	consec  int       // consecutive soft command errors
+	edc     edcMemo   // T=1 CRC variant that worked for the card
 
 	mu       sync.Mutex // guards the fields below
 	stats    Stats
@@ -413,6 +417,7 @@ func (r *Reader) publishSession(s Transport) {
 	r.stats.Baud = l.Baud
 	r.stats.F, r.stats.D = l.F, l.D
 	r.stats.Convention = l.Convention
+	r.stats.ATRNote = l.ATRNote
 	r.stats.Defaults = r.defaults
 	r.stats.System = ""
 }

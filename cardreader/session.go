@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +43,8 @@ type session struct {
 	timing   iso7816.Timing
 	t0       t0
 	t1       t1Proto
+	// atrNote says what was wrong with an ATR the lenient parse accepted.
+	atrNote string
 }
 
 // transmit runs one APDU through the negotiated protocol.
@@ -65,6 +69,34 @@ type activator struct {
 	counters *Counters
 	// stage reports progress to the lifecycle (StateATR, StatePPS).
 	stage func(State)
+	// edc remembers which T=1 CRC variant the card answered with.
+	edc *edcMemo
+}
+
+// edcMemo remembers the T=1 CRC variant that worked for a card (by ATR),
+// so the next activation of the same card starts with it.
+type edcMemo struct {
+	mu  sync.Mutex
+	atr string
+	edc t1.EDC
+}
+
+func (m *edcMemo) get(atr []byte) (t1.EDC, bool) {
+	if m == nil {
+		return 0, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.edc, m.atr == string(atr)
+}
+
+func (m *edcMemo) set(atr []byte, e t1.EDC) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.atr, m.edc = string(atr), e
+	m.mu.Unlock()
 }
 
 // activate resets the card (kind) and reads the ATR, selects and negotiates
@@ -97,7 +129,7 @@ func (a *activator) attempt(ctx context.Context, kind hal.ResetKind, noPPS bool)
 	}
 	link := a.slot.Link()
 	s := &session{}
-	s.port = port{link: link, slack: time.Duration(a.opts.TimeoutSlack), removed: a.removed}
+	s.port = port{link: link, slack: a.slack(link), removed: a.removed}
 	s.port.reset(link.Config())
 	a.stage(StateATR)
 	atr, err := a.readATR(s)
@@ -134,6 +166,15 @@ func (a *activator) attempt(ctx context.Context, kind hal.ResetKind, noPPS bool)
 	return s, nil
 }
 
+// slack is the latency allowance added to waiting times: more for USB
+// serial adapters, whose latency timer holds received bytes.
+func (a *activator) slack(link hal.Link) time.Duration {
+	if ad, ok := link.(hal.Adapter); ok && ad.USB() {
+		return time.Duration(a.opts.TimeoutSlackUSB)
+	}
+	return time.Duration(a.opts.TimeoutSlack)
+}
+
 // readATR reads TS, decides the convention, and reads the rest of the ATR
 // as long as the incremental tracker expects bytes.
 func (a *activator) readATR(s *session) (*iso7816.ATR, error) {
@@ -164,11 +205,13 @@ func (a *activator) readATR(s *session) (*iso7816.ATR, error) {
 	buf = append(buf, ts)
 	var tr iso7816.ATRTracker
 	tr.Feed(ts)
-	gap := init.ETUs(9600)
+	gap := init.ETUs(9600) // §8.1: the most between two ATR characters
+	cut := false
 	for {
 		b, err := p.readByte(gap)
 		if errors.Is(err, ErrMute) && len(buf) >= 2 {
-			break // short ATR; the lenient parse says what is missing
+			cut = true // the gap ends the ATR; the parse judges what arrived
+			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("ATR byte %d: %w", len(buf), err)
@@ -178,21 +221,63 @@ func (a *activator) readATR(s *session) (*iso7816.ATR, error) {
 			break
 		}
 	}
+	if cut && a.opts.ATRStrict {
+		return nil, fmt.Errorf("%w: ATR % X cut short by a gap over 9600 etu", iso7816.ErrATR, buf)
+	}
 	atr, err := iso7816.ParseATR(buf, iso7816.Strict)
-	if err != nil {
+	if err != nil && !a.opts.ATRStrict {
 		atr, err = iso7816.ParseATR(buf, iso7816.Lenient)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ATR % X: %w", buf, err)
 	}
+	if cut || len(atr.Deviations) > 0 {
+		s.atrNote = atrNote(atr, cut)
+		slog.Default().Warn("ATR accepted leniently", "reader", a.slot.Name(), "atr", fmt.Sprintf("% X", buf), "problem", s.atrNote)
+	}
+	if cut {
+		// Characters still coming after the gap must not pass for the
+		// answer to the first command.
+		if err := p.drain(gap); err != nil {
+			return nil, fmt.Errorf("ATR: %w", err)
+		}
+	}
 	return atr, nil
+}
+
+// atrNote describes what the lenient parse accepted.
+func atrNote(atr *iso7816.ATR, cut bool) string {
+	var b strings.Builder
+	if cut {
+		fmt.Fprintf(&b, "cut short after %d bytes by a gap over 9600 etu", len(atr.Raw))
+	}
+	for _, d := range atr.Deviations {
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(d.String())
+	}
+	return b.String()
 }
 
 // pps sends the request and validates the card's answer at the initial
 // speed, within the initial waiting time.
 func (a *activator) pps(s *session, req iso7816.PPS) (iso7816.FIDI, error) {
 	p := &s.port
+	// TC1's extra guard time applies from the first character after the
+	// ATR, the PPS request included.
+	cfg := p.link.Config()
+	if g := iso7816.GuardETU(s.atr.N); g != cfg.GuardETU {
+		cfg.GuardETU = g
+		if err := p.link.Configure(cfg); err != nil {
+			return 0, fmt.Errorf("PPS: guard time %d etu: %w", g, err)
+		}
+	}
 	var out, in [6]byte
+	p.waitTurn()
+	if err := p.flush(); err != nil {
+		return 0, err
+	}
 	if err := p.write(req.Append(out[:0])); err != nil {
 		return 0, err
 	}
@@ -218,6 +303,12 @@ func (a *activator) configure(s *session, sel iso7816.Selection) error {
 	cfg.Baud = s.timing.Baud()
 	cfg.StopBits = 2
 	cfg.GuardETU = iso7816.GuardETU(atr.N)
+	cfg.Repeat = 0
+	s.port.turn = t1Turnaround
+	if s.protocol == 0 {
+		cfg.Repeat = a.opts.T0Repeat
+		s.port.turn = t0Turnaround
+	}
 	if err := link.Configure(cfg); err != nil {
 		return fmt.Errorf("configure link for F=%d D=%d: %w", s.timing.F, s.timing.D, err)
 	}
@@ -245,6 +336,9 @@ func (a *activator) setupT1(s *session) error {
 		if a.opts.T1CRC == "x25" {
 			edc = t1.CRCX25
 		}
+		if known, ok := a.edc.get(atr.Raw); ok {
+			edc = known
+		}
 	}
 	s.t1 = t1Proto{
 		p: &s.port, edc: edc,
@@ -252,6 +346,11 @@ func (a *activator) setupT1(s *session) error {
 		ifsc: ifsc, atrIFSC: ifsc, ifsd: iso7816.DefaultIFSD,
 		retries: a.opts.T1Retries, resynchs: a.opts.T1Resynchs,
 		counters: a.counters, wtxFactor: 1,
+	}
+	if edc != t1.LRC {
+		memo := a.edc
+		s.t1.probeEDC = true
+		s.t1.onEDC = func(e t1.EDC) { memo.set(atr.Raw, e) }
 	}
 	s.t1.log = slog.Default().With("reader", a.slot.Name())
 	want := a.opts.IFSD

@@ -8,12 +8,11 @@ import (
 
 // T=0 procedure bytes and APDU-level status words.
 const (
-	procNull     = 0x60
-	insGetResp   = 0xC0
-	sw1MoreData  = 0x61
-	sw1WrongLe   = 0x6C
-	maxGetResps  = 64 // bound on 61xx chains
-	t0Turnaround = 16 - 10
+	procNull    = 0x60
+	insGetResp  = 0xC0
+	sw1MoreData = 0x61
+	sw1WrongLe  = 0x6C
+	maxGetResps = 64 // bound on 61xx chains
 )
 
 // t0 is the T=0 character protocol for one activated card.
@@ -33,17 +32,19 @@ func (c *t0) transmit(cmd, resp []byte) (int, error) {
 	}
 	copy(c.hdr[:4], cmd[:4])
 	var data []byte
-	le := 0
+	le, want := 0, 0 // le: bytes asked for in the header; want: Le of the APDU (0: none)
 	switch {
 	case len(cmd) == 4: // case 1
 		c.hdr[4] = 0
 	case len(cmd) == 5: // case 2
 		c.hdr[4] = cmd[4]
 		le = lenByte(cmd[4])
+		want = le
 	case cmd[4] != 0 && len(cmd) == 5+int(cmd[4]): // case 3
 		c.hdr[4], data = cmd[4], cmd[5:]
 	case cmd[4] != 0 && len(cmd) == 6+int(cmd[4]): // case 4, sent as case 3
 		c.hdr[4], data = cmd[4], cmd[5:len(cmd)-1]
+		want = lenByte(cmd[len(cmd)-1])
 	default:
 		return 0, fmt.Errorf("%w: %d-byte command with P3 %d is no short APDU case", ErrAPDU, len(cmd), cmd[4])
 	}
@@ -65,23 +66,41 @@ func (c *t0) transmit(cmd, resp []byte) (int, error) {
 			return 0, err
 		}
 	}
-	for i := 0; sw1 == sw1MoreData; i++ {
-		if i == maxGetResps {
-			return 0, fmt.Errorf("%w: more than %d GET RESPONSE rounds", ErrProtocol, maxGetResps)
-		}
-		le = lenByte(sw2)
-		if n+le > room {
-			return 0, fmt.Errorf("%w: response exceeds the buffer (%d bytes)", ErrAPDU, room)
-		}
-		c.hdr = [5]byte{cmd[0], insGetResp, 0, 0, sw2}
-		var m int
-		if m, sw1, sw2, err = c.tpdu(nil, resp[n:n+le]); err != nil {
-			return 0, err
-		}
-		n += m
+	if n, sw1, sw2, err = c.getResponses(cmd[0], resp, n, want, sw1, sw2); err != nil {
+		return 0, err
 	}
 	resp[n], resp[n+1] = sw1, sw2
 	return n + 2, nil
+}
+
+// getResponses follows 61xx with GET RESPONSE. Each asks for xx, or for
+// what is left of the APDU's Le when that is less (ISO/IEC 7816-3 §12.2.4:
+// the response never exceeds Le); once Le bytes are in, the card's last
+// status word (maybe 61yy) ends the exchange. want 0 means no Le.
+func (c *t0) getResponses(cla byte, resp []byte, n, want int, sw1, sw2 byte) (int, byte, byte, error) {
+	room := len(resp) - 2
+	for i := 0; sw1 == sw1MoreData; i++ {
+		if i == maxGetResps {
+			return 0, 0, 0, fmt.Errorf("%w: more than %d GET RESPONSE rounds", ErrProtocol, maxGetResps)
+		}
+		le := lenByte(sw2)
+		if want > 0 {
+			if n >= want {
+				break
+			}
+			le = min(le, want-n)
+		}
+		if n+le > room {
+			return 0, 0, 0, fmt.Errorf("%w: response exceeds the buffer (%d bytes)", ErrAPDU, room)
+		}
+		c.hdr = [5]byte{cla, insGetResp, 0, 0, byte(le)}
+		m, s1, s2, err := c.tpdu(nil, resp[n:n+le])
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		n, sw1, sw2 = n+m, s1, s2
+	}
+	return n, sw1, sw2, nil
 }
 
 // lenByte decodes P3/Le/SW2 as a length where 0 means 256.
@@ -96,6 +115,10 @@ func lenByte(b byte) int {
 // into out as the procedure bytes direct and returns the bytes received and
 // the status word.
 func (c *t0) tpdu(data, out []byte) (n int, sw1, sw2 byte, err error) {
+	c.p.waitTurn()
+	if err := c.p.flush(); err != nil { // nothing stale may pass for a procedure byte
+		return 0, 0, 0, err
+	}
 	if err := c.p.write(c.hdr[:]); err != nil {
 		return 0, 0, 0, err
 	}
@@ -162,7 +185,6 @@ func (c *t0) transfer(data, out []byte, sent, got, step int) (int, int, error) {
 		if left <= 0 {
 			return 0, 0, fmt.Errorf("%w: ACK with no command data left", ErrProtocol)
 		}
-		c.p.pause(t0Turnaround)
 		if err := c.p.write(data[sent : sent+left]); err != nil {
 			return 0, 0, err
 		}

@@ -11,10 +11,6 @@ import (
 	"satd.dev/satd/hal"
 )
 
-// t1Turnaround is BGT (22 etu) minus the character already elapsed when a
-// received byte is read.
-const t1Turnaround = 22 - 10
-
 // errResynched reports that S(RESYNCH) succeeded: the APDU in flight is
 // lost and is sent again.
 var errResynched = errors.New("cardreader: T=1 resynchronised")
@@ -42,6 +38,11 @@ type t1Proto struct {
 	// N(S) = 0 and the card's N(S) is not checked.
 	zeroNS bool
 	log    *slog.Logger // nil in tests of the engine alone
+	// probeEDC is set while no block with a valid CRC has arrived: an EDC
+	// error then makes the host try the other CRC variant (pcsc-lite's
+	// byte order or ISO/IEC 13239), and onEDC remembers a switch.
+	probeEDC bool
+	onEDC    func(t1.EDC)
 }
 
 // sendNS returns the N(S) for the next I-block of the host.
@@ -150,6 +151,9 @@ func (c *t1Proto) exchange(cmd, resp []byte) (int, error) {
 			}
 			c.sendR(t1.ROK)
 		case t1.SBlock:
+			if blk.SFunc() == t1.SAbort && !blk.IsResponse() {
+				return 0, c.cardAbort(acked)
+			}
 			if err := c.cardRequest(blk); err != nil {
 				return 0, err
 			}
@@ -171,13 +175,36 @@ func (c *t1Proto) cardRequest(blk t1.Block) error {
 	case t1.SIFS:
 		c.ifsc = int(blk.Inf[0])
 		c.sendBlock(t1.SPCB(t1.SIFS, true), blk.Inf)
-	case t1.SAbort:
-		c.sendBlock(t1.SPCB(t1.SAbort, true), nil)
-		return ErrAborted
 	default: // RESYNCH and VPP error requests are not the card's to send
 		c.sendR(t1.ROtherErr)
 	}
 	return nil
+}
+
+// cardAbort answers the card's S(ABORT request) and then waits for the
+// card's next block (ISO/IEC 7816-3 §11.6.3.2 rule 9: after the response
+// an R-block may hand the right to send back), so the next command does not
+// collide with it. The block only sets the sequence numbers; the command
+// ends with ErrAborted either way.
+func (c *t1Proto) cardAbort(acked bool) error {
+	c.sendBlock(t1.SPCB(t1.SAbort, true), nil)
+	blk, err := c.recvBlock()
+	switch {
+	case errors.Is(err, ErrCardRemoved):
+		return err
+	case err != nil:
+		return fmt.Errorf("%w (no block after S(ABORT response): %w)", ErrAborted, err)
+	case blk.Kind() == t1.RBlock:
+		c.ns = blk.NR() // the N(S) the card expects next
+	case blk.Kind() == t1.IBlock:
+		if !acked {
+			c.ns ^= 1 // the card answered our block
+		}
+		if blk.NS() == c.nr {
+			c.nr ^= 1
+		}
+	}
+	return ErrAborted
 }
 
 // abortChain stops a card chain the buffer cannot hold.
@@ -257,8 +284,12 @@ func (c *t1Proto) announceIFSD(want byte) error {
 // error surfaces on the following receive.
 func (c *t1Proto) sendBlock(pcb byte, inf []byte) {
 	b := t1.Append(c.sbuf[:0], 0, pcb, inf, c.edc)
-	c.p.pause(t1Turnaround)
-	if err := c.p.write(b); err != nil && c.writeErr == nil {
+	c.p.waitTurn() // BGT after the card's last character
+	err := c.p.flush()
+	if err == nil {
+		err = c.p.write(b)
+	}
+	if err != nil && c.writeErr == nil {
 		c.writeErr = err
 	}
 }
@@ -267,7 +298,10 @@ func (c *t1Proto) sendBlock(pcb byte, inf []byte) {
 func (c *t1Proto) sendR(code byte) { c.sendBlock(t1.RPCB(c.nr, code), nil) }
 
 // recvBlock reads one block within BWT (times a pending WTX factor) and CWT,
-// then decodes it. After an error the line is drained until quiet.
+// then decodes it. After any error in a block that had begun the line is
+// drained until it has been quiet for CWT, so the answer does not collide
+// with characters the card is still sending and the next block starts in
+// step.
 func (c *t1Proto) recvBlock() (t1.Block, error) {
 	if err := c.writeErr; err != nil {
 		c.writeErr = nil
@@ -278,7 +312,7 @@ func (c *t1Proto) recvBlock() (t1.Block, error) {
 	pro := c.rbuf[:t1.PrologueLen]
 	lineErr := c.p.readFull(pro, bwt, c.cwt)
 	if lineErr != nil && !isLineErr(lineErr) {
-		return t1.Block{}, c.recvFail(lineErr, false)
+		return t1.Block{}, c.recvFail(lineErr, true)
 	}
 	if pro[2] == 0xFF {
 		return t1.Block{}, c.recvFail(fmt.Errorf("%w: LEN FF", t1.ErrFormat), true)
@@ -291,21 +325,55 @@ func (c *t1Proto) recvBlock() (t1.Block, error) {
 		lineErr = err
 	}
 	if lineErr != nil {
-		return t1.Block{}, lineErr
+		return t1.Block{}, c.recvFail(lineErr, true)
 	}
 	blk, err := t1.Decode(c.rbuf[:n], c.edc)
+	if err != nil && c.probeEDC && errors.Is(err, t1.ErrEDC) {
+		blk, err = c.tryOtherCRC(n)
+	}
+	if err != nil {
+		return t1.Block{}, c.recvFail(err, true)
+	}
+	c.probeEDC = false
+	return blk, nil
+}
+
+// tryOtherCRC decodes the n-byte block in rbuf with the other CRC variant
+// and keeps that variant for the card when it fits.
+func (c *t1Proto) tryOtherCRC(n int) (t1.Block, error) {
+	other := t1.CRCX25
+	if c.edc == t1.CRCX25 {
+		other = t1.CRCCCID
+	}
+	blk, err := t1.Decode(c.rbuf[:n], other)
 	if err != nil {
 		return t1.Block{}, err
+	}
+	if c.log != nil {
+		c.log.Info("T=1 card uses the other CRC variant", "crc", crcName(other))
+	}
+	c.edc = other
+	if c.onEDC != nil {
+		c.onEDC(other)
 	}
 	return blk, nil
 }
 
-// recvFail drains a partial block so the next one starts in step.
+// crcName is the t1_crc option value of a CRC variant.
+func crcName(e t1.EDC) string {
+	if e == t1.CRCX25 {
+		return "x25"
+	}
+	return "ccid"
+}
+
+// recvFail drains a partial block so the next one starts in step. Nothing
+// is drained when not even the first character came (BWT ran out).
 func (c *t1Proto) recvFail(err error, partial bool) error {
 	if errors.Is(err, ErrCardRemoved) {
 		return err
 	}
-	if partial {
+	if partial && !(errors.Is(err, ErrMute) && c.p.lastRx.IsZero()) {
 		if derr := c.p.drain(c.cwt); derr != nil {
 			return derr
 		}

@@ -34,6 +34,8 @@ type LinkInfo struct {
 	F, D     int          // clock rate conversion and baud rate adjustment
 	// Convention is "direct" or "inverse"; empty when the reader hides it.
 	Convention string
+	// ATRNote says what was wrong with an ATR accepted leniently.
+	ATRNote string
 }
 
 // APDUSlot is a slot whose reader activates the card and runs the
@@ -70,7 +72,7 @@ type driver interface {
 type isoDriver struct{ hal.Slot }
 
 func (d isoDriver) activate(ctx context.Context, r *Reader, kind hal.ResetKind, noPPS bool) (Transport, error) {
-	a := activator{slot: d.Slot, opts: r.opts, removed: &r.removed, counters: &r.counters, stage: r.setState}
+	a := activator{slot: d.Slot, opts: r.opts, removed: &r.removed, counters: &r.counters, stage: r.setState, edc: &r.edc}
 	s, err := a.activate(ctx, kind, noPPS)
 	if err != nil {
 		return nil, err
@@ -95,6 +97,7 @@ func (s *session) Link() LinkInfo {
 	return LinkInfo{
 		Protocol: s.protocol, FIDI: s.fidi, Baud: s.port.link.Config().Baud,
 		F: s.timing.F, D: s.timing.D, Convention: s.atr.Convention.String(),
+		ATRNote: s.atrNote,
 	}
 }
 

@@ -251,7 +251,11 @@ func (s *Sim) waitSignal(ctx context.Context) error {
 			if sig.Kind == haltest.SignalDeactivate {
 				continue
 			}
-			return s.answerReset()
+			err := s.answerReset()
+			if errors.Is(err, haltest.ErrInactive) || errors.Is(err, hal.ErrNoCard) || errors.Is(err, hal.ErrFault) {
+				continue // deactivated again before the ATR went out: wait for the next reset
+			}
+			return err
 		}
 		var b [1]byte
 		_, err := s.card.Read(b[:])
