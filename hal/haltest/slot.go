@@ -94,7 +94,9 @@ type SlotOptions struct {
 type Char struct {
 	// At is when its start bit began.
 	At time.Time
-	B  byte
+	// ETU is the elementary time unit it was sent with.
+	ETU time.Duration
+	B   byte
 	// FromCard tells the direction.
 	FromCard bool
 	// Refused says the receiver answered with the error signal (T=0).
@@ -196,6 +198,7 @@ type wire struct {
 	timed     bool
 	errSignal bool
 	rxError   func(b byte) bool
+	cardSig   bool // the card sends the T=0 error signal
 	trace     []Char
 	hostFree  time.Time // earliest start of the next host character
 	cardFree  time.Time // earliest start of the next card character
@@ -525,14 +528,14 @@ func (w *wire) writeTimed(p []byte, cfg hal.LineConfig) (int, error) {
 			w.mu.Unlock()
 			sleepUntil(start)
 			w.mu.Lock()
-			c := Char{At: start, B: b, Collision: w.cardBusy.After(start)}
+			c := Char{At: start, ETU: cfg.ETU(), B: b, Collision: w.cardBusy.After(start)}
 			w.hostFree = start.Add(etus(cfg, hostGap(cfg)))
 			w.hostBusy = start.Add(etus(cfg, 10))
 			rxError := w.rxError
 			w.mu.Unlock()
 			time.Sleep(etus(cfg, 10))
 			c.Bad = rxError != nil && rxError(b)
-			c.Refused = c.Bad && cfg.Repeat > 0
+			c.Refused = c.Bad && w.cardSignals()
 			w.mu.Lock()
 			w.trace = append(w.trace, c)
 			if c.Refused {
@@ -702,7 +705,7 @@ func (c *Card) WriteChar(b byte, bad bool) (refused bool, err error) {
 		w.mu.Unlock()
 		sleepUntil(start)
 		w.mu.Lock()
-		ch := Char{At: start, B: b, FromCard: true, Bad: bad, Refused: refused, Collision: w.hostBusy.After(start)}
+		ch := Char{At: start, ETU: cfg.ETU(), B: b, FromCard: true, Bad: bad, Refused: refused, Collision: w.hostBusy.After(start)}
 		w.trace = append(w.trace, ch)
 		w.cardFree = start.Add(etus(cfg, 12))
 		w.cardBusy = start.Add(etus(cfg, 10))
@@ -730,11 +733,27 @@ func (c *Card) WriteChar(b byte, bad bool) (refused bool, err error) {
 	return refused, nil
 }
 
+// cardSignals reports SetErrorSignal.
+func (w *wire) cardSignals() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cardSig
+}
+
+// SetErrorSignal says whether the card answers a host character it
+// received with a parity error with the T=0 error signal (T=0 cards do;
+// T=1 cards do not). The host then repeats the character as often as
+// LineConfig.Repeat allows and fails the write with hal.ErrNACK after.
+func (c *Card) SetErrorSignal(on bool) {
+	c.w.mu.Lock()
+	c.w.cardSig = on
+	c.w.mu.Unlock()
+}
+
 // SetRxError installs fn, asked for every character the host sends on a
-// timed line: true means the card received it with a parity error. With
-// LineConfig.Repeat set the card sends the error signal and the host
-// repeats the character; otherwise the card's Read returns it marked with
-// hal.ErrParity. nil means no errors.
+// timed line: true means the card received it with a parity error. A card
+// with SetErrorSignal refuses it; otherwise the card's Read returns it
+// marked with hal.ErrParity. nil means no errors.
 func (c *Card) SetRxError(fn func(b byte) bool) {
 	c.w.mu.Lock()
 	c.w.rxError = fn
