@@ -15,42 +15,49 @@ type Duration = duration.Duration
 
 // Config is the [stream] section: the LAN audio relay.
 type Config struct {
-	Enabled        bool          `toml:"enabled" comment:"run the LAN audio relay"`
-	Listen         string        `toml:"listen" comment:"host:port the relay listens on (listeners, sources, /healthz, /readyz)"`
-	Hostname       string        `toml:"hostname" comment:"server name sent to URL-auth backends in the server field"`
-	Clients        int           `toml:"clients" comment:"maximum listeners over all mounts; new ones get 503 + Retry-After beyond it"`
-	HeaderTimeout  Duration      `toml:"header-timeout" comment:"time a client has to send its request headers"`
-	SourceTimeout  Duration      `toml:"source-timeout" comment:"a source or upstream that sends nothing for this long is dropped"`
-	QueueSize      int           `toml:"queue-size" comment:"bytes a listener may lag behind live before it is skipped to the live edge"`
-	BurstSize      int           `toml:"burst-size" comment:"bytes sent at once to a new listener so its player starts immediately"`
-	RingSize       int           `toml:"ring-size" comment:"bytes of the fixed per-mount ring (memory per mount); must exceed queue-size"`
-	WriteTimeout   Duration      `toml:"write-timeout" comment:"a listener that accepts no byte for this long is dropped"`
-	MaxSkips       int           `toml:"max-skips-per-minute" comment:"skips to the live edge allowed per minute before a slow listener is dropped"`
-	NotsentLowat   int           `toml:"tcp-notsent-lowat" comment:"TCP_NOTSENT_LOWAT on listener sockets in bytes (0 = kernel default)"`
-	Writers        int           `toml:"writers" comment:"writer goroutines shared by all listeners (0 = one per CPU)"`
-	SourcePassword string        `toml:"source-password" secret:"true" comment:"password for PUT/SOURCE pushes (user source) unless the mount sets its own"`
-	AdminUser      string        `toml:"admin-user" comment:"user for /admin/metadata"`
-	AdminPassword  string        `toml:"admin-password" secret:"true" comment:"password for /admin/metadata (empty = only source credentials)"`
-	ReadyFresh     Duration      `toml:"ready-source-fresh" comment:"/readyz fails when a mount got no real audio for this long"`
-	AdmissionRate  float64       `toml:"admission-rate" comment:"ceiling of the adaptive admission rate: new listener connections admitted per second (token bucket)"`
-	AdmissionBurst int           `toml:"admission-burst" comment:"token-bucket depth for new listener connections"`
-	RetryAfter     Duration      `toml:"retry-after" comment:"base Retry-After on 503; a random jitter of the same size is added"`
-	DrainDelay     Duration      `toml:"drain-delay" comment:"on shutdown, time /readyz fails before accepting stops (2x the LB check interval)"`
-	DrainWindow    Duration      `toml:"drain-window" comment:"on shutdown, listeners are disconnected spread over this window"`
-	AdmissionFloor float64       `toml:"admission-rate-min" comment:"floor of the adaptive admission rate (new listeners per second) when the writers lag or the CPU is saturated"`
-	Handshakes     int           `toml:"handshakes" comment:"connections whose request is still being read, at most (further ones are closed at once); with clients it bounds the descriptors the relay uses"`
-	PerClient      int           `toml:"handshakes-per-client" comment:"once half the handshake slots are taken, connections one client address may hold in the request phase (0 = no per-address cap; keep 0 behind a load balancer)"`
-	PassFailures   int           `toml:"password-failures" comment:"wrong source or admin passwords from one address within a minute before it is locked out"`
-	PassLockout    Duration      `toml:"password-lockout" comment:"how long an address is refused source and admin logins (429) after password-failures"`
-	AllowedHosts   []string      `toml:"allowed-hosts" comment:"Host header values /status.json answers besides localhost, the listen address and the box's own addresses (the daemon adds web.allowed_hosts)"`
-	Mounts         []MountConfig `toml:"mount" comment:"one [[stream.mount]] table per mount point"`
+	Enabled        bool     `toml:"enabled" comment:"run the LAN audio relay"`
+	Listen         string   `toml:"listen" comment:"host:port the relay listens on (listeners, sources, /healthz, /readyz)"`
+	Hostname       string   `toml:"hostname" comment:"server name sent to URL-auth backends in the server field"`
+	Clients        int      `toml:"clients" comment:"maximum listeners over all mounts; new ones get 503 + Retry-After beyond it"`
+	HeaderTimeout  Duration `toml:"header-timeout" comment:"time a client has to send its request headers"`
+	SourceTimeout  Duration `toml:"source-timeout" comment:"a source or upstream that sends nothing for this long is dropped"`
+	QueueSize      int      `toml:"queue-size" comment:"bytes a listener may lag behind live before it is skipped to the live edge"`
+	BurstSize      int      `toml:"burst-size" comment:"bytes sent at once to a new listener so its player starts immediately"`
+	RingSize       int      `toml:"ring-size" comment:"bytes of the fixed per-mount ring (memory per mount); must exceed queue-size"`
+	WriteTimeout   Duration `toml:"write-timeout" comment:"a listener that accepts no byte for this long is dropped"`
+	MaxSkips       int      `toml:"max-skips-per-minute" comment:"skips to the live edge allowed per minute before a slow listener is dropped"`
+	NotsentLowat   int      `toml:"tcp-notsent-lowat" comment:"TCP_NOTSENT_LOWAT on listener sockets in bytes (0 = kernel default)"`
+	Writers        int      `toml:"writers" comment:"writer goroutines shared by all listeners (0 = one per CPU)"`
+	SourcePassword string   `toml:"source-password" secret:"true" comment:"password for PUT/SOURCE pushes (user source) unless the mount sets its own"`
+	AdminUser      string   `toml:"admin-user" comment:"user for /admin/metadata"`
+	AdminPassword  string   `toml:"admin-password" secret:"true" comment:"password for /admin/metadata (empty = only source credentials)"`
+	ReadyFresh     Duration `toml:"ready-source-fresh" comment:"/readyz fails when a mount got no real audio for this long"`
+	AdmissionRate  float64  `toml:"admission-rate" comment:"ceiling of the adaptive admission rate: new listener connections admitted per second (token bucket)"`
+	AdmissionBurst int      `toml:"admission-burst" comment:"token-bucket depth for new listener connections"`
+	RetryAfter     Duration `toml:"retry-after" comment:"base Retry-After on 503; a random jitter of the same size is added"`
+	DrainDelay     Duration `toml:"drain-delay" comment:"on shutdown, time /readyz fails before accepting stops (2x the LB check interval)"`
+	DrainWindow    Duration `toml:"drain-window" comment:"on shutdown, listeners are disconnected spread over this window"`
+	AdmissionFloor float64  `toml:"admission-rate-min" comment:"floor of the adaptive admission rate (new listeners per second) when the writers lag or the CPU is saturated"`
+	Handshakes     int      `toml:"handshakes" comment:"connections whose request is still being read, at most (further ones are closed at once); with clients it bounds the descriptors the relay uses"`
+	PerClient      int      `toml:"handshakes-per-client" comment:"once half the handshake slots are taken, connections one client address may hold in the request phase (0 = no per-address cap; keep 0 behind a load balancer)"`
+	PassFailures   int      `toml:"password-failures" comment:"wrong source or admin passwords from one address within a minute before it is locked out"`
+	PassLockout    Duration `toml:"password-lockout" comment:"how long an address is refused source and admin logins (429) after password-failures"`
+	AllowedHosts   []string `toml:"allowed-hosts" comment:"Host header values /status.json answers besides localhost, the listen address and the box's own addresses (the daemon adds web.allowed_hosts)"`
+
+	// Sockets and TLS (a group of their own keeps the alignment of the
+	// fields above untouched).
+	SSLCertificate string         `toml:"ssl-certificate" comment:"PEM certificate chain for ssl listen sockets (Icecast's <ssl-certificate>; may hold the key too); re-read on reload (SIGHUP)"`
+	SSLKey         string         `toml:"ssl-key" comment:"PEM private key of ssl-certificate (empty = in the certificate file)"`
+	ListenSockets  []ListenSocket `toml:"listen-socket" comment:"more sockets besides listen, like Icecast's <listen-socket> (port, bind-address, ssl)"`
+
+	Mounts []MountConfig `toml:"mount" comment:"one [[stream.mount]] table per mount point"`
 }
 
 // MountConfig is one [[stream.mount]] table. Option names follow Icecast's
 // <mount> where Icecast has the concept.
 type MountConfig struct {
 	Name              string     `toml:"mount-name" comment:"mount path, e.g. /radio"`
-	Upstreams         []string   `toml:"upstream" comment:"ordered http:// upstream URLs (Icecast or SHOUTcast); the first one is preferred"`
+	Upstreams         []string   `toml:"upstream" comment:"ordered http:// or https:// upstream URLs (Icecast or SHOUTcast); the first one is preferred"`
 	File              string     `toml:"file" comment:"local file or FIFO played in a loop in real time (MP3, AAC/ADTS or Ogg)"`
 	Username          string     `toml:"username" comment:"user for PUT/SOURCE pushes to this mount"`
 	Password          string     `toml:"password" secret:"true" comment:"password for PUT/SOURCE pushes to this mount (empty = source-password, both empty = no push)"`
@@ -272,6 +279,7 @@ func (c Config) Validate(report func(key, msg string)) {
 	if c.DrainDelay < 0 || c.DrainWindow < 0 {
 		report("drain-window", "drain-delay and drain-window must not be negative")
 	}
+	c.validateSockets(report)
 	seen := map[string]bool{}
 	for i, m := range c.Mounts {
 		prefix := fmt.Sprintf("mount[%d].", i)
@@ -294,8 +302,8 @@ func (m MountConfig) Validate(report func(key, msg string)) {
 	}
 	for i, u := range m.Upstreams {
 		pu, err := url.Parse(u)
-		if err != nil || pu.Scheme != "http" || pu.Host == "" {
-			report(fmt.Sprintf("upstream[%d]", i), fmt.Sprintf("%q must be an http://host[:port]/path URL", u))
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			report(fmt.Sprintf("upstream[%d]", i), fmt.Sprintf("%q must be an http(s)://host[:port]/path URL", u))
 		}
 	}
 	if m.Type != "" && codecForType(m.Type) == codecUnknown {

@@ -63,7 +63,8 @@ func testConfig(mounts ...MountConfig) Config {
 	return c
 }
 
-func startServer(t testing.TB, cfg Config) *Server {
+// startServer starts a server for cfg; setup runs between New and Start.
+func startServer(t testing.TB, cfg Config, setup ...func(*Server)) *Server {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -72,6 +73,9 @@ func startServer(t testing.TB, cfg Config) *Server {
 	s, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(s)
 	}
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)

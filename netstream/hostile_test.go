@@ -56,7 +56,7 @@ func TestUpstreamEndlessHeadLine(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			_, err = dialUpstream(context.Background(), "http://"+ln.Addr().String()+"/live", 5*time.Second)
+			_, err = dialUpstream(context.Background(), "http://"+ln.Addr().String()+"/live", 5*time.Second, nil)
 			runtime.ReadMemStats(&after)
 			if !errors.Is(err, ErrUpstreamHead) {
 				t.Fatalf("err %v, want ErrUpstreamHead", err)

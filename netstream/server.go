@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -45,13 +46,18 @@ type Server struct {
 	log  *slog.Logger
 	fan  *fanout
 
-	mu     sync.Mutex
-	mounts atomic.Pointer[map[string]*mount]
-	ln     net.Listener
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	shut   bool // Shutdown ran
+	mu      sync.Mutex
+	mounts  atomic.Pointer[map[string]*mount]
+	ln      net.Listener
+	sockets []boundSocket // listen-socket tables, in order
+	cert    atomic.Pointer[tls.Certificate]
+	// upstreamTLS is the base TLS configuration for https upstreams (nil =
+	// the system's roots); tests set it to trust their own certificate.
+	upstreamTLS *tls.Config
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	shut        bool // Shutdown ran
 
 	draining atomic.Bool
 	nextID   atomic.Uint64
@@ -105,12 +111,23 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.ctx != nil {
 		return errors.New("netstream: already started")
 	}
+	cert, err := loadCertificate(&s.cfg)
+	if err != nil {
+		return err
+	}
+	s.cert.Store(cert)
 	ln, err := listen(s.cfg.Listen)
 	if err != nil {
 		return err
 	}
 	s.ln = ln
 	s.ctx, s.cancel = context.WithCancel(ctx)
+	if s.sockets, _, err = s.bindSockets(s.cfg.ListenSockets, nil); err != nil {
+		_ = ln.Close()
+		s.cancel()
+		s.ctx = nil
+		return err
+	}
 	s.fan.start()
 	mounts := map[string]*mount{}
 	for _, mc := range s.cfg.Mounts {
@@ -119,13 +136,37 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.mounts.Store(&mounts)
 	s.wg.Add(3)
-	go s.acceptLoop(ln)
+	go s.acceptLoop(ln, false)
 	go s.tickLoop()
 	go s.statsLoop()
 	for _, mc := range s.cfg.Mounts {
-		s.log.Info("stream: http://" + ln.Addr().String() + mc.Name)
+		s.logMountURLs(mc.Name)
 	}
 	return nil
+}
+
+// logMountURLs logs one "stream: URL" line per socket for a mount.
+func (s *Server) logMountURLs(name string) {
+	s.log.Info("stream: http://" + s.ln.Addr().String() + name)
+	for _, b := range s.sockets {
+		scheme := "http://"
+		if b.cfg.SSL {
+			scheme = "https://"
+		}
+		s.log.Info("stream: " + scheme + b.ln.Addr().String() + name)
+	}
+}
+
+// SocketAddrs returns the bound addresses of the listen-socket tables, in
+// their order (useful with port 0).
+func (s *Server) SocketAddrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.sockets))
+	for i, b := range s.sockets {
+		out[i] = b.ln.Addr().String()
+	}
+	return out
 }
 
 // listen binds with the system's maximum accept backlog (Go uses
@@ -193,6 +234,19 @@ func (s *Server) Reload(cfg Config) error {
 		return errors.New("netstream: reload before start")
 	}
 	old := s.conf()
+	cert, err := loadCertificate(&cfg)
+	if err != nil {
+		return err
+	}
+	sockets, drop, err := s.bindSockets(cfg.ListenSockets, s.sockets)
+	if err != nil {
+		return err
+	}
+	for _, b := range drop {
+		_ = b.ln.Close()
+	}
+	s.sockets = sockets
+	s.cert.Store(cert) // new TLS handshakes use it; established ones keep theirs
 	if cfg.Listen != old.Listen {
 		ln, err := listen(cfg.Listen)
 		if err != nil {
@@ -201,7 +255,7 @@ func (s *Server) Reload(cfg Config) error {
 		_ = s.ln.Close()
 		s.ln = ln
 		s.wg.Add(1)
-		go s.acceptLoop(ln)
+		go s.acceptLoop(ln, false)
 	}
 	cfg.RingSize = s.cfg.RingSize
 	s.cfgp.Store(&cfg)
@@ -213,7 +267,7 @@ func (s *Server) Reload(cfg Config) error {
 		m := cur[mc.Name]
 		if m == nil {
 			next[mc.Name] = s.newMountLocked(mc)
-			s.log.Info("stream: http://" + s.ln.Addr().String() + mc.Name)
+			s.logMountURLs(mc.Name)
 			continue
 		}
 		prev := m.cfg.Load()
@@ -256,6 +310,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	sleepCtx(ctx, cfg.DrainDelay.Std())
 	s.mu.Lock()
 	_ = s.ln.Close()
+	for _, b := range s.sockets {
+		_ = b.ln.Close()
+	}
 	s.mu.Unlock()
 	window := cfg.DrainWindow.Std()
 	if dl, ok := ctx.Deadline(); ok {
@@ -275,10 +332,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (s *Server) acceptLoop(ln net.Listener) {
+func (s *Server) acceptLoop(ln net.Listener, ssl bool) {
 	defer s.wg.Done()
+	tcfg := s.serverTLS()
 	for s.waitHandshakeSlot() {
 		c, err := ln.Accept()
+		if err == nil && ssl {
+			// The handshake runs on the first read, under header-timeout.
+			c = tls.Server(c, tcfg)
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -650,7 +712,14 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 		s.unavailable(conn, "busy, retry later")
 		return false
 	}
-	fd, err := detachSocket(conn, cfg.NotsentLowat)
+	var fd int
+	var err error
+	if tc, ok := conn.(*tls.Conn); ok {
+		_ = tc.SetDeadline(time.Time{})
+		fd, err = s.tlsPipe(tc)
+	} else {
+		fd, err = detachSocket(conn, cfg.NotsentLowat)
+	}
 	if err != nil {
 		s.log.Warn("stream: listener socket", "mount", m.name, "err", err)
 		return false

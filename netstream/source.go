@@ -3,6 +3,7 @@ package netstream
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -144,21 +145,33 @@ func (h *headLimiter) Read(p []byte) (int, error) {
 // dialUpstream connects and reads the response head, following up to 5
 // http:// redirects. It accepts "ICY 200 OK" (SHOUTcast v1) as HTTP/1.0.
 // Errors name the URL without its userinfo.
-func dialUpstream(ctx context.Context, raw string, timeout time.Duration) (*upstreamResp, error) {
+func dialUpstream(ctx context.Context, raw string, timeout time.Duration, tlsBase *tls.Config) (*upstreamResp, error) {
 	for hop := 0; hop < 5; hop++ {
 		u, err := url.Parse(raw)
-		if err != nil || u.Scheme != "http" {
-			return nil, fmt.Errorf("upstream %q: not an http URL", redactURL(raw))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("upstream %q: not an http(s) URL", redactURL(raw))
 		}
 		shown := redactURL(raw)
 		host := u.Host
 		if u.Port() == "" {
-			host = net.JoinHostPort(u.Hostname(), "80")
+			port := "80"
+			if u.Scheme == "https" {
+				port = "443"
+			}
+			host = net.JoinHostPort(u.Hostname(), port)
 		}
 		d := net.Dialer{Timeout: timeout}
 		conn, err := d.DialContext(ctx, "tcp", host)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: %w", shown, err)
+		}
+		if u.Scheme == "https" {
+			hctx, cancel := context.WithTimeout(ctx, timeout)
+			conn, err = upstreamConn(hctx, conn, u.Hostname(), tlsBase)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("upstream %s: %w", shown, err)
+			}
 		}
 		_ = conn.SetDeadline(time.Now().Add(timeout))
 		req := "GET " + u.RequestURI() + " HTTP/1.0\r\nHost: " + u.Host + "\r\nUser-Agent: satd\r\nIcy-MetaData: 1\r\n"
@@ -267,7 +280,7 @@ func infoFromHeaders(h textproto.MIMEHeader, cfg *MountConfig) *streamInfo {
 // preferred upstream is back.
 func (m *mount) pull(ctx context.Context, cfg MountConfig, idx int) error {
 	to := m.srv.cfg.SourceTimeout.Std()
-	up, err := dialUpstream(ctx, cfg.Upstreams[idx], min(to, 5*time.Second))
+	up, err := dialUpstream(ctx, cfg.Upstreams[idx], min(to, 5*time.Second), m.srv.upstreamTLS)
 	if err != nil {
 		return err
 	}
@@ -332,7 +345,7 @@ func (m *mount) pull(ctx context.Context, cfg MountConfig, idx int) error {
 // back to it.
 func (m *mount) probePreferred(ctx context.Context, cfg MountConfig, stop func(), switched chan struct{}) {
 	for sleepCtx(ctx, cfg.SwitchBack.Std()) {
-		up, err := dialUpstream(ctx, cfg.Upstreams[0], 5*time.Second)
+		up, err := dialUpstream(ctx, cfg.Upstreams[0], 5*time.Second, m.srv.upstreamTLS)
 		if err != nil {
 			continue
 		}

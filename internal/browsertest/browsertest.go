@@ -60,18 +60,20 @@ func findChromium() string {
 
 // New starts headless chromium with a fresh profile, stopped when the test
 // ends. The first Run starts it, so per-step timeouts are derived afterwards.
-func New(t *testing.T) context.Context {
+// extra adds allocator options (command-line flags) for one test.
+func New(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	return start(t, Chromium(t), 1280, 900)
+	return start(t, Chromium(t), 1280, 900, extra...)
 }
 
 // start runs the browser exe with a window of width x height.
-func start(t *testing.T, exe string, width, height int) context.Context {
+func start(t *testing.T, exe string, width, height int, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-component-update", true),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(width, height))
+	opts = append(opts, extra...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelC(); cancelA() })
