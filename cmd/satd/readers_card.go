@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"satd.dev/satd/hal/haltest"
 	"sync"
 	"sync/atomic"
@@ -107,10 +108,26 @@ func (c *cardSource) describe(s *ReaderStatus) {
 	if st.LastError != "" && (st.State == cardreader.StateFault || s.LastError == "") {
 		s.LastError = st.LastError
 	}
+	s.Note = cardNote(st)
 	if a := c.active.Load(); a != nil {
 		id := a.Identity()
 		s.Serial, s.Subscriptions = id.Serial, id.Subscriptions
 	}
+}
+
+// cardNote sums up what the card stack tolerated on this card.
+func cardNote(st cardreader.Stats) string {
+	note := ""
+	if st.ATRNote != "" {
+		note = "ATR " + st.ATRNote
+	}
+	if st.IFSRefused > 0 {
+		if note != "" {
+			note += "; "
+		}
+		note += fmt.Sprintf("S(IFS) refused %d times, IFSD 32", st.IFSRefused)
+	}
+	return note
 }
 
 // systemName is the card system in use, or "" before one is identified.

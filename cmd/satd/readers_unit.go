@@ -33,6 +33,9 @@ type ReaderStatus struct {
 	NotFound      uint64                `json:"not_found"`
 	Refused       uint64                `json:"queue_full"`
 	LastError     string                `json:"last_error,omitempty"`
+	// Note says what the card stack tolerated on this card: an ATR
+	// accepted leniently, S(IFS) requests the card refused.
+	Note string `json:"note,omitempty"`
 }
 
 // readerSource is what differs between reader kinds: the card or file

@@ -72,6 +72,7 @@ func webReader(r ReaderStatus) web.ReaderStatus {
 	w := web.ReaderStatus{
 		Label: r.Label, State: r.State, ATR: r.ATR, Protocol: r.Protocol, Baud: r.Baud, CardSystem: r.System,
 		Serial: r.Serial, ECMOK: r.Found, ECMNotFound: r.NotFound, LastError: r.LastError,
+		Note: r.Note,
 	}
 	if r.ATR != "" {
 		// A card answered: show its transmission protocol, not the reader kind.

@@ -40,6 +40,9 @@ type ReaderStatus struct {
 	ECMTimeout    uint64         `json:"ecm_timeout"`
 	AvgTime       time.Duration  `json:"avg_time_ns"`
 	LastError     string         `json:"last_error"`
+	// Note says what the card stack tolerated on this card (an ATR
+	// accepted leniently, refused S(IFS) requests); in /api/status only.
+	Note string `json:"note,omitempty"`
 }
 
 // Subscription is one entitlement of a card.
