@@ -282,6 +282,11 @@ func TestCharT0Repetition(t *testing.T) {
 			if !errors.Is(err, hal.ErrParity) {
 				t.Errorf("err %v, want a parity error", err)
 			}
+			// The rest of the card's answer is drained, not collided with.
+			if got := e.transmit(read); !bytes.Equal(got, want) {
+				t.Errorf("next response % X", got)
+			}
+			checkLine(t, e.card.Trace(), 16, 12)
 		})
 	})
 	t.Run("repetitions run out", func(t *testing.T) {
@@ -292,6 +297,20 @@ func TestCharT0Repetition(t *testing.T) {
 			_, err := e.reader.Transmit(read, make([]byte, 300))
 			if !errors.Is(err, hal.ErrNACK) {
 				t.Errorf("err %v, want hal.ErrNACK", err)
+			}
+			// The card waits for the refused character: satd resets it.
+			if err := e.reader.WaitState(e.ctx, cardreader.StateReady); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second)
+			if err := e.reader.WaitState(e.ctx, cardreader.StateReady); err != nil {
+				t.Fatal(err)
+			}
+			if s := e.reader.Stats(); s.WarmResets+s.ColdResets < 2 {
+				t.Errorf("stats %+v, want the card reset after the refusal", s)
+			}
+			if got := e.transmit(read); !bytes.Equal(got, want) {
+				t.Errorf("response after the reset % X", got)
 			}
 		})
 	})

@@ -277,7 +277,8 @@ func (r *Reader) needsReset(err error) bool {
 	switch {
 	case errors.Is(err, ErrCardRemoved), errors.Is(err, ErrAPDU), errors.Is(err, ErrAborted):
 		return false
-	case errors.Is(err, ErrMute), errors.Is(err, ErrT1Dead), errors.Is(err, hal.ErrFault), errors.Is(err, hal.ErrEcho):
+	case errors.Is(err, ErrMute), errors.Is(err, ErrT1Dead), errors.Is(err, hal.ErrFault), errors.Is(err, hal.ErrEcho),
+		errors.Is(err, hal.ErrNACK): // the card still waits for the refused character
 		return true
 	}
 	r.consec++

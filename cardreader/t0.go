@@ -204,9 +204,17 @@ func (c *t0) transfer(data, out []byte, sent, got, step int) (int, int, error) {
 }
 
 // fail wraps a receive error, keeping the sentinel for removal.
+// After a parity error the card goes on with the rest of its answer:
+// the line is drained until quiet for WT so that the next header does not
+// collide with it.
 func (c *t0) fail(what string, err error) error {
 	if errors.Is(err, ErrCardRemoved) {
 		return err
+	}
+	if isLineErr(err) {
+		if derr := c.p.drain(c.wt); errors.Is(derr, ErrCardRemoved) {
+			return derr
+		}
 	}
 	return fmt.Errorf("T=0 %s: %w", what, err)
 }
