@@ -384,3 +384,25 @@ func parseHex(s string, bits int) (uint64, error) {
 	}
 	return v, nil
 }
+
+// tomlString renders a list's OSCam syntax as a TOML basic string. The
+// list types implement go-toml's Marshaler (MarshalTOML) with it, so a
+// saved configuration reads `caid = "0B00,1830&FFF0"` as in OSCam rather
+// than an array of tables of decimal numbers; decoding goes through
+// UnmarshalText as before.
+func tomlString(m interface{ MarshalText() ([]byte, error) }) ([]byte, error) {
+	b, err := m.MarshalText()
+	if err != nil {
+		return nil, err
+	}
+	return strconv.AppendQuote(nil, string(b)), nil
+}
+
+// MarshalTOML writes the list as an OSCam-style string.
+func (l CAIDList) MarshalTOML() ([]byte, error) { return tomlString(l) }
+
+// MarshalTOML writes the table as an OSCam-style string.
+func (l CAIDValueList) MarshalTOML() ([]byte, error) { return tomlString(l) }
+
+// MarshalTOML writes the list as an OSCam-style string.
+func (l CAIDIdentList) MarshalTOML() ([]byte, error) { return tomlString(l) }

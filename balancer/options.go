@@ -10,7 +10,7 @@ import "fmt"
 type Config struct {
 	LBMode              int           `toml:"lb_mode" comment:"0 = every matching reader is asked; 1 = fastest first; 2 = least recently used first; 3 = lowest usage level; above 3 = no selection, stats only"`
 	LBSave              int           `toml:"lb_save" comment:"0 = never save stats; N = save after every N+1 recorded stats and at shutdown (1..99 become 100)"`
-	LBSavePath          string        `toml:"lb_savepath" comment:"stats file in OSCam format; empty = /tmp/.oscam/stat"`
+	LBSavePath          string        `toml:"lb_savepath" comment:"stats file in OSCam format; empty = <global.state_dir>/oscam.stat (OSCam: /tmp/.oscam/stat)"`
 	LBNBestReaders      int           `toml:"lb_nbest_readers" comment:"number of primary readers chosen from valid stats (below 2 becomes 1)"`
 	LBNFBReaders        int           `toml:"lb_nfb_readers" comment:"number of fallback readers (below 2 becomes 1; cannot be 0)"`
 	LBNBestPerCAID      CAIDValueList `toml:"lb_nbest_percaid" comment:"per-CAID nbest, CAID:n list; a 2-digit CAID matches the high byte; overrides lb_nbest_readers"`

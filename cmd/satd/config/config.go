@@ -159,6 +159,9 @@ func (c *Config) Validate() error {
 func (c *Config) Encode(w io.Writer) error {
 	enc := toml.NewEncoder(w)
 	enc.SetIndentTables(true)
+	// The balancer's list types write themselves as OSCam-style strings
+	// (MarshalTOML), not as arrays of tables.
+	enc.EnableMarshalerInterface()
 	return enc.Encode(c)
 }
 

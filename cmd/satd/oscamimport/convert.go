@@ -114,9 +114,11 @@ func (c *converter) conf(doc []byte) {
 		for _, kv := range s.Keys {
 			key := "[" + s.Name + "] " + kv.Key
 			switch {
+			case c.special(file, s.Name, kv):
+			case isEMM(kv.Key):
+				c.ignore(file, kv.Line, key, kv.Value, emmReason)
 			case sharingSections[s.Name]:
 				c.ignore(file, kv.Line, key, kv.Value, "card-sharing protocol: satd implements none")
-			case c.special(file, s.Name, kv):
 			default:
 				c.generic(file, key, kv, targets[s.Name], "")
 			}
@@ -128,8 +130,35 @@ func (c *converter) conf(doc []byte) {
 func (c *converter) special(file, section string, kv KeyValue) bool {
 	key := "[" + section + "] " + kv.Key
 	it := Item{File: file, Line: kv.Line, Key: key, Value: kv.Value}
-	web, dvb := &c.cfg.Web, &c.cfg.DVBAPI
+	web, dvb, bal := &c.cfg.Web, &c.cfg.DVBAPI, &c.cfg.Balancer
 	switch section + "." + kv.Key {
+	case "global.failbantime":
+		// OSCam counts failbantime in minutes (0 = no ban).
+		n, err := strconv.Atoi(kv.Value)
+		if err != nil || n < 0 {
+			c.ignore(file, kv.Line, key, kv.Value, "not a whole number of minutes")
+			return true
+		}
+		old := web.LoginLockout
+		web.LoginLockout = config.Duration(time.Duration(n) * time.Minute)
+		it.To, it.undo = "web.login_lockout", func() { web.LoginLockout = old }
+		it.Reason = fmt.Sprintf("OSCam minutes: %s", time.Duration(n)*time.Minute)
+		c.mapped(it)
+	case "cache.max_time":
+		// The CW cache is the balancer's own, not cache exchange.
+		n, err := strconv.Atoi(kv.Value)
+		if err != nil || n < 0 {
+			c.ignore(file, kv.Line, key, kv.Value, "not a whole number of seconds")
+			return true
+		}
+		old := bal.CacheMaxTime
+		bal.CacheMaxTime = n
+		it.To, it.undo = "balancer.cache_max_time", func() { bal.CacheMaxTime = old }
+		c.mapped(it)
+	case "dvbapi.pmt_mode":
+		c.pmtMode(it)
+	case "dvbapi.boxtype":
+		c.boxType(it)
 	case "webif.httpport":
 		switch {
 		case strings.HasPrefix(kv.Value, "+"):
@@ -171,6 +200,63 @@ func (c *converter) special(file, section string, kv KeyValue) bool {
 		return false
 	}
 	return true
+}
+
+// emmReason is why EMM and AU settings are not imported.
+const emmReason = "EMM/AU (card updates) is not supported: satd does not write EMMs to cards"
+
+// isEMM reports whether an OSCam key configures EMMs or AU.
+func isEMM(key string) bool {
+	switch key {
+	case "au", "audisabled", "auprovid", "emmcache", "emmlogdir", "emmreassembly", "emm_reassembly",
+		"saveemm", "blockemm", "disableemm", "emmlog", "emmfilter":
+		return true
+	}
+	return strings.HasPrefix(key, "blockemm-") || strings.HasPrefix(key, "saveemm-") || strings.HasPrefix(key, "emm")
+}
+
+// listenSocket is enigma2's listen socket satd connects to in OSCam's
+// pmt_mode 6.
+const listenSocket = "/tmp/.listen.camd.socket"
+
+// pmtMode maps [dvbapi] pmt_mode: 0 is camd.socket (satd's default), 6
+// enigma2's listen socket (dvbapi.connect); the PMT-file modes have no
+// equivalent.
+func (c *converter) pmtMode(it Item) {
+	dvb := &c.cfg.DVBAPI
+	switch it.Value {
+	case "0":
+		it.To, it.Reason = "dvbapi.socket", "camd.socket, as satd serves by default"
+		c.mapped(it)
+	case "6":
+		oldC, oldS := dvb.Connect, dvb.Socket
+		dvb.Connect, dvb.Socket = listenSocket, ""
+		it.To, it.undo = "dvbapi.connect", func() { dvb.Connect, dvb.Socket = oldC, oldS }
+		it.Reason = "enigma2 listen socket: satd connects to " + listenSocket + " (and serves no camd.socket, like OSCam)"
+		c.mapped(it)
+	default:
+		c.ignore(it.File, it.Line, it.Key, it.Value, "PMT-file modes are not supported; satd takes CA PMTs on camd.socket (pmt_mode 0) or enigma2's listen socket (6)")
+	}
+}
+
+// boxType maps [dvbapi] boxtype: enigma2-style boxes program their own
+// demux and CA devices (dvbapi.local_devices), pc types send everything
+// back on the socket.
+func (c *converter) boxType(it Item) {
+	dvb := &c.cfg.DVBAPI
+	old := dvb.LocalDevices
+	switch strings.ToLower(it.Value) {
+	case "dreambox", "dm7000", "duckbox", "ufs910", "ipbox", "ipbox-pmt":
+		dvb.LocalDevices = true
+		it.Reason = "enigma2 box: satd programs /dev/dvb/adapterN/demuxM and caM itself"
+	case "pc", "pc-nodmx":
+		dvb.LocalDevices = false
+	default:
+		c.ignore(it.File, it.Line, it.Key, it.Value, "box type not supported (dreambox-style enigma2 boxes and pc are)")
+		return
+	}
+	it.To, it.undo = "dvbapi.local_devices", func() { dvb.LocalDevices = old }
+	c.mapped(it)
 }
 
 // generic maps key onto the first field of the target sections whose TOML

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"satd.dev/satd/cmd/satd/config"
 )
@@ -142,4 +143,104 @@ func FuzzConvert(f *testing.F) {
 			t.Fatalf("Convert returned an invalid configuration: %v", err)
 		}
 	})
+}
+
+// TestConvertIssue15Mappings covers each mapping of issue 15 point 13.
+func TestConvertIssue15Mappings(t *testing.T) {
+	type check func(t *testing.T, res Result, mapped, ignored map[string]Item)
+	for _, tc := range []struct {
+		name         string
+		conf, server string
+		check        check
+	}{
+		{name: "failbantime is minutes", conf: "[global]\nfailbantime = 3\n", check: func(t *testing.T, res Result, m, _ map[string]Item) {
+			if got := res.Config.Web.LoginLockout.Std(); got != 3*time.Minute || m["[global] failbantime"].To != "web.login_lockout" {
+				t.Errorf("login_lockout %s, item %+v", got, m["[global] failbantime"])
+			}
+		}},
+		{name: "cache max_time", conf: "[cache]\nmax_time = 20\ndelay = 5\n", check: func(t *testing.T, res Result, m, ig map[string]Item) {
+			if res.Config.Balancer.CacheMaxTime != 20 || m["[cache] max_time"].To != "balancer.cache_max_time" {
+				t.Errorf("cache_max_time %d, item %+v", res.Config.Balancer.CacheMaxTime, m["[cache] max_time"])
+			}
+			if _, ok := ig["[cache] delay"]; !ok {
+				t.Error("[cache] delay not reported")
+			}
+		}},
+		{name: "pmt_mode 6 is the enigma2 listen socket", conf: "[dvbapi]\npmt_mode = 6\nboxtype = dreambox\n", check: func(t *testing.T, res Result, m, _ map[string]Item) {
+			d := res.Config.DVBAPI
+			if d.Connect != "/tmp/.listen.camd.socket" || d.Socket != "" || !d.LocalDevices {
+				t.Errorf("connect %q socket %q local_devices %v", d.Connect, d.Socket, d.LocalDevices)
+			}
+			if m["[dvbapi] pmt_mode"].To != "dvbapi.connect" || m["[dvbapi] boxtype"].To != "dvbapi.local_devices" {
+				t.Errorf("items %+v %+v", m["[dvbapi] pmt_mode"], m["[dvbapi] boxtype"])
+			}
+		}},
+		{name: "boxtype pc", conf: "[dvbapi]\nboxtype = pc\npmt_mode = 4\n", check: func(t *testing.T, res Result, m, ig map[string]Item) {
+			if res.Config.DVBAPI.LocalDevices || res.Config.DVBAPI.Connect != "" {
+				t.Errorf("%+v", res.Config.DVBAPI)
+			}
+			if !strings.Contains(ig["[dvbapi] pmt_mode"].Reason, "not supported") {
+				t.Errorf("pmt_mode 4: %+v", ig["[dvbapi] pmt_mode"])
+			}
+		}},
+		{name: "caid remap reported", server: "[reader]\nlabel = r\nprotocol = mouse\ndevice = /dev/ttyUSB0\ncaid = 1830&FFF0:1843,0B00\n", check: func(t *testing.T, res Result, m, ig map[string]Item) {
+			if it := ig["[reader r] caid"]; !strings.Contains(it.Reason, "remap to 1843 is not supported") {
+				t.Errorf("remap item %+v", it)
+			}
+			if got, _ := res.Config.Readers[0].CAID.MarshalText(); string(got) != "1830&FFF0,0B00" {
+				t.Errorf("caid %s", got)
+			}
+		}},
+		{name: "lists written as OSCam strings", server: "[reader]\nlabel = r\nprotocol = mouse\ndevice = /dev/ttyUSB0\ncaid = 1830&FFF0,1843\n", check: func(t *testing.T, res Result, _, _ map[string]Item) {
+			var b bytes.Buffer
+			if err := res.Config.Encode(&b); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), `caid = "1830&FFF0,1843"`) || strings.Contains(b.String(), "[[reader.caid]]") {
+				t.Errorf("encoded reader caid:\n%s", b.String())
+			}
+			back, err := config.Parse("x.toml", b.Bytes())
+			if err != nil || !reflect.DeepEqual(back.Readers[0].CAID, res.Config.Readers[0].CAID) {
+				t.Errorf("round trip: %v %+v", err, back)
+			}
+		}},
+		{name: "EMM and AU not supported", conf: "[dvbapi]\nau = 1\n", server: "[reader]\nlabel = r\nprotocol = mouse\ndevice = /dev/ttyUSB0\nemmcache = 1,3,2,0\nblockemm-unknown = 1\nsaveemm-u = 1\n", check: func(t *testing.T, res Result, _, ig map[string]Item) {
+			for _, k := range []string{"[dvbapi] au", "[reader r] emmcache", "[reader r] blockemm-unknown", "[reader r] saveemm-u"} {
+				if !strings.Contains(ig[k].Reason, "EMM/AU") {
+					t.Errorf("%s: %+v", k, ig[k])
+				}
+			}
+		}},
+		{name: "smargo is known", server: "[reader]\nlabel = s\nprotocol = smargo\ndevice = /dev/ttyUSB0\n", check: func(t *testing.T, _ Result, _, ig map[string]Item) {
+			if it := ig["[reader] s"]; !strings.Contains(it.Reason, "not supported") {
+				t.Errorf("smargo: %+v", it)
+			}
+		}},
+		{name: "lb_savepath default documented as used", check: func(t *testing.T, _ Result, _, _ map[string]Item) {
+			f, _ := reflect.TypeFor[config.Config]().FieldByName("Balancer")
+			sf, _ := f.Type.FieldByName("LBSavePath")
+			if !strings.Contains(sf.Tag.Get("comment"), "<global.state_dir>/oscam.stat") {
+				t.Errorf("lb_savepath comment %q does not name satd's default", sf.Tag.Get("comment"))
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Files{Conf: []byte(tc.conf), Server: []byte(tc.server)}
+			if len(in.Conf)+len(in.Server) == 0 {
+				in.Conf = []byte("[global]\n")
+			}
+			res, err := Convert(in, config.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, ig := map[string]Item{}, map[string]Item{}
+			for _, it := range res.Report.Mapped {
+				m[it.Key] = it
+			}
+			for _, it := range res.Report.Ignored {
+				ig[it.Key] = it
+			}
+			tc.check(t, res, m, ig)
+		})
+	}
 }

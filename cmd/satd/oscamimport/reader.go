@@ -10,6 +10,7 @@ import (
 
 // unsupportedReaders are local reader types satd has no driver for.
 var unsupportedReaders = map[string]bool{
+	"smargo":      true, // Smargo Smartreader+ in its own mode
 	"smartreader": true, "pcsc": true, "sc8in1": true, "mp35": true, "stapi": true, "stinger": true,
 	"serial": true, "db2com": true, "sci": true, "emu": true,
 }
@@ -75,10 +76,17 @@ func (c *converter) reader(file string, s Section, labels map[string]bool) {
 	}
 	c.mapped(it)
 	for _, kv := range s.Keys {
-		if kv.Key == "label" {
+		key := "[reader " + label + "] " + kv.Key
+		switch {
+		case kv.Key == "label":
 			continue
+		case isEMM(kv.Key):
+			c.ignore(file, kv.Line, key, kv.Value, emmReason)
+			continue
+		case kv.Key == "caid" && strings.Contains(kv.Value, ":"):
+			kv = c.caidRemap(file, key, kv)
 		}
-		c.generic(file, "[reader "+label+"] "+kv.Key, kv, []string{"reader"}, prefix)
+		c.generic(file, key, kv, []string{"reader"}, prefix)
 	}
 	c.internalSlot(file, s, prefix, &c.cfg.Readers[i])
 }
@@ -95,6 +103,22 @@ func (c *converter) internalSlot(file string, s Section, prefix string, r *confi
 	c.rep.Notes = append(c.rep.Notes, fmt.Sprintf(
 		"%s:%d: %s (%s) is an internal slot: OSCam drives it through the kernel's SCI driver, satd through the UART and GPIO lines; "+
 			"describe device and pins (docs/slots.md), then set enable = true. It is imported disabled.", file, s.Line, prefix, r.Label))
+}
+
+// caidRemap reports the remapping entries of a reader's caid list
+// (1830&FFF0:1843 asks the card with CAID 1843) as not supported and
+// returns the list without the remaps, whose CAID&mask part still filters.
+func (c *converter) caidRemap(file, key string, kv KeyValue) KeyValue {
+	var keep []string
+	for _, e := range strings.Split(kv.Value, ",") {
+		from, to, remap := strings.Cut(strings.TrimSpace(e), ":")
+		if remap {
+			c.ignore(file, kv.Line, key, e, fmt.Sprintf("CAID remap to %s is not supported: the reader is asked for %s as is", to, from))
+		}
+		keep = append(keep, from)
+	}
+	kv.Value = strings.Join(keep, ",")
+	return kv
 }
 
 func isProtocol(p string) bool {
