@@ -4,6 +4,7 @@ import (
 	"satd.dev/satd/internal/atomicfile"
 
 	"bufio"
+	"bytes"
 	"cmp"
 	"fmt"
 	"io"
@@ -35,14 +36,28 @@ const maxStatLine = 4096
 // ParseStatFile reads OSCam's stats file format: the current 11-field
 // comma-separated lines, or the old "label rc N caid X ..." lines. Lines
 // OSCam would skip are skipped and reported in problems with their line
-// number; err is only an I/O error.
+// number; err is only an I/O error. A line longer than maxStatLine is
+// skipped alone: the lines after it still load.
 func ParseStatFile(r io.Reader) (recs []StatRecord, problems []error, err error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 256), maxStatLine)
+	br := bufio.NewReaderSize(r, maxStatLine)
 	line, oldFormat, first := 0, false, true
-	for sc.Scan() {
+	for {
+		raw, tooLong, rerr := readBoundedLine(br)
+		if rerr != nil && rerr != io.EOF {
+			return recs, problems, fmt.Errorf("stats line %d: %w", line+1, rerr)
+		}
+		if len(raw) == 0 && !tooLong && rerr == io.EOF {
+			break
+		}
 		line++
-		s := strings.TrimSpace(sc.Text())
+		if tooLong {
+			problems = append(problems, fmt.Errorf("stats line %d: longer than %d bytes, skipped", line, maxStatLine))
+			if rerr == io.EOF {
+				break
+			}
+			continue
+		}
+		s := strings.TrimSpace(string(raw))
 		if s == "" || s[0] == '#' || s[0] == ';' {
 			continue
 		}
@@ -61,11 +76,26 @@ func ParseStatFile(r io.Reader) (recs []StatRecord, problems []error, err error)
 			continue
 		}
 		recs = append(recs, rec)
-	}
-	if err := sc.Err(); err != nil {
-		return recs, problems, fmt.Errorf("stats line %d: %w", line+1, err)
+		if rerr == io.EOF {
+			break
+		}
 	}
 	return recs, problems, nil
+}
+
+// readBoundedLine returns the next line without its newline, reading at
+// most the reader's buffer size of it: a longer line is consumed to its end
+// and reported tooLong, with no bytes. err is io.EOF after the last line.
+func readBoundedLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
+	b, err := br.ReadSlice('\n')
+	for err == bufio.ErrBufferFull {
+		tooLong = true
+		_, err = br.ReadSlice('\n')
+	}
+	if tooLong {
+		return nil, true, err
+	}
+	return bytes.TrimSuffix(b, []byte("\n")), false, err
 }
 
 func parseStatLine(s string) (StatRecord, error) {

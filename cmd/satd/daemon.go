@@ -247,9 +247,18 @@ func (d *daemon) reload(log *slog.Logger) {
 		log.Info("SIGHUP: running on the embedded demo configuration, nothing to reload")
 		return
 	}
-	cfg, err := config.Load(d.configPath)
+	doc, err := os.ReadFile(d.configPath)
+	var cfg *config.Config
+	if err == nil {
+		cfg, err = config.Parse(d.configPath, doc)
+	}
+	if err == nil {
+		d.mu.Lock()
+		err = config.CheckReplacement(doc, d.cfg)
+		d.mu.Unlock()
+	}
 	if err != nil {
-		log.Error("SIGHUP: configuration not reloaded, keeping the one in force", "problems", err.Error())
+		log.Error("SIGHUP: configuration not reloaded, keeping the one in force", "config", d.configPath, "problems", err.Error())
 		return
 	}
 	d.apply(cfg, log)
