@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/internal/redact"
 )
 
 // levels is the level in force for each component; it is swapped as a whole
@@ -169,7 +170,8 @@ func newLogging(c config.Log, stderr io.Writer) (*logSetup, error) {
 		handlers = append(handlers, &syslogHandler{w: w})
 		s.closer = w
 	}
-	h = handlers
+	// No log line, on stderr, syslog or the Log page, shows a URL's password.
+	h = redact.Handler(handlers)
 	s.levels.Store(levelsFrom(c))
 	s.root = slog.New(&componentHandler{inner: h, levels: s.levels, component: "main"})
 	return s, nil

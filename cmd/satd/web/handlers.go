@@ -11,6 +11,8 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"time"
+
+	"satd.dev/satd/internal/redact"
 )
 
 func (s *Server) routes() http.Handler {
@@ -82,7 +84,13 @@ func readMem() memInfo {
 
 func (s *Server) statusData() statusData {
 	now := s.opt.Now()
-	return statusData{Uptime: now.Sub(s.started).Truncate(time.Second), Started: s.started, Memory: readMem(), Status: s.opt.Status.Status(), Now: now}
+	st := s.opt.Status.Status()
+	// The Status page and /api/status show where each mount plays from;
+	// an upstream URL's password is never part of that.
+	for i := range st.Mounts {
+		st.Mounts[i].Upstream, st.Mounts[i].Source = redact.Text(st.Mounts[i].Upstream), redact.Text(st.Mounts[i].Source)
+	}
+	return statusData{Uptime: now.Sub(s.started).Truncate(time.Second), Started: s.started, Memory: readMem(), Status: st, Now: now}
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {

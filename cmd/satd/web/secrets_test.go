@@ -72,3 +72,66 @@ func TestMaskSecretsReachesNestedLists(t *testing.T) {
 		t.Errorf("an empty secret became %q", cfg.Stream.SourcePassword)
 	}
 }
+
+// TestNoSecretOnAnyPage (issue 16 rows 6 and 7): a mount with a password,
+// an auth backend password, users, token keys and an upstream URL with
+// user:password is shown on the Status page, /api/status, /api/config and
+// the stream tab without one of those values; saving the tab unchanged
+// keeps the upstream's real password.
+func TestNoSecretOnAnyPage(t *testing.T) {
+	secrets := []string{"upw-secret", "mountpw-secret", "backendpw-secret", "alice:userpw-secret", "00112233445566778899aabbccddeeff"}
+	r := newRig(t, "", func(c *config.Config) {
+		m := netstream.DefaultMount()
+		m.Name, m.Password = "/paid", "mountpw-secret"
+		m.Upstreams = []string{"http://relay:upw-secret@192.0.2.1:8000/paid"}
+		m.Auth.Type, m.Auth.Password = "users", "backendpw-secret"
+		m.Auth.Users = []string{"alice:userpw-secret"}
+		m.Auth.TokenKeys = []string{"00112233445566778899aabbccddeeff"}
+		c.Stream.Mounts = []netstream.MountConfig{m}
+	})
+	r.status.st.Mounts = []MountStatus{{Name: "/paid", Upstream: "http://relay:upw-secret@192.0.2.1:8000/paid", Source: "http://relay:upw-secret@192.0.2.1:8000/paid"}}
+	r.start()
+	c := r.loggedInClient()
+	for _, path := range []string{"/", "/api/status", "/api/config", "/config?section=stream", "/system/backup"} {
+		page := get(t, c, r.url(path))
+		for _, s := range secrets {
+			if strings.Contains(page, s) && path != "/system/backup" {
+				t.Errorf("%s shows %q", path, s)
+			}
+		}
+	}
+	if page := get(t, c, r.url("/config?section=stream")); !strings.Contains(page, "relay:xxxxx@192.0.2.1") {
+		t.Errorf("the stream tab does not show the upstream with its password masked")
+	}
+	if m := r.savedConfig().Stream.Mounts; len(m) != 1 || m[0].Upstreams[0] != "http://relay:upw-secret@192.0.2.1:8000/paid" {
+		t.Fatalf("setup: %+v", m)
+	}
+}
+
+// TestMaskedURLPasswordKeptOnSave (row 6): an editable URL is shown with
+// its password masked; sent back unchanged it keeps the real password, and
+// edited around the mask it is refused with a message.
+func TestMaskedURLPasswordKeptOnSave(t *testing.T) {
+	const real = "https://fleet:urlpw-secret@updates.example/satd.json"
+	r := newRig(t, "", func(c *config.Config) { c.Update.URL = real })
+	r.start()
+	c := r.loggedInClient()
+	page := get(t, c, r.url("/config?section=update"))
+	if strings.Contains(page, "urlpw-secret") || !strings.Contains(page, "fleet:xxxxx@updates.example") {
+		t.Fatalf("the update tab does not mask the URL password")
+	}
+	post := func(v string) string {
+		resp, err := c.PostForm(r.url("/config"), url.Values{"section": {"update"}, "update.url": {v}})
+		return body(t, resp, err)
+	}
+	post("https://fleet:xxxxx@updates.example/satd.json")
+	if got := r.savedConfig().Update.URL; got != real {
+		t.Errorf("after saving the masked URL unchanged: %q", got)
+	}
+	if b := post("https://fleet:xxxxx@other.example/satd.json"); !strings.Contains(b, "type it again") {
+		t.Errorf("an edited URL with a masked password was not refused")
+	}
+	if got := r.savedConfig().Update.URL; got != real {
+		t.Errorf("refused save changed the URL to %q", got)
+	}
+}
