@@ -44,11 +44,14 @@ type Port struct {
 
 	abort atomic.Pointer[error]
 	usb   bool // a USB serial adapter (see IsUSB)
-	dec   decoder
-	raw   [512]byte
-	rpos  int
-	rlen  int
-	echo  [256]byte
+	// refused is set once the card refused a character on this port:
+	// from then on T=0 writes go byte by byte so refusals can be repeated.
+	refused bool
+	dec     decoder
+	raw     [512]byte
+	rpos    int
+	rlen    int
+	echo    [256]byte
 
 	// ioctl hooks; tests check the encoding through them.
 	ioctlPtr func(fd int, req uint, arg int) error
@@ -288,19 +291,32 @@ func (p *Port) readErr(err error) error {
 
 // Write sends b. With GuardETU in 1..254 every byte is written, drained and
 // followed by GuardETU etu of silence; otherwise b goes out in one write.
-// With Echo set, the echo of every byte is read back and compared. With
-// Repeat and Echo set on a port that is not a USB adapter, every byte is
-// written alone and a marked echo (the card's error signal) makes it go out
-// again, 2 etu later, at most Repeat times; on a USB adapter, where a
-// round trip per byte would cost milliseconds, the refusal is an echo
-// error and the command fails instead.
+// With Echo set, the echo of every byte is read back and compared.
+//
+// With Repeat and Echo set, an echo that comes back marked is the card's
+// T=0 error signal: the write fails with ErrNACK. Once that happened on a
+// port that is not a USB adapter, every later byte is written alone and a
+// refused one goes out again, 2 etu after the signal, at most Repeat times.
+// Byte-wise writing costs a receive round trip per byte (about 0.14 ms on
+// a pty, a latency-timer period on USB), so a clean line keeps writing
+// whole commands at once.
 func (p *Port) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	cfg := p.cfg
 	p.mu.Unlock()
-	if cfg.Repeat > 0 && cfg.Echo && !p.usb {
+	if cfg.Repeat > 0 && cfg.Echo && p.refused && !p.usb {
 		return p.writeRepeating(b, cfg)
 	}
+	n, err := p.write(b, cfg)
+	if cfg.Repeat > 0 && errors.Is(err, errMarkedEcho) {
+		p.refused = true
+		return n, fmt.Errorf("%w: %w", hal.ErrNACK, err)
+	}
+	return n, err
+}
+
+// write sends b in one write, or paced byte by byte for the guard time.
+func (p *Port) write(b []byte, cfg hal.LineConfig) (int, error) {
 	if cfg.GuardETU == 0 || cfg.GuardETU == 255 {
 		return p.writeChunk(b, cfg)
 	}

@@ -3,6 +3,7 @@ package uart
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -432,11 +433,12 @@ func TestWriteRepeatsRefusedCharacters(t *testing.T) {
 	}{
 		{"refused once, repeated", false, 1, nil, 2},
 		{"refused beyond Repeat", false, 9, hal.ErrNACK, 4},
-		{"USB adapter: no byte-wise repetition", true, 1, hal.ErrEcho, 1},
+		{"USB adapter: no byte-wise repetition", true, 1, hal.ErrNACK, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := hal.LineConfig{Baud: 115200, Parity: hal.ParityEven, StopBits: 2, Echo: true, Repeat: 3}
 			p, line := socketLine(t, cfg, tc.usb)
+			p.refused = true // a refusal was seen before: byte-wise writes
 			sends := make(chan int, 1)
 			go func() {
 				buf, n := make([]byte, 16), 0
@@ -469,6 +471,62 @@ func TestWriteRepeatsRefusedCharacters(t *testing.T) {
 	}
 }
 
+// TestFirstRefusalSwitchesToByteWise writes whole commands on a clean
+// line; the first refusal fails its write with ErrNACK and makes the port
+// repeat refused characters from then on.
+func TestFirstRefusalSwitchesToByteWise(t *testing.T) {
+	cfg := hal.LineConfig{Baud: 115200, Parity: hal.ParityEven, StopBits: 2, Echo: true, Repeat: 3}
+	p, line := socketLine(t, cfg, false)
+	refuse := make(chan struct{}, 2)
+	reads := make(chan int, 16)
+	go func() {
+		buf := make([]byte, 16)
+		for {
+			m, err := line.Read(buf)
+			if err != nil {
+				close(reads)
+				return
+			}
+			reads <- m
+			for _, b := range buf[:m] {
+				select {
+				case <-refuse:
+					line.Write([]byte{0xFF, 0x00, b})
+				default:
+					line.Write([]byte{b})
+				}
+			}
+		}
+	}()
+	if _, err := p.Write([]byte{1, 2, 3, 4}); err != nil {
+		t.Fatalf("clean write: %v", err)
+	}
+	if m := <-reads; m != 4 {
+		t.Errorf("clean line: %d bytes per write, want the command at once", m)
+	}
+	refuse <- struct{}{}
+	if _, err := p.Write([]byte{5, 6}); !errors.Is(err, hal.ErrNACK) {
+		t.Fatalf("refused in a whole-command write: %v, want ErrNACK", err)
+	}
+	// The echo of the byte after the refused one is still coming: what
+	// cardreader's flush before the next command does.
+	time.Sleep(20 * time.Millisecond)
+	p.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	for buf := make([]byte, 8); ; {
+		if _, err := p.Read(buf); err != nil {
+			break
+		}
+	}
+	p.SetReadDeadline(time.Time{})
+	for len(reads) > 0 {
+		<-reads
+	}
+	refuse <- struct{}{}
+	if _, err := p.Write([]byte{7, 8}); err != nil {
+		t.Errorf("byte-wise write with one refusal: %v", err)
+	}
+}
+
 func TestIsUSB(t *testing.T) {
 	dir := t.TempDir()
 	old := sysClassTTY
@@ -485,5 +543,28 @@ func TestIsUSB(t *testing.T) {
 		if got := IsUSB(path); got != want {
 			t.Errorf("IsUSB(%s) = %v, want %v", path, got, want)
 		}
+	}
+}
+
+// BenchmarkWriteEcho100 writes 100 bytes with the echo checked on a pty
+// whose master echoes at once, with T=0 repetition armed: whole (a clean
+// line) and byte by byte (after the card refused a character once). The
+// difference is the byte-wise path's cost beyond the wire time, which a
+// pty does not have.
+func BenchmarkWriteEcho100(b *testing.B) {
+	for _, byteWise := range []bool{false, true} {
+		b.Run(fmt.Sprintf("bytewise=%v", byteWise), func(b *testing.B) {
+			p, m := openPTY(b)
+			simulateLine(m, nil, -1, nil)
+			p.Configure(hal.LineConfig{Baud: 4_000_000, Parity: hal.ParityEven, StopBits: 2, Echo: true, Repeat: 3})
+			p.refused = byteWise
+			msg := make([]byte, 100)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
