@@ -20,7 +20,7 @@ type Options struct {
 	T1Retries       int      `toml:"t1_retries" comment:"T=1 tries of one block (R-block and retransmission) before S(RESYNCH), 1-10."`
 	T1Resynchs      int      `toml:"t1_resynchs" comment:"S(RESYNCH) attempts before the card is reset, 1-10."`
 	T0MaxNulls      int      `toml:"t0_max_nulls" comment:"Most consecutive T=0 NULL procedure bytes (0x60) accepted in one command before it fails, 1-100000."`
-	T0Repeat        int      `toml:"t0_repeat" comment:"T=0 character repetitions after the card's parity error signal, 0-7; 0 turns error signalling off. A plain UART repeats refused characters byte by byte, except on USB adapters, where a refusal fails the command."`
+	T0Repeat        int      `toml:"t0_repeat" comment:"T=0 character repetitions after the card's parity error signal, 0-7; 0 turns it off. A serial port writes whole commands until the card first refuses a character (that command fails), then byte by byte with repetition; USB adapters never switch."`
 	ATRStrict       bool     `toml:"atr_strict" comment:"Refuse ATRs that break ISO 7816-3 (bad or missing TCK, trailing bytes, cut short by a gap over 9600 etu) instead of going on with what arrived and reporting the deviation."`
 	TimeoutSlack    Duration `toml:"timeout_slack" comment:"Extra time added to every card waiting time (WT, CWT, BWT) for UART and scheduler latency."`
 	TimeoutSlackUSB Duration `toml:"timeout_slack_usb" comment:"The slack used instead of timeout_slack when the reader is a USB serial adapter (ttyUSB, ttyACM): their latency timer holds received bytes up to 16 ms."`
