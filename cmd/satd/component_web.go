@@ -52,6 +52,7 @@ func buildWeb(e env) (component, error) {
 			return d.apply(cfg, e.log)
 		},
 		Restart:  d.requestRestart,
+		Names:    &d.names,
 		Status:   daemonStatus{d},
 		Balancer: balancerView{d},
 		Updater:  daemonUpdater{d},

@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"sync"
 	"syscall"
 
+	"satd.dev/satd/cmd/satd/channels"
 	"satd.dev/satd/cmd/satd/config"
 	"satd.dev/satd/cmd/satd/update"
 	"satd.dev/satd/cmd/satd/web"
@@ -71,6 +73,9 @@ type daemon struct {
 	// restart asks run to stop every component and start satd again
 	// (the web form's Restart button).
 	restart chan struct{}
+	// names are the channel names (state_dir/oscam.srvid2) the web form
+	// shows; an OSCam import replaces them.
+	names channels.Names
 }
 
 type namedComponent struct {
@@ -222,6 +227,7 @@ func (d *daemon) start(ctx context.Context, demo bool) error {
 	if err := os.MkdirAll(d.cfg.Global.StateDir, 0o700); err != nil {
 		d.log.component("main").Error("state_dir unusable: the web password, stats and updates cannot be saved", "err", err)
 	}
+	d.loadNames()
 	specs := slices.Clone(componentSpecs)
 	slices.SortStableFunc(specs, func(a, b componentSpec) int { return a.order - b.order })
 	for _, s := range specs {
@@ -315,6 +321,25 @@ func (e *restartError) Error() string { return e.why + "; restart satd to apply"
 // needsRestart returns the restartError saying why.
 func needsRestart(format string, args ...any) error {
 	return &restartError{why: fmt.Sprintf(format, args...)}
+}
+
+// loadNames reads the channel names table; a bad line is logged and
+// skipped, a missing file is no names.
+func (d *daemon) loadNames() {
+	log := d.log.component("main")
+	path := filepath.Join(d.cfg.Global.StateDir, channels.File)
+	t, probs, err := channels.Load(path)
+	for _, p := range probs {
+		log.Warn("channel names: line skipped", "problem", p.String())
+	}
+	if err != nil {
+		log.Error("channel names not loaded", "err", err)
+		return
+	}
+	d.names.Set(t)
+	if t.Len() > 0 {
+		log.Info("channel names loaded", "file", path, "names", t.Len())
+	}
 }
 
 // config returns the configuration in force.

@@ -41,7 +41,10 @@ func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiBalancer(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"stats": s.opt.Balancer.Stats(), "decisions": s.opt.Balancer.Decisions()})
+	stats, decisions := s.opt.Balancer.Stats(), s.opt.Balancer.Decisions()
+	s.nameStats(stats)
+	s.nameDecisions(decisions)
+	writeJSON(w, http.StatusOK, map[string]any{"stats": stats, "decisions": decisions})
 }
 
 type balancerAction struct {

@@ -1,14 +1,18 @@
 package web
 
 import (
+	stdhtml "html"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"satd.dev/satd/cmd/satd/channels"
 	"satd.dev/satd/cmd/satd/config"
 )
 
@@ -156,5 +160,45 @@ func TestImportRefusalsAndNotes(t *testing.T) {
 	}
 	if !strings.Contains(b, `id="apply-import"`) {
 		t.Errorf("a good import offers no Apply")
+	}
+}
+
+// TestImportedChannelNamesOnStatus imports an oscam.srvid2 with the OSCam
+// files, applies it, and finds the names on the Status page, the
+// statistics rows and the explanations (dvbapi carries no names).
+func TestImportedChannelNamesOnStatus(t *testing.T) {
+	r := newRig(t, "", nil)
+	r.status.st = Status{Services: []ServiceStatus{{Client: "tvh", CAID: 0x0B00, SID: 1, State: "descrambling"}}}
+	r.balancer.rows[0].Channel = "" // the daemon's rows carry no names either
+	r.start()
+	c := r.loggedInClient()
+	if b := get(t, c, r.url("/")); strings.Contains(b, "Sky Demo Eins") {
+		t.Fatal("a name before the import")
+	}
+	srvid2 := "# SID:CAID@PROVID|name|type|description|provider\n0001:0B00@000000|Sky Demo Eins|TV||Demo\n0002:0B00|Zwei|TV||Demo\nbroken line\n"
+	b := postFiles(t, c, r.url("/config/import"), map[string]string{
+		"server": "[reader]\nlabel = slot0\nprotocol = constcw\ndevice = /tmp/constant.cw\n",
+		"srvid2": srvid2,
+	})
+	if !strings.Contains(b, `id="import-names">2 channel names`) || !strings.Contains(b, "oscam.srvid2:4: not SID:CAID") {
+		t.Fatalf("import page does not report the names:\n%s", b)
+	}
+	ta := b[strings.Index(b, `<textarea id="toml"`):]
+	toml := ta[strings.Index(ta, ">")+1 : strings.Index(ta, "</textarea>")]
+	resp, err := c.PostForm(r.url("/system/restore"), url.Values{"toml": {stdhtml.UnescapeString(toml)}, "names": {"1"}})
+	b = body(t, resp, err)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("apply: %d %s", resp.StatusCode, b)
+	}
+	if b := get(t, c, r.url("/")); !strings.Contains(b, "<td>Sky Demo Eins</td>") {
+		t.Errorf("Status does not name service 0B00@000000:0001 after the import")
+	}
+	b = get(t, c, r.url("/balancer"))
+	if !strings.Contains(b, "<td>Sky Demo Eins</td>") {
+		t.Errorf("Load balancer page does not name the service")
+	}
+	saved, err := os.ReadFile(filepath.Join(r.current().Global.StateDir, channels.File))
+	if err != nil || !strings.Contains(string(saved), "0001:0B00@000000|Sky Demo Eins|TV||Demo") {
+		t.Errorf("names not saved for the next start: %v\n%s", err, saved)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"time"
 
+	"satd.dev/satd/cmd/satd/channels"
 	"satd.dev/satd/cmd/satd/config"
 	"satd.dev/satd/cmd/satd/oscamimport"
 )
@@ -237,6 +238,12 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, http.StatusConflict, "Restore failed", err.Error())
 		return
 	}
+	if r.FormValue("names") == "1" {
+		if err := s.applyNames(cfg); err != nil {
+			s.message(w, r, http.StatusInternalServerError, "Channel names not saved", err.Error())
+			return
+		}
+	}
 	if res.Confirm {
 		s.afterRisky(w, r)
 		return
@@ -268,6 +275,8 @@ type importData struct {
 	// NoReader refuses the Apply: the import recognised no reader, and
 	// applying it would delete every reader.
 	NoReader bool
+	// Names is what the channel name files gave, applied with the rest.
+	Names namesImport
 	// OldListen and NewListen name a move of the web form (OSCam httpport)
 	// before the Apply; empty when it stays.
 	OldListen, NewListen string
@@ -283,10 +292,11 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in oscamimport.Files
+	var nf channels.Files
 	for _, f := range []struct {
 		field string
 		dst   *[]byte
-	}{{"conf", &in.Conf}, {"server", &in.Server}, {"user", &in.User}} {
+	}{{"conf", &in.Conf}, {"server", &in.Server}, {"user", &in.User}, {"srvid", &nf.Srvid}, {"srvid2", &nf.Srvid2}, {"lamedb", &nf.Lamedb}} {
 		if file, _, err := r.FormFile(f.field); err == nil {
 			*f.dst, _ = io.ReadAll(file)
 			file.Close()
@@ -297,14 +307,21 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, http.StatusInternalServerError, "Import failed", err.Error())
 		return
 	}
-	res, err := oscamimport.Convert(in, base)
+	res := oscamimport.Result{Config: base}
+	if len(in.Conf)+len(in.Server)+len(in.User) > 0 || nf.Empty() {
+		if res, err = oscamimport.Convert(in, base); err != nil {
+			s.message(w, r, http.StatusUnprocessableEntity, "Import failed", err.Error())
+			return
+		}
+	}
+	names, err := s.importNames(nf)
 	if err != nil {
 		s.message(w, r, http.StatusUnprocessableEntity, "Import failed", err.Error())
 		return
 	}
 	var b bytes.Buffer
 	res.Config.Encode(&b)
-	d := importData{Report: res.Report, TOML: b.String(), NoReader: len(res.Config.Readers) == 0}
+	d := importData{Report: res.Report, TOML: b.String(), NoReader: len(res.Config.Readers) == 0, Names: names}
 	if err := res.Config.Validate(); err != nil {
 		d.Problems = err.Error()
 	}

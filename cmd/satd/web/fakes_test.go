@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"satd.dev/satd/cmd/satd/channels"
 	"satd.dev/satd/cmd/satd/config"
 )
 
@@ -188,6 +189,7 @@ func newRig(t *testing.T, listen string, edit func(*config.Config)) *rig {
 	}
 	log := slog.New(r.logs.Handler())
 	srv, err := New(Options{
+		Names:      &channels.Names{},
 		Config:     r.current,
 		ConfigPath: r.path,
 		Apply:      r.apply,

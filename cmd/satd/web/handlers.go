@@ -90,6 +90,7 @@ func (s *Server) statusData() statusData {
 	for i := range st.Mounts {
 		st.Mounts[i].Upstream, st.Mounts[i].Source = redact.Text(st.Mounts[i].Upstream), redact.Text(st.Mounts[i].Source)
 	}
+	s.nameServices(st.Services)
 	return statusData{Uptime: now.Sub(s.started).Truncate(time.Second), Started: s.started, Memory: readMem(), Status: st, Now: now}
 }
 
@@ -116,6 +117,8 @@ func (s *Server) handleBalancer(w http.ResponseWriter, r *http.Request) {
 	bd := balancerData{Decisions: s.opt.Balancer.Decisions(), Total: len(rows), Pages: max(1, (len(rows)+statsPerPage-1)/statsPerPage)}
 	bd.Page = min(max(1, atoiOr(r.URL.Query().Get("page"), 1)), bd.Pages)
 	bd.Stats = rows[(bd.Page-1)*statsPerPage : min(len(rows), bd.Page*statsPerPage)]
+	s.nameStats(bd.Stats)
+	s.nameDecisions(bd.Decisions)
 	for i := 1; i <= bd.Pages && i <= 50; i++ {
 		bd.PageLinks = append(bd.PageLinks, i)
 	}

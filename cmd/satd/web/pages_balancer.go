@@ -32,14 +32,14 @@ func (d balancerData) write(h html) {
 }
 
 func writeDecisions(h html, decisions []Decision) {
-	h.raw("<h2>Last decision per service</h2>\n<div class=\"scroll\"><table id=\"decisions\"><thead><tr><th>Service</th><th>When</th><th>Readers asked</th><th>Why</th></tr></thead><tbody>\n")
+	h.raw("<h2>Last decision per service</h2>\n<div class=\"scroll\"><table id=\"decisions\"><thead><tr><th>Service</th><th>Channel</th><th>When</th><th>Readers asked</th><th>Why</th></tr></thead><tbody>\n")
 	for _, dc := range decisions {
 		h.raw(`<tr>`)
 		h.tdMono(dc.Service)
-		h.tds(clock(dc.When), strings.Join(dc.Readers, ", "), dc.Explanation)
+		h.tds(dc.Channel, clock(dc.When), strings.Join(dc.Readers, ", "), dc.Explanation)
 		h.raw("</tr>\n")
 	}
-	h.rawIf(len(decisions) == 0, "<tr><td colspan=\"4\">No decisions yet.</td></tr>")
+	h.rawIf(len(decisions) == 0, "<tr><td colspan=\"5\">No decisions yet.</td></tr>")
 	h.raw("</tbody></table></div>\n")
 }
 

@@ -75,6 +75,9 @@ func writeImportForm(h html) {
 		"<label for=\"conf\">oscam.conf</label><input type=\"file\" id=\"conf\" name=\"conf\">\n" +
 		"<label for=\"server\">oscam.server</label><input type=\"file\" id=\"server\" name=\"server\">\n" +
 		"<label for=\"user\">oscam.user</label><input type=\"file\" id=\"user\" name=\"user\">\n" +
+		"<label for=\"srvid2\">oscam.srvid2 (channel names)</label><input type=\"file\" id=\"srvid2\" name=\"srvid2\">\n" +
+		"<label for=\"srvid\">oscam.srvid (channel names)</label><input type=\"file\" id=\"srvid\" name=\"srvid\">\n" +
+		"<label for=\"lamedb\">lamedb (enigma2 channel names)</label><input type=\"file\" id=\"lamedb\" name=\"lamedb\">\n" +
 		"<button id=\"import\">Convert</button></form>")
 }
 

@@ -39,12 +39,32 @@ func (d importData) write(h html) {
 		h.text(d.NewListen)
 		h.raw("</b> (OSCam httpport). You then confirm the move at the new address; it is reverted if you cannot reach it.</p>\n")
 	}
-	h.raw("<form method=\"post\" action=\"/system/restore\">\n" +
+	if d.Names.Count > 0 {
+		h.raw(`<p class="note" id="import-names">`)
+		h.int(int64(d.Names.Count))
+		h.raw(" channel names, shown on the Status and Load balancer pages once applied.</p>\n")
+	}
+	for i, p := range d.Names.Problems {
+		h.raw(`<p class="note">`)
+		if i == maxNameProblems {
+			h.text("… and " + strconv.Itoa(len(d.Names.Problems)-i) + " more skipped lines")
+			h.raw("</p>\n")
+			break
+		}
+		h.text(p.String())
+		h.raw("</p>\n")
+	}
+	h.raw("<form method=\"post\" action=\"/system/restore\">\n")
+	h.rawIf(d.Names.Count > 0, "<input type=\"hidden\" name=\"names\" value=\"1\">\n")
+	h.raw(
 		"<label for=\"toml\">Resulting configuration (you may edit it before applying)</label>\n" +
-		"<textarea id=\"toml\" name=\"toml\" rows=\"16\" class=\"mono\">")
+			"<textarea id=\"toml\" name=\"toml\" rows=\"16\" class=\"mono\">")
 	h.text(d.TOML)
 	h.raw("</textarea>\n<button id=\"apply-import\">Apply this configuration</button></form>\n")
 }
+
+// maxNameProblems caps the skipped lines of name files listed on the page.
+const maxNameProblems = 20
 
 // writeItems writes the rows of the mapped (withTo: with the satd key) or
 // ignored table.

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"satd.dev/satd/cmd/satd/channels"
 	"satd.dev/satd/cmd/satd/config"
 	"satd.dev/satd/internal/fdlimit"
 )
@@ -40,6 +41,10 @@ type Options struct {
 	Apply func(*config.Config) ApplyResult
 	// Restart restarts the daemon (System page); nil hides the action.
 	Restart func() error
+
+	// Names is the channel names table (nil: none); an OSCam import with
+	// oscam.srvid, oscam.srvid2 or lamedb replaces it on Apply.
+	Names *channels.Names
 
 	Status   StatusSource
 	Balancer BalancerView
@@ -130,6 +135,8 @@ type Server struct {
 	// restartNeeded is the outcome of the last apply: its components that
 	// need a restart make the banner of every page.
 	restartNeeded atomic.Pointer[ApplyResult]
+	// pendingNames is the names table of an import not applied yet.
+	pendingNames atomic.Pointer[channels.Table]
 
 	lmu   sync.Mutex
 	srv   *http.Server

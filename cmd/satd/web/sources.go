@@ -120,6 +120,7 @@ type StatsRow struct {
 // Decision explains the balancer's last choice for one service.
 type Decision struct {
 	Service     string    `json:"service"`
+	Channel     string    `json:"channel"` // from the names table`
 	When        time.Time `json:"when"`
 	Readers     []string  `json:"readers"`
 	Explanation string    `json:"explanation"`
