@@ -101,60 +101,71 @@ func field(parts []string, i int) string {
 	return s
 }
 
+// oscamFormat is one of OSCam's two line formats: "IDS|field|field|...".
+type oscamFormat struct {
+	syntax   string
+	sidFirst bool // srvid2: "SID:CAIDS"; srvid: "CAIDS:SID"
+	withProv bool // CAID@PROVID allowed
+	fields   func(e *Entry, p []string)
+}
+
+var (
+	srvidFormat = oscamFormat{syntax: "CAID[,CAID]...:SID|provider|name|type|description",
+		fields: func(e *Entry, p []string) {
+			e.Provider, e.Name, e.Type, e.Description = field(p, 0), field(p, 1), field(p, 2), field(p, 3)
+		}}
+	srvid2Format = oscamFormat{syntax: "SID:CAID[@PROVID][,...]|name|type|description|provider", sidFirst: true, withProv: true,
+		fields: func(e *Entry, p []string) {
+			e.Name, e.Type, e.Description, e.Provider = field(p, 0), field(p, 1), field(p, 2), field(p, 3)
+		}}
+)
+
 // ParseSrvid reads oscam.srvid.
 func ParseSrvid(file string, doc []byte) ([]Entry, []Problem, error) {
+	return srvidFormat.parse(file, doc)
+}
+
+// ParseSrvid2 reads oscam.srvid2.
+func ParseSrvid2(file string, doc []byte) ([]Entry, []Problem, error) {
+	return srvid2Format.parse(file, doc)
+}
+
+func (f oscamFormat) parse(file string, doc []byte) ([]Entry, []Problem, error) {
 	var out []Entry
 	var probs []Problem
 	err := lines(doc, func(n int, line string) error {
-		head, rest, ok := strings.Cut(line, "|")
-		caids, sidText, ok2 := strings.Cut(head, ":")
-		if !ok || !ok2 {
-			probs = append(probs, Problem{file, n, "not CAID[,CAID]...:SID|provider|name|type|description"})
-			return nil
-		}
-		sid, err := hex16(sidText)
-		if err != nil {
-			probs = append(probs, Problem{file, n, fmt.Sprintf("service ID %q is not hex", sidText)})
-			return nil
-		}
-		cps, msg := parseCAIDs(caids, false)
+		e, msg := f.entry(line)
 		if msg != "" {
 			probs = append(probs, Problem{file, n, msg})
 			return nil
 		}
-		p := strings.Split(rest, "|")
-		e := Entry{SID: sid, CAIDs: cps, Provider: field(p, 0), Name: field(p, 1), Type: field(p, 2), Description: field(p, 3)}
 		return add(&out, e)
 	})
 	return out, probs, err
 }
 
-// ParseSrvid2 reads oscam.srvid2.
-func ParseSrvid2(file string, doc []byte) ([]Entry, []Problem, error) {
-	var out []Entry
-	var probs []Problem
-	err := lines(doc, func(n int, line string) error {
-		head, rest, ok := strings.Cut(line, "|")
-		sidText, caids, ok2 := strings.Cut(head, ":")
-		if !ok || !ok2 {
-			probs = append(probs, Problem{file, n, "not SID:CAID[@PROVID][,...]|name|type|description|provider"})
-			return nil
-		}
-		sid, err := hex16(sidText)
-		if err != nil {
-			probs = append(probs, Problem{file, n, fmt.Sprintf("service ID %q is not hex", sidText)})
-			return nil
-		}
-		cps, msg := parseCAIDs(caids, true)
-		if msg != "" {
-			probs = append(probs, Problem{file, n, msg})
-			return nil
-		}
-		p := strings.Split(rest, "|")
-		e := Entry{SID: sid, CAIDs: cps, Name: field(p, 0), Type: field(p, 1), Description: field(p, 2), Provider: field(p, 3)}
-		return add(&out, e)
-	})
-	return out, probs, err
+// entry reads one line, or says what is wrong with it.
+func (f oscamFormat) entry(line string) (Entry, string) {
+	head, rest, ok := strings.Cut(line, "|")
+	a, b, ok2 := strings.Cut(head, ":")
+	if !ok || !ok2 {
+		return Entry{}, "not " + f.syntax
+	}
+	sidText, caids := b, a
+	if f.sidFirst {
+		sidText, caids = a, b
+	}
+	sid, err := hex16(sidText)
+	if err != nil {
+		return Entry{}, fmt.Sprintf("service ID %q is not hex", sidText)
+	}
+	cps, msg := parseCAIDs(caids, f.withProv)
+	if msg != "" {
+		return Entry{}, msg
+	}
+	e := Entry{SID: sid, CAIDs: cps}
+	f.fields(&e, strings.Split(rest, "|"))
+	return e, ""
 }
 
 // parseCAIDs reads "0B00,0963" or, withProv, "0B00@000000,0963".

@@ -33,11 +33,8 @@ func (s *Server) nameServices(svcs []ServiceStatus) {
 // nameStats fills in the channel of the statistics rows that have none.
 func (s *Server) nameStats(rows []StatsRow) {
 	for i := range rows {
-		if rows[i].Channel != "" {
-			continue
-		}
-		if caid, prov, sid, ok := parseServiceKey(rows[i].Key); ok {
-			rows[i].Channel = s.channelOf(caid, prov, sid)
+		if rows[i].Channel == "" {
+			rows[i].Channel = s.channelOfKey(rows[i].Key)
 		}
 	}
 }
@@ -45,13 +42,18 @@ func (s *Server) nameStats(rows []StatsRow) {
 // nameDecisions fills in the channel of the decisions that have none.
 func (s *Server) nameDecisions(ds []Decision) {
 	for i := range ds {
-		if ds[i].Channel != "" {
-			continue
-		}
-		if caid, prov, sid, ok := parseServiceKey(ds[i].Service); ok {
-			ds[i].Channel = s.channelOf(caid, prov, sid)
+		if ds[i].Channel == "" {
+			ds[i].Channel = s.channelOfKey(ds[i].Service)
 		}
 	}
+}
+
+// channelOfKey names the service of a balancer key, or "".
+func (s *Server) channelOfKey(k string) string {
+	if caid, prov, sid, ok := parseServiceKey(k); ok {
+		return s.channelOf(caid, prov, sid)
+	}
+	return ""
 }
 
 // parseServiceKey reads "CAID@PROVID:SRVID[:…]", the balancer's key.
