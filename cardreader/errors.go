@@ -51,6 +51,9 @@ var (
 	ErrAPDU = errors.New("cardreader: bad APDU or buffer")
 	// ErrNoATR reports a card that did not answer the reset.
 	ErrNoATR = errors.New("cardreader: no answer to reset")
+	// ErrResetRequested reports that a card system asked for a warm reset
+	// because the card's answers show it hangs (RequestReset).
+	ErrResetRequested = errors.New("cardreader: card system asked for a card reset")
 	// ErrUnknownCard reports that no card system recognised the card.
 	ErrUnknownCard = errors.New("cardreader: no card system recognised the card")
 )

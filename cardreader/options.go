@@ -27,6 +27,16 @@ type Options struct {
 	ATRTimeout      Duration `toml:"atr_timeout" comment:"How long to wait for the first ATR byte after reset is released."`
 	BackoffMin      Duration `toml:"reset_backoff_min" comment:"Delay before the first reactivation after a card fault; doubled after each further failure."`
 	BackoffMax      Duration `toml:"reset_backoff_max" comment:"Upper bound of the reactivation delay after repeated card faults."`
+	InitDelay       Duration `toml:"init_delay" comment:"Pause after the card is activated (ATR, PPS) before the first card-system command; OSCam's empirical 1 s lets slow cards finish their own start-up."`
+	DropBadCWs      bool     `toml:"dropbadcws" comment:"Refuse control words whose checksum bytes (3, 7, 11, 15) are wrong instead of fixing them (OSCam: dropbadcws)."`
+}
+
+// CWPolicy returns the control-word checksum policy of the options.
+func (o Options) CWPolicy() CWPolicy {
+	if o.DropBadCWs {
+		return DropBadCWs
+	}
+	return FixBadCWs
 }
 
 // DefaultOptions returns the documented defaults.
@@ -43,6 +53,7 @@ func DefaultOptions() Options {
 		ATRTimeout:      Duration(100 * time.Millisecond),
 		BackoffMin:      Duration(time.Second),
 		BackoffMax:      Duration(time.Minute),
+		InitDelay:       Duration(time.Second),
 	}
 }
 
@@ -74,6 +85,7 @@ func (o Options) Validate(report func(key, msg string)) {
 	dur("atr_timeout", o.ATRTimeout, time.Millisecond, 10*time.Second)
 	dur("reset_backoff_min", o.BackoffMin, time.Millisecond, time.Hour)
 	dur("reset_backoff_max", o.BackoffMax, time.Millisecond, 24*time.Hour)
+	dur("init_delay", o.InitDelay, 0, 10*time.Second)
 	if o.BackoffMax < o.BackoffMin {
 		report("reset_backoff_max", fmt.Sprintf("%v is below reset_backoff_min %v", time.Duration(o.BackoffMax), time.Duration(o.BackoffMin)))
 	}

@@ -104,6 +104,9 @@ type Stats struct {
 	PPSFailures uint64 `json:"pps_failures"`
 	IFSRefused  uint64 `json:"t1_ifs_refused"`
 	Faults      uint64 `json:"faults"`
+	// CardResets counts the warm resets card systems asked for
+	// (RequestReset), each followed by a new card-system init.
+	CardResets uint64 `json:"card_resets"`
 
 	// LastError is the last error with its cause chain; LastErrorState is
 	// the state it happened in.
@@ -121,6 +124,7 @@ type Reader struct {
 	systems []CardSystem
 
 	removed  atomic.Bool
+	resetReq atomic.Bool // a card system asked for a reset not yet done
 	state    atomic.Uint32
 	counters Counters
 	wake     chan struct{} // card-detect edges
@@ -192,6 +196,7 @@ func (r *Reader) Stats() Stats {
 	s.Retransmits, s.Resynchs, s.WTX = c.Retransmits.Load(), c.Resynchs.Load(), c.WTX.Load()
 	s.PPSFailures, s.Faults = c.PPSFailures.Load(), c.Faults.Load()
 	s.IFSRefused = c.IFSRefusals.Load()
+	s.CardResets = c.CardResets.Load()
 	return s
 }
 
@@ -238,7 +243,7 @@ func (r *Reader) recordError(err error) {
 // data and SW1 SW2 into resp, returning its length. It does not allocate.
 // A card pulled out mid-command fails with ErrCardRemoved.
 func (r *Reader) Transmit(cmd, resp []byte) (int, error) {
-	if r.State() != StateReady {
+	if r.State() != StateReady || r.resetReq.Load() {
 		return 0, ErrNotReady
 	}
 	r.lockCard()
@@ -285,6 +290,30 @@ func (r *Reader) needsReset(err error) bool {
 	return r.consec >= 3
 }
 
+// ResetRequester is implemented by the card channels handed to card
+// systems (*Reader, and the Card of Identify and Init): a card system calls
+// RequestReset when the card's answers show that it hangs (Conax 90 11,
+// status words that make no sense).
+type ResetRequester interface {
+	RequestReset(reason string)
+}
+
+var _ ResetRequester = (*Reader)(nil)
+
+// RequestReset asks the lifecycle for a warm reset of the card followed by
+// a new card-system init; commands fail with ErrNotReady until the card is
+// ready again. The reset is counted in Stats.CardResets and reason becomes
+// the last error.
+func (r *Reader) RequestReset(reason string) {
+	if r.resetReq.Swap(true) {
+		return // one reset at a time
+	}
+	select {
+	case r.faults <- fmt.Errorf("%w: %s", ErrResetRequested, reason):
+	default: // a fault is pending anyway: the card is reset for it
+	}
+}
+
 func (r *Reader) lockCard()   { r.cardSem <- struct{}{} }
 func (r *Reader) unlockCard() { <-r.cardSem }
 
@@ -315,11 +344,9 @@ func (r *Reader) Run(ctx context.Context) error {
 		for err == nil {
 			backoff = time.Duration(r.opts.BackoffMin)
 			err = r.serve(ctx)
-			if !errors.Is(err, ErrT1Dead) || ctx.Err() != nil || r.removed.Load() {
+			if ctx.Err() != nil || r.removed.Load() || !r.warmResetFor(err) {
 				break
 			}
-			// ISO 7816-3 §11.6: after failed RESYNCHs comes a warm reset.
-			r.counters.Faults.Add(1)
 			r.recordError(err)
 			err = r.bringUp(ctx, hal.WarmReset)
 		}
@@ -336,6 +363,21 @@ func (r *Reader) Run(ctx context.Context) error {
 		backoff = min(2*backoff, time.Duration(r.opts.BackoffMax))
 	}
 	return ctx.Err()
+}
+
+// warmResetFor reports whether err from serve is answered with a warm
+// reset rather than a fault, and counts it.
+func (r *Reader) warmResetFor(err error) bool {
+	switch {
+	case errors.Is(err, ErrResetRequested):
+		r.counters.CardResets.Add(1)
+	case errors.Is(err, ErrT1Dead):
+		// ISO 7816-3 §11.6: after failed RESYNCHs comes a warm reset.
+		r.counters.Faults.Add(1)
+	default:
+		return false
+	}
+	return true
 }
 
 // watchEvents turns card-detect edges into the removal flag and wake-ups.
@@ -385,6 +427,7 @@ func (r *Reader) bringUp(ctx context.Context, kind hal.ResetKind) error {
 	r.lockCard()
 	defer r.unlockCard()
 	r.sess = nil
+	r.resetReq.Store(false)
 	r.setState(StateActivating)
 	r.mu.Lock()
 	noPPS := r.defaults
@@ -429,6 +472,9 @@ func (r *Reader) identify(ctx context.Context) error {
 	if len(r.systems) == 0 {
 		return nil
 	}
+	if err := sleepCtx(ctx, time.Duration(r.opts.InitDelay)); err != nil {
+		return err
+	}
 	r.setState(StateIdentify)
 	c := lockedCard{r}
 	for _, sys := range r.systems {
@@ -464,6 +510,22 @@ type lockedCard struct{ r *Reader }
 func (c lockedCard) ATR() *iso7816.ATR { return c.r.sess.ATR() }
 func (c lockedCard) Transmit(cmd, resp []byte) (int, error) {
 	return c.r.transmitLocked(cmd, resp)
+}
+func (c lockedCard) RequestReset(reason string) { c.r.RequestReset(reason) }
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // serve waits while the card is ready, until removal, a fault reported by

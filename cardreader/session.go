@@ -31,6 +31,8 @@ type Counters struct {
 	// IFSRefusals counts S(IFS) requests the card refused or left
 	// unanswered (the link then stays at IFSD 32).
 	IFSRefusals atomic.Uint64
+	// CardResets counts the warm resets card systems asked for.
+	CardResets atomic.Uint64
 }
 
 // session is one activated card: its ATR, the parameters in force and the

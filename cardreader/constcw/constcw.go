@@ -11,6 +11,10 @@
 // they are equal. The first matching line wins. The ECM content is not
 // looked at.
 //
+// A rule's CW goes through the reader's CW checksum policy like a card's
+// (cardreader.CWPolicy): a wrong checksum byte is fixed, or with
+// dropbadcws the lookup fails with ErrBadCW.
+//
 // File edits apply without a restart: every lookup checks the file's size
 // and modification time and re-reads it when they changed (OSCam re-reads
 // on every ECM).
@@ -26,6 +30,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"satd.dev/satd/cardreader"
 )
 
 // Rule is one line of a constant.cw file.
@@ -67,6 +73,10 @@ func Match(rules []Rule, q Query) (*Rule, bool) {
 	}
 	return nil, false
 }
+
+// ErrBadCW reports a matching rule whose CW has a wrong checksum byte while
+// the policy is cardreader.DropBadCWs.
+var ErrBadCW = errors.New("constant.cw rule has a CW with a wrong checksum byte (dropbadcws refuses it)")
 
 // ErrSyntax is wrapped by every parse error.
 var ErrSyntax = errors.New("constant.cw syntax error")
@@ -142,7 +152,8 @@ func parseLine(text string) (Rule, error) {
 // File is a constant.cw file that is re-read when it changes. Its methods
 // may be called from several goroutines.
 type File struct {
-	path string
+	path   string
+	policy cardreader.CWPolicy
 
 	mu      sync.Mutex
 	size    int64
@@ -154,6 +165,10 @@ type File struct {
 
 // Open returns a File for path; the file is read at the first lookup.
 func Open(path string) *File { return &File{path: path} }
+
+// SetCWPolicy sets what Lookup does with a CW whose checksum bytes are
+// wrong (default cardreader.FixBadCWs). Call it before the first lookup.
+func (f *File) SetCWPolicy(p cardreader.CWPolicy) { f.policy = p }
 
 // Path returns the file name.
 func (f *File) Path() string { return f.path }
@@ -169,7 +184,11 @@ func (f *File) Lookup(q Query) ([16]byte, bool, error) {
 		return [16]byte{}, false, err
 	}
 	if r, ok := Match(f.rules, q); ok {
-		return r.CW, true, nil
+		cw := r.CW
+		if !f.policy.Apply(&cw) {
+			return [16]byte{}, false, fmt.Errorf("%s:%d: %w", f.path, r.Line, ErrBadCW)
+		}
+		return cw, true, nil
 	}
 	return [16]byte{}, false, nil
 }

@@ -8,17 +8,56 @@ import (
 	"testing"
 	"time"
 
+	"satd.dev/satd/cardreader"
 	"satd.dev/satd/cardreader/constcw"
 )
 
 const rulesFile = "../../testdata/constcw/rules.cw"
 
+// cw is what a lookup returns for a rule whose even CW bytes are all even
+// and odd CW bytes all odd: their checksum bytes are wrong, so the default
+// policy fixes them.
 func cw(even, odd byte) [16]byte {
 	var c [16]byte
 	for i := range 8 {
 		c[i], c[8+i] = even, odd
 	}
+	cardreader.FixCWChecksums(&c)
 	return c
+}
+
+// TestCWChecksumPolicy: a rule's wrong checksum byte is fixed by default
+// and refused with dropbadcws; a good CW passes either way.
+func TestCWChecksumPolicy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "constant.cw")
+	rules := "2600:0:1:0:0::01 02 03 06 04 05 06 0F 11 12 13 36 14 15 16 3F\n" +
+		"2600:0:2:0:0::01 02 03 07 04 05 06 0F 11 12 13 36 14 15 16 3F\n"
+	if err := os.WriteFile(path, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := [16]byte{1, 2, 3, 6, 4, 5, 6, 0x0F, 0x11, 0x12, 0x13, 0x36, 0x14, 0x15, 0x16, 0x3F}
+	for _, tc := range []struct {
+		name   string
+		policy cardreader.CWPolicy
+		sid    uint16
+		ok     bool
+		err    error
+	}{
+		{"good, fix", cardreader.FixBadCWs, 1, true, nil},
+		{"good, drop", cardreader.DropBadCWs, 1, true, nil},
+		{"bad, fixed", cardreader.FixBadCWs, 2, true, nil},
+		{"bad, dropped", cardreader.DropBadCWs, 2, false, constcw.ErrBadCW},
+	} {
+		f := constcw.Open(path)
+		f.SetCWPolicy(tc.policy)
+		got, ok, err := f.Lookup(constcw.Query{CAID: 0x2600, SID: tc.sid})
+		if ok != tc.ok || !errors.Is(err, tc.err) || (ok && got != good) {
+			t.Errorf("%s: % X %v %v; want %v %v", tc.name, got, ok, err, tc.ok, tc.err)
+		}
+		if err != nil && !strings.Contains(err.Error(), ":2:") {
+			t.Errorf("%s: error %q does not name line 2", tc.name, err)
+		}
+	}
 }
 
 // TestMatchingRules follows the spec: CAID and SID exact, PROVID 0 any,

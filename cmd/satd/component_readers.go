@@ -57,7 +57,9 @@ func newSource(e env, r config.Reader) (readerSource, error) {
 				return nil, err
 			}
 		}
-		return &constcwSource{file: constcw.Open(path)}, nil
+		f := constcw.Open(path)
+		f.SetCWPolicy(r.CWPolicy())
+		return &constcwSource{file: f}, nil
 	case "internal", "mouse":
 		return newSlotSource(e, r)
 	}

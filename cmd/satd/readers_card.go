@@ -105,6 +105,7 @@ func (c *cardSource) solve(req *balancer.Request) (balancer.Result, [16]byte, st
 func (c *cardSource) describe(s *ReaderStatus) {
 	st := c.reader.Stats()
 	s.State, s.ATR, s.CardProtocol, s.Baud, s.System = st.State.String(), st.ATR, st.Protocol, st.Baud, st.System
+	s.CardResets = st.CardResets
 	if st.LastError != "" && (st.State == cardreader.StateFault || s.LastError == "") {
 		s.LastError = st.LastError
 	}

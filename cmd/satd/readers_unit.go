@@ -36,6 +36,8 @@ type ReaderStatus struct {
 	// Note says what the card stack tolerated on this card: an ATR
 	// accepted leniently, S(IFS) requests the card refused.
 	Note string `json:"note,omitempty"`
+	// CardResets counts the warm resets the card system asked for.
+	CardResets uint64 `json:"card_resets"`
 }
 
 // readerSource is what differs between reader kinds: the card or file

@@ -72,7 +72,7 @@ func webReader(r ReaderStatus) web.ReaderStatus {
 	w := web.ReaderStatus{
 		Label: r.Label, State: r.State, ATR: r.ATR, Protocol: r.Protocol, Baud: r.Baud, CardSystem: r.System,
 		Serial: r.Serial, ECMOK: r.Found, ECMNotFound: r.NotFound, LastError: r.LastError,
-		Note: r.Note,
+		Note: r.Note, CardResets: r.CardResets,
 	}
 	if r.ATR != "" {
 		// A card answered: show its transmission protocol, not the reader kind.

@@ -91,8 +91,7 @@ type Config struct {
 	Chip           string `toml:"chip" comment:"interface chip of an internal slot: tda8024 or tda8035; empty = the board profile's, else tda8024"`
 	Detect         string `toml:"detect" comment:"mouse readers: modem line showing card presence, cd, dsr, cts, ring or none; a leading ! inverts it (OSCam)"`
 	Reset          string `toml:"reset" comment:"mouse readers: modem line holding the card in reset when asserted, rts or dtr; a leading ! inverts it (Smartmouse jumper)"`
-	Mhz            int    `toml:"mhz" comment:"card clock f in units of 10 kHz, as OSCam (357 = 3.57 MHz); sets the initial baud f/372"`
-	CardMhz        int    `toml:"cardmhz" comment:"nominal card clock in 10 kHz units (OSCam); mhz above it overclocks the card"`
+	Mhz            int    `toml:"mhz" comment:"card clock f in units of 10 kHz, as OSCam: 357 and 358 mean 3.5712 MHz and 368 3.6864 MHz (exactly 9600 baud at F=372 and F=384), others mhz x 10 kHz; sets the initial baud f/372"`
 	ClkDiv         int    `toml:"clkdiv" comment:"internal slots: clock divider 1, 2, 4 or 8 set on the CLKDIV lines; 0 leaves them alone"`
 	Voltage        string `toml:"voltage" comment:"card supply of an internal slot: 5 or 3 (volts)"`
 	Echo           string `toml:"echo" comment:"single-wire echo: auto detects it at each cold reset, on or off force it"`
@@ -115,7 +114,6 @@ func DefaultConfig() Config {
 		Detect:         "cd",
 		Reset:          "rts",
 		Mhz:            357,
-		CardMhz:        357,
 		Voltage:        "5",
 		Echo:           "auto",
 		GPIO:           string(pins.Auto),
@@ -135,8 +133,18 @@ var chipMinActivation = map[string]time.Duration{
 	"tda8035": 3500 * time.Microsecond,
 }
 
-// ClockHz returns the card clock in hertz.
-func (c Config) ClockHz() int { return c.Mhz * 10_000 }
+// ClockHz returns the card clock in hertz. As in OSCam, 357/358 stand for
+// the 3.5712 MHz crystal (372 x 9600) and 368 for 3.6864 MHz (384 x 9600),
+// so that the default speed is exactly 9600 baud.
+func (c Config) ClockHz() int {
+	switch c.Mhz {
+	case 357, 358:
+		return 372 * 9600
+	case 368:
+		return 384 * 9600
+	}
+	return c.Mhz * 10_000
+}
 
 // board returns the profile named by Board: the configuration's own, or a
 // built-in one.
@@ -182,9 +190,6 @@ func (c Config) Validate(report func(key, msg string)) {
 	}
 	if c.Mhz < 100 || c.Mhz > 2000 {
 		report("mhz", fmt.Sprintf("%d: the card clock must be 100..2000 (1 to 20 MHz)", c.Mhz))
-	}
-	if c.CardMhz < 100 || c.CardMhz > 2000 {
-		report("cardmhz", fmt.Sprintf("%d: must be 100..2000 (1 to 20 MHz)", c.CardMhz))
 	}
 	if c.Echo != "auto" && c.Echo != "on" && c.Echo != "off" {
 		report("echo", fmt.Sprintf("%q: want auto, on or off", c.Echo))

@@ -57,7 +57,7 @@ func TestOpenInternalOnSysfsAndPTY(t *testing.T) {
 	if p, _ := s.Present(); !p {
 		t.Error("OFF reads 1 but the card is not present")
 	}
-	if s.ClockHz() != 3_570_000 || s.Link().Config().Baud != 9600 {
+	if s.ClockHz() != 3_571_200 || s.Link().Config().Baud != 9600 {
 		t.Errorf("clock %d, baud %d", s.ClockHz(), s.Link().Config().Baud)
 	}
 	if err := s.Close(); err != nil {

@@ -67,12 +67,13 @@ func TestConvertRepresentative(t *testing.T) {
 		}
 	}
 	for key, want := range map[string]string{
-		"[cccam] port":           "card-sharing",
-		"[webif] httppwd":        "not imported",
-		"[reader] remote":        "card-sharing",
-		"[reader] usb":           "not supported",
-		"[global] nice":          "no equivalent",
-		"[account friend] group": "network clients",
+		"[cccam] port":                  "card-sharing",
+		"[webif] httppwd":               "not imported",
+		"[reader] remote":               "card-sharing",
+		"[reader] usb":                  "not supported",
+		"[global] nice":                 "no equivalent",
+		"[reader Slot_1_Conax] cardmhz": "real clock (mhz)",
+		"[account friend] group":        "network clients",
 	} {
 		if !strings.Contains(reasons[key], want) {
 			t.Errorf("%s: reason %q, want it to mention %q", key, reasons[key], want)

@@ -85,10 +85,19 @@ func (c *converter) reader(file string, s Section, labels map[string]bool) {
 			continue
 		case kv.Key == "caid" && strings.Contains(kv.Value, ":"):
 			kv = c.caidRemap(file, key, kv)
+		case readerNotImported[kv.Key] != "":
+			c.ignore(file, kv.Line, key, kv.Value, readerNotImported[kv.Key])
+			continue
 		}
 		c.generic(file, key, kv, []string{"reader"}, prefix)
 	}
 	c.internalSlot(file, s, prefix, &c.cfg.Readers[i])
+}
+
+// readerNotImported are OSCam reader keys satd has on purpose no key for,
+// with the reason shown in the report.
+var readerNotImported = map[string]string{
+	"cardmhz": "satd runs and times the card at the slot's real clock (mhz); OSCam's nominal card clock has no use there",
 }
 
 // internalSlot disables an internal reader whose GPIO lines the OSCam file

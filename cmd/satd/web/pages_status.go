@@ -22,11 +22,11 @@ func (d statusData) write(h html) {
 }
 
 func writeReaders(h html, readers []ReaderStatus) {
-	h.raw("<h2>Readers</h2>\n<div class=\"scroll\"><table id=\"readers\"><thead><tr><th>Reader</th><th>State</th><th>ATR</th><th>Protocol</th><th>Baud</th><th>System</th><th>CAID</th><th>Providers</th><th>Serial</th><th>Subscriptions</th><th>ECM ok/nok/tout</th><th>Avg</th><th>Last error</th></tr></thead><tbody>\n")
+	h.raw("<h2>Readers</h2>\n<div class=\"scroll\"><table id=\"readers\"><thead><tr><th>Reader</th><th>State</th><th>ATR</th><th>Protocol</th><th>Baud</th><th>System</th><th>CAID</th><th>Providers</th><th>Serial</th><th>Subscriptions</th><th>ECM ok/nok/tout</th><th>Avg</th><th>Card resets</th><th>Last error</th></tr></thead><tbody>\n")
 	for _, rd := range readers {
 		writeReader(h, &rd)
 	}
-	h.rawIf(len(readers) == 0, "<tr><td colspan=\"13\">No readers.</td></tr>\n")
+	h.rawIf(len(readers) == 0, "<tr><td colspan=\"14\">No readers.</td></tr>\n")
 	h.raw("</tbody></table></div>\n")
 }
 
@@ -64,7 +64,11 @@ func writeReader(h html, rd *ReaderStatus) {
 	h.raw(` / `)
 	h.uint(rd.ECMTimeout)
 	h.raw(`</td>`)
-	h.tds(ms(rd.AvgTime), rd.LastError)
+	h.td(ms(rd.AvgTime))
+	h.raw(`<td>`)
+	h.uint(rd.CardResets)
+	h.raw(`</td>`)
+	h.td(rd.LastError)
 	h.raw("</tr>\n")
 }
 

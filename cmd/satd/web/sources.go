@@ -43,6 +43,9 @@ type ReaderStatus struct {
 	// Note says what the card stack tolerated on this card (an ATR
 	// accepted leniently, refused S(IFS) requests); in /api/status only.
 	Note string `json:"note,omitempty"`
+	// CardResets counts the warm resets the card system asked for (a
+	// hanging card, Conax 90 11).
+	CardResets uint64 `json:"card_resets"`
 }
 
 // Subscription is one entitlement of a card.
