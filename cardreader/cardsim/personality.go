@@ -17,6 +17,13 @@ type Personality interface {
 	Respond(cmd, resp []byte) int
 }
 
+// Resetter is implemented by personalities that keep state a card loses
+// on reset (a hung card, a pending answer): the simulator calls Reset at
+// every reset, before the ATR.
+type Resetter interface {
+	Reset()
+}
+
 // Echo is a Personality for tests and demo mode. Commands with INS B0, B2
 // or CA (READ BINARY, READ RECORD, GET DATA) ask for data: the card returns
 // Le bytes counting up from P2 (Le 0 means 256). Every other command sends

@@ -283,6 +283,9 @@ func (s *Sim) answerReset() error {
 	s.rxr, s.rxw = 0, 0
 	s.ns, s.nr, s.lastNS, s.ifsd = 0, 0, 1, iso7816.DefaultIFSD
 	s.last, s.chain, s.sending, s.apdu, s.pending = s.last[:0], nil, false, s.apdu[:0], nil
+	if r, ok := s.cfg.Personality.(Resetter); ok {
+		r.Reset()
+	}
 	if s.cfg.ATRDelay > 0 {
 		time.Sleep(s.cfg.ATRDelay)
 	}

@@ -37,28 +37,29 @@ var (
 )
 
 func conaxCard() *personality.Conax {
-	return &personality.Conax{Serial: 12345678, Subscriptions: []personality.ConaxSubscription{{ID: 0x0101, Name: "TEST BASIC", Start: start, End: end}}}
+	return &personality.Conax{Serial: 0x0A0B0C0D, Shared: 0x00112233,
+		Subscriptions: []personality.ConaxSubscription{{ID: 0x0101, Name: "TEST BASIC", Start: start, End: end}}}
 }
 
 func secaCard() *personality.Seca {
-	return &personality.Seca{Serial: [6]byte{0, 0, 0x12, 0x34, 0x56, 0x78}, Providers: []personality.SecaProvider{{ID: 0, Name: "SECA"}, {ID: 0x0064, Name: "TEST PROVIDER", End: end}}}
+	return &personality.Seca{Serial: [6]byte{0, 0, 0x12, 0x34, 0x56, 0x78}, Providers: []personality.SecaProvider{{ID: 0, Name: "SECA", End: end}, {ID: 0x0064, Name: "TEST PROVIDER", End: end}}}
 }
 
 func fixtures() []fixture {
 	cx, se := conaxCard(), secaCard()
-	gr := &personality.Griffin{CAIDLow: 0x01, Serial: [4]byte{0x01, 0x02, 0x03, 0x04}, Base: 0x30}
-	dg := &personality.DGCrypt{Serial: [8]byte{0, 0, 0, 0, 0xAB, 0xCD, 0xEF, 0x01}, Label: "DGTEST"}
+	gr := &personality.Griffin{CAIDLow: 0x01, Serial: [4]byte{0x01, 0x02, 0x03, 0x04}, Base: 0x10}
+	dg := &personality.DGCrypt{Serial: [7]byte{0, 0, 0, 0xAB, 0xCD, 0xEF, 0x01}, Label: "DGTEST"}
 	payload := make([]byte, 60)
 	for i := range payload {
 		payload[i] = byte(i*37 + 11)
 	}
-	seca := append([]byte{0x00, 0x64, 0x00, 0x00, 0x03, 0x90}, payload...)
+	seca := append([]byte{0x00, 0x64, 0x00, 0x00, 0x03, 0x10, 0x01}, payload...)
 	dgc := append([]byte{0x00, byte(len(payload))}, payload...)
 	return []fixture{
-		{"conax", personality.ConaxATR(), cx, &cx.Behaviour, 0, 0x0B00, []uint32{0}, "12345678", section(payload...)},
+		{"conax", personality.ConaxATR(), cx, &cx.Behaviour, 0, 0x0B00, []uint32{0}, "168496141", section(payload...)},
 		{"seca", personality.SecaATR(7), se, &se.Behaviour, 0, 0x0100, []uint32{0, 0x64}, "000012345678", section(seca...)},
-		{"griffin", gr.ATR(), gr, &gr.Behaviour, 0, 0x5501, []uint32{0}, "01020304 (0016909060)", section(payload...)},
-		{"dgcrypt", personality.DGCryptATR(), dg, &dg.Behaviour, 1, 0x4ABF, []uint32{0}, "00000000ABCDEF01", section(dgc...)},
+		{"griffin", gr.ATR(), gr, &gr.Behaviour, 0, 0x5501, []uint32{0}, "01020304 (000016909060)", section(payload...)},
+		{"dgcrypt", personality.DGCryptATR(), dg, &dg.Behaviour, 1, 0x4ABF, []uint32{0}, "000000ABCDEF01", section(dgc...)},
 	}
 }
 
@@ -70,17 +71,25 @@ type slotEnv struct {
 	sim     *cardsim.Sim
 }
 
-// withCard runs f in a synctest bubble with a running reader; it waits
-// for want (ready or fault) first.
+// withCard runs f in a synctest bubble with a running reader and default
+// options; it waits for want (ready or fault) first.
 func withCard(t *testing.T, atr []byte, p cardsim.Personality, want cardreader.State, f func(e *slotEnv)) {
+	t.Helper()
+	withCardOpts(t, atr, p, system.Options{}, want, f)
+}
+
+// withCardOpts is withCard with card-system options. DGCrypt cards number
+// every T=1 block 0, as the real ones do.
+func withCardOpts(t *testing.T, atr []byte, p cardsim.Personality, so system.Options, want cardreader.State, f func(e *slotEnv)) {
 	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
 		slot, card := haltest.NewSlot(haltest.SlotOptions{Echo: true})
-		sim, err := cardsim.New(card, cardsim.Config{ATR: atr, Personality: p, ClockHz: slot.ClockHz()})
+		_, dg := p.(*personality.DGCrypt)
+		sim, err := cardsim.New(card, cardsim.Config{ATR: atr, Personality: p, ClockHz: slot.ClockHz(), T1ZeroNS: dg})
 		if err != nil {
 			t.Fatal(err)
 		}
-		systems := system.All()
+		systems := system.New(so)
 		r, err := cardreader.New(slot, cardreader.DefaultOptions(), system.CardSystems(systems)...)
 		if err != nil {
 			t.Fatal(err)
@@ -107,4 +116,21 @@ func (e *slotEnv) active(t *testing.T) system.System {
 		t.Fatalf("no system active; stats %+v", e.reader.Stats())
 	}
 	return s
+}
+
+// waitCardReset waits until the reader did n card-requested resets and is
+// ready again.
+func (e *slotEnv) waitCardReset(t *testing.T, n uint64) {
+	t.Helper()
+	for {
+		ch := e.reader.Changed()
+		if st := e.reader.Stats(); st.CardResets >= n && st.State == cardreader.StateReady {
+			return
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Minute):
+			t.Fatalf("no card reset; stats %+v", e.reader.Stats())
+		}
+	}
 }

@@ -4,14 +4,18 @@
 // identity at init (CAID, provider idents, serial, subscriptions) and turns
 // an ECM section into an even/odd control-word pair or a typed refusal.
 //
-// Cards that need host-side secrets (paired Conax cards, Seca 3 ECMs with
-// nano 01) are recognised and refused with ErrNotSupported or a
-// NotSupported answer naming the reason; they are never half-served. The
-// byte layouts are documented in docs/cardsystems.md.
+// The commands are the ones real cards accept (the reference is OSCam's
+// card readers); docs/cardsystems.md has the tables. Cards and ECMs that
+// need host-side secrets (paired Conax cards, Seca 3 ECMs with nano 01,
+// CWs that are still encrypted) are refused with ErrNotSupported or a
+// NotSupported answer naming the reason; they are never half-served. Every
+// CW pair goes through the reader's checksum policy (cardreader.CWPolicy)
+// before it is Found. A card that hangs is reset through
+// cardreader.ResetRequester.
 //
 // Use:
 //
-//	systems := system.All()                       // fixed detection order
+//	systems := system.New(system.Options{Policy: cardreader.FixBadCWs})
 //	r, _ := cardreader.New(slot, opts, system.CardSystems(systems)...)
 //	// once r is ready:
 //	sys := system.ByName(systems, r.Stats().System)
@@ -108,13 +112,25 @@ type System interface {
 	ECM(t Transmitter, ecm []byte) (Answer, error)
 }
 
-// All returns fresh instances of every supported system in detection
-// order. The order is OSCam's (Conax, Seca, Griffin, DGCrypt, with the
-// systems satd does not support left out): the first system whose Identify
-// accepts the card wins.
-func All() []System {
-	return []System{NewConax(), NewSeca(), NewGriffin(), NewDGCrypt()}
+// Options are the per-reader settings of the card systems.
+type Options struct {
+	// Policy is what happens to a CW pair with a wrong checksum byte.
+	Policy cardreader.CWPolicy
+	// PIN is the Conax parental PIN (four ASCII digits) sent when the
+	// card refuses an ECM for parental control; empty sends none.
+	PIN string
 }
+
+// New returns fresh instances of every supported system in detection
+// order, configured with o. The order is OSCam's (Conax, Seca, Griffin,
+// DGCrypt, with the systems satd does not support left out): the first
+// system whose Identify accepts the card wins.
+func New(o Options) []System {
+	return []System{NewConax(o), NewSeca(o), NewGriffin(o), NewDGCrypt(o)}
+}
+
+// All returns the systems of New with default options.
+func All() []System { return New(Options{}) }
 
 // CardSystems converts systems for cardreader.New.
 func CardSystems(s []System) []cardreader.CardSystem {
@@ -168,6 +184,52 @@ func sectionLen(ecm []byte) (int, bool) {
 	return n, n <= len(ecm)
 }
 
+// requestReset asks the reader behind t for a warm reset, when it can.
+func requestReset(t Transmitter, reason string) {
+	if r, ok := t.(cardreader.ResetRequester); ok {
+		r.RequestReset(reason)
+	}
+}
+
+// hangWatch counts status words a system cannot explain; after
+// maxUnexplained in a row the card is taken to hang and reset.
+type hangWatch struct{ n int }
+
+const maxUnexplained = 3
+
+// unexplained records one unexplained status word and asks for a reset on
+// the third in a row.
+func (h *hangWatch) unexplained(t Transmitter) {
+	if h.n++; h.n >= maxUnexplained {
+		h.n = 0
+		requestReset(t, "the card answered unexplained status words three times in a row")
+	}
+}
+
+// explained resets the count.
+func (h *hangWatch) explained() { h.n = 0 }
+
+// status maps an ECM status word with commonStatus and counts the ones it
+// cannot explain.
+func (h *hangWatch) status(t Transmitter, sw1, sw2 byte) Answer {
+	a := commonStatus(sw1, sw2)
+	if a.Result == CardError {
+		h.unexplained(t)
+	} else {
+		h.explained()
+	}
+	return a
+}
+
+// found returns a Found answer for cw after the checksum policy: a pair
+// the policy refuses is NotFound, never Found.
+func found(p cardreader.CWPolicy, cw *[16]byte) Answer {
+	if !p.Apply(cw) {
+		return refuse(NotFound, "CW checksum wrong: refused (dropbadcws)")
+	}
+	return Answer{Result: Found, CW: *cw}
+}
+
 // refuse returns a non-Found answer.
 func refuse(r Result, reason string) Answer { return Answer{Result: r, Reason: reason} }
 
@@ -197,3 +259,7 @@ func commonStatus(sw1, sw2 byte) Answer {
 func be16(b []byte) uint16 { return uint16(b[0])<<8 | uint16(b[1]) }
 
 func hexSerial(b []byte) string { return fmt.Sprintf("%X", b) }
+
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}

@@ -68,7 +68,7 @@ func waitReady(t *testing.T, d *daemon, label string) ReaderStatus {
 func TestReadersFeedBalancer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := t.TempDir()
-		cw := "2600:0:0001:0:0::01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F 10\n"
+		cw := "2600:0:0001:0:0::01 02 03 06 05 06 07 12 09 0A 0B 1E 0D 0E 0F 2A\n"
 		if err := os.WriteFile(filepath.Join(dir, "fixed.cw"), []byte(cw), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func TestReadersFeedBalancer(t *testing.T) {
 			want   [16]byte
 		}{
 			{"conax card", 0x0B00, "conax-sim", personality.ExpectedCW("conax", ecm)},
-			{"constant cw", 0x2600, "fixed", [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
+			{"constant cw", 0x2600, "fixed", [16]byte{1, 2, 3, 6, 5, 6, 7, 0x12, 9, 10, 11, 0x1E, 13, 14, 15, 0x2A}},
 		}
 		for _, tc := range tests {
 			got := make(answers, 1)

@@ -31,7 +31,7 @@ func simCardFor(system, label string) (simCard, error) {
 	until := time.Date(time.Now().Year()+1, 12, 31, 0, 0, 0, 0, time.UTC)
 	switch {
 	case strings.HasPrefix(l, "conax"):
-		return simCard{personality.ConaxATR(), &personality.Conax{Serial: 10000001,
+		return simCard{personality.ConaxATR(), &personality.Conax{Serial: 0x11223344, Shared: 0x00010203,
 			Subscriptions: []personality.ConaxSubscription{{ID: 0x0001, Name: "DEMO BASIC", Start: until.AddDate(-2, 0, 0), End: until}}}}, nil
 	case strings.HasPrefix(l, "seca"):
 		return simCard{personality.SecaATR(7), &personality.Seca{Serial: [6]byte{0, 0, 0, 0x98, 0x76, 0x54},
@@ -40,7 +40,7 @@ func simCardFor(system, label string) (simCard, error) {
 		g := &personality.Griffin{CAIDLow: 0x01, Serial: [4]byte{0, 0, 0x30, 0x39}, Base: 0x30}
 		return simCard{g.ATR(), g}, nil
 	case strings.HasPrefix(l, "dgcrypt"):
-		return simCard{personality.DGCryptATR(), &personality.DGCrypt{Serial: [8]byte{0, 0, 0, 0, 0, 0, 0x12, 0x34}, Label: "DEMO"}}, nil
+		return simCard{personality.DGCryptATR(), &personality.DGCrypt{Serial: [7]byte{0, 0, 0, 0, 0, 0x12, 0x34}, Label: "DEMO"}}, nil
 	}
 	return simCard{}, fmt.Errorf("sim reader %q: set system = one of %s, or start the label with one of them", label, strings.Join(config.SimSystems, ", "))
 }
@@ -54,11 +54,12 @@ func newSimSource(r config.Reader) (*cardSource, error) {
 		return nil, err
 	}
 	slot, card := haltest.NewSlot(haltest.SlotOptions{Name: r.Label, Echo: true})
-	sim, err := cardsim.New(card, cardsim.Config{ATR: sc.atr, Personality: sc.p, ClockHz: slot.ClockHz()})
+	_, zeroNS := sc.p.(*personality.DGCrypt) // DGCrypt cards number every T=1 block 0
+	sim, err := cardsim.New(card, cardsim.Config{ATR: sc.atr, Personality: sc.p, ClockHz: slot.ClockHz(), T1ZeroNS: zeroNS})
 	if err != nil {
 		return nil, fmt.Errorf("sim reader %s: %w", r.Label, err)
 	}
-	systems := system.All()
+	systems := system.New(r.SystemOptions())
 	rd, err := cardreader.New(slot, r.Options, system.CardSystems(systems)...)
 	if err != nil {
 		return nil, err

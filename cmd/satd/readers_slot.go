@@ -19,7 +19,7 @@ func newSlotSource(e env, r config.Reader) (readerSource, error) {
 		e.log.Error("reader slot cannot be opened; the reader stays absent", "reader", r.Label, "err", err)
 		return noSlotSource{why: err.Error()}, nil
 	}
-	systems := system.All()
+	systems := system.New(r.SystemOptions())
 	rd, err := cardreader.New(s, r.Options, system.CardSystems(systems)...)
 	if err != nil {
 		s.Close()

@@ -31,7 +31,7 @@ func startRig(t *testing.T) *daemon {
 	// earlier test's synctest bubble; closing it from outside is fatal.
 	webLogs = web.NewLogRing(1000)
 	dir := t.TempDir()
-	cw := "2600:0:0001:0:0::01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F 10\n"
+	cw := "2600:0:0001:0:0::01 02 03 06 05 06 07 12 09 0A 0B 1E 0D 0E 0F 2A\n"
 	if err := os.WriteFile(filepath.Join(dir, "fixed.cw"), []byte(cw), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,26 @@
-// Package systemtest records and plays back card-system APDU transcripts in
-// the periph.io record/playback style. A Transcript holds the ATR, the init
-// exchanges, one ECM with its exchanges and the expected control words;
-// Playback is a cardreader.Card that fails on the first command that
-// differs from the transcript.
+// Package systemtest plays back card-system APDU transcripts in the
+// periph.io playback style. A transcript is written by hand from the
+// reference behaviour of real cards (docs/cardsystems.md), never recorded
+// from satd: it holds the ATR, the init exchanges with what the system
+// must read from them, and ECM cases, each with its exchanges and the
+// expected outcome. Playback is a cardreader.Card that fails on the first
+// command that differs from the transcript.
+//
+// The text form, one item per line, "#" starts a comment:
+//
+//	atr 3B ...              the card's ATR
+//	option dropbadcws       system options (also "option pin 1234")
+//	cardcw 01 02 ...        the CW pair the simulated card holds (for personality replay)
+//	> DD 26 00 00 ...       a command APDU
+//	< 98 0B                 the card's answer (data, SW1 SW2)
+//	serial 12345678         identity the system must read at init (also caid, providers)
+//	--- ecm NAME            starts an ECM case
+//	mode token              how the simulated card answers (personality replay)
+//	ecm 80 70 ...           the ECM section
+//	result found            expected result (found, not-found, not-subscribed, bad-ecm, card-error, not-supported)
+//	cw 01 02 ...            expected CW pair
+//	reason TEXT             text the refusal reason must contain
+//	reset                   the system must ask for a card reset
 package systemtest
 
 import (
@@ -22,32 +40,125 @@ type Exchange struct {
 	Cmd, Resp []byte
 }
 
-// Transcript is a byte-exact record of a card system's init and one ECM.
-type Transcript struct {
-	ATR  []byte
-	Init []Exchange
-	ECM  []byte
-	// ECMExchanges are the exchanges of processing ECM.
-	ECMExchanges []Exchange
-	CW           [16]byte
+// Case is one ECM with its exchanges and expected outcome.
+type Case struct {
+	Name      string
+	Mode      string
+	ECM       []byte
+	Exchanges []Exchange
+	Result    string
+	CW        *[16]byte
+	Reason    string
+	Reset     bool
+	Line      int
 }
 
-// Format writes t in the text form Parse reads: lines "atr", "ecm", "cw"
-// with hex bytes, "> cmd" and "< resp" for exchanges, "--- ecm" between
-// init and ECM exchanges, "#" comments.
-func (t *Transcript) Format(w io.Writer, comment string) error {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "# %s\natr %s\n", comment, hexs(t.ATR))
-	for _, e := range t.Init {
-		fmt.Fprintf(&b, "> %s\n< %s\n", hexs(e.Cmd), hexs(e.Resp))
+// Transcript is a byte-exact record of a card system's init and ECMs.
+type Transcript struct {
+	ATR      []byte
+	Options  []string
+	CardCW   *[16]byte
+	Init     []Exchange
+	Identity map[string]string
+	Cases    []Case
+}
+
+// Parse reads a transcript.
+func Parse(r io.Reader) (*Transcript, error) {
+	t := &Transcript{Identity: map[string]string{}}
+	sc := bufio.NewScanner(r)
+	var cur *Case
+	line := 0
+	for sc.Scan() {
+		line++
+		text := sc.Text()
+		if i := strings.IndexByte(text, '#'); i >= 0 {
+			text = text[:i]
+		}
+		text = strings.TrimSpace(text)
+		if text == "" {
+			continue
+		}
+		key, rest, _ := strings.Cut(text, " ")
+		rest = strings.TrimSpace(rest)
+		if err := t.item(&cur, key, rest, line); err != nil {
+			return nil, fmt.Errorf("transcript line %d: %w", line, err)
+		}
 	}
-	fmt.Fprintf(&b, "--- ecm\necm %s\n", hexs(t.ECM))
-	for _, e := range t.ECMExchanges {
-		fmt.Fprintf(&b, "> %s\n< %s\n", hexs(e.Cmd), hexs(e.Resp))
+	return t, sc.Err()
+}
+
+// item takes one line.
+func (t *Transcript) item(cur **Case, key, rest string, line int) error {
+	list := &t.Init
+	if *cur != nil {
+		list = &(*cur).Exchanges
 	}
-	fmt.Fprintf(&b, "cw %s\n", hexs(t.CW[:]))
-	_, err := w.Write(b.Bytes())
-	return err
+	switch key {
+	case "---":
+		name, ok := strings.CutPrefix(rest, "ecm ")
+		if !ok {
+			return fmt.Errorf("want \"--- ecm NAME\"")
+		}
+		t.Cases = append(t.Cases, Case{Name: name, Line: line})
+		*cur = &t.Cases[len(t.Cases)-1]
+		return nil
+	case "option":
+		t.Options = append(t.Options, rest)
+		return nil
+	case "serial", "caid", "providers":
+		t.Identity[key] = rest
+		return nil
+	case "mode", "result", "reason", "reset":
+		if *cur == nil {
+			return fmt.Errorf("%s outside an ECM case", key)
+		}
+		c := *cur
+		switch key {
+		case "mode":
+			c.Mode = rest
+		case "result":
+			c.Result = rest
+		case "reason":
+			c.Reason = rest
+		case "reset":
+			c.Reset = true
+		}
+		return nil
+	}
+	b, err := hex.DecodeString(strings.ReplaceAll(rest, " ", ""))
+	if err != nil {
+		return err
+	}
+	switch key {
+	case "atr":
+		t.ATR = b
+	case "ecm":
+		if *cur == nil {
+			return fmt.Errorf("ecm outside an ECM case")
+		}
+		(*cur).ECM = b
+	case "cw", "cardcw":
+		if len(b) != 16 {
+			return fmt.Errorf("%s has %d bytes, want 16", key, len(b))
+		}
+		cw := [16]byte(b)
+		if key == "cardcw" {
+			t.CardCW = &cw
+		} else if *cur != nil {
+			(*cur).CW = &cw
+		}
+	case ">":
+		*list = append(*list, Exchange{Cmd: b})
+	case "<":
+		if len(*list) == 0 || (*list)[len(*list)-1].Resp != nil {
+			return fmt.Errorf("response without command")
+		}
+		(*list)[len(*list)-1].Resp = b
+	default:
+		return fmt.Errorf("unknown key %q", key)
+	}
+	return nil
 }
 
 func hexs(b []byte) string {
@@ -62,64 +173,21 @@ func hexs(b []byte) string {
 	return out.String()
 }
 
-// Parse reads a transcript written by Format.
-func Parse(r io.Reader) (*Transcript, error) {
-	t := &Transcript{}
-	sc := bufio.NewScanner(r)
-	inECM, line := false, 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		if text == "--- ecm" {
-			inECM = true
-			continue
-		}
-		key, rest, _ := strings.Cut(text, " ")
-		b, err := hex.DecodeString(strings.ReplaceAll(rest, " ", ""))
-		if err != nil {
-			return nil, fmt.Errorf("transcript line %d: %w", line, err)
-		}
-		list := &t.Init
-		if inECM {
-			list = &t.ECMExchanges
-		}
-		switch key {
-		case "atr":
-			t.ATR = b
-		case "ecm":
-			t.ECM = b
-		case "cw":
-			if len(b) != 16 {
-				return nil, fmt.Errorf("transcript line %d: cw has %d bytes, want 16", line, len(b))
-			}
-			copy(t.CW[:], b)
-		case ">":
-			*list = append(*list, Exchange{Cmd: b})
-		case "<":
-			if len(*list) == 0 || (*list)[len(*list)-1].Resp != nil {
-				return nil, fmt.Errorf("transcript line %d: response without command", line)
-			}
-			(*list)[len(*list)-1].Resp = b
-		default:
-			return nil, fmt.Errorf("transcript line %d: unknown key %q", line, key)
-		}
-	}
-	return t, sc.Err()
-}
-
 // Playback is a cardreader.Card that answers from a list of exchanges and
-// records the first mismatch.
+// records the first mismatch and every reset request.
 type Playback struct {
 	atr *iso7816.ATR
 	Ex  []Exchange
 	// Err is the first mismatch; later commands fail too.
 	Err error
+	// Resets are the reasons of the reset requests.
+	Resets []string
 }
 
-var _ cardreader.Card = (*Playback)(nil)
+var (
+	_ cardreader.Card           = (*Playback)(nil)
+	_ cardreader.ResetRequester = (*Playback)(nil)
+)
 
 // NewPlayback returns a Playback for atr and exchanges.
 func NewPlayback(atr []byte, ex []Exchange) (*Playback, error) {
@@ -132,6 +200,9 @@ func NewPlayback(atr []byte, ex []Exchange) (*Playback, error) {
 
 // ATR returns the parsed ATR.
 func (p *Playback) ATR() *iso7816.ATR { return p.atr }
+
+// RequestReset records a reset request.
+func (p *Playback) RequestReset(reason string) { p.Resets = append(p.Resets, reason) }
 
 // Transmit checks cmd against the next exchange and returns its response.
 func (p *Playback) Transmit(cmd, resp []byte) (int, error) {
@@ -149,26 +220,4 @@ func (p *Playback) Transmit(cmd, resp []byte) (int, error) {
 		return 0, p.Err
 	}
 	return copy(resp, e.Resp), nil
-}
-
-// Recorder is a cardreader.Card that forwards to Card and keeps every
-// exchange.
-type Recorder struct {
-	Card interface {
-		Transmit(cmd, resp []byte) (int, error)
-	}
-	Atr *iso7816.ATR
-	Ex  []Exchange
-}
-
-// ATR returns Atr.
-func (r *Recorder) ATR() *iso7816.ATR { return r.Atr }
-
-// Transmit forwards and records.
-func (r *Recorder) Transmit(cmd, resp []byte) (int, error) {
-	n, err := r.Card.Transmit(cmd, resp)
-	if err == nil {
-		r.Ex = append(r.Ex, Exchange{Cmd: bytes.Clone(cmd), Resp: bytes.Clone(resp[:n])})
-	}
-	return n, err
 }

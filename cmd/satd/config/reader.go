@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"satd.dev/satd/balancer"
 	"satd.dev/satd/cardreader"
+	"satd.dev/satd/cardreader/system"
 	"satd.dev/satd/hal/slot"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ type Reader struct {
 	Protocol string `toml:"protocol" comment:"internal (receiver slot), mouse (Phoenix/Smartmouse serial reader), constcw (control words from a file) or sim (simulated card, demo and tests)"`
 	System   string `toml:"system" comment:"sim readers: the simulated card system, conax, seca, griffin or dgcrypt (test data only); empty = taken from the label's prefix"`
 	Local    bool   `toml:"local" comment:"count as a local card for preferlocalcards even if not a physical slot (internal and mouse readers always are)"`
+	PIN      string `toml:"pin" secret:"true" comment:"Conax parental PIN, four digits, sent when the card refuses an ECM for parental control (OSCam: pincode); empty sends none"`
 
 	slot.Config
 	balancer.ReaderConfig
@@ -30,6 +32,13 @@ type Reader struct {
 func (r *Reader) IsLocal() bool {
 	return r.Local || r.Protocol == "internal" || r.Protocol == "mouse"
 }
+
+// SystemOptions returns the card-system settings of the reader.
+func (r *Reader) SystemOptions() system.Options {
+	return system.Options{Policy: r.CWPolicy(), PIN: r.PIN}
+}
+
+var pinRE = regexp.MustCompile(`^[0-9]{4}$`)
 
 // Protocols are the accepted reader protocols.
 var Protocols = []string{"internal", "mouse", "constcw", "sim"}
@@ -58,6 +67,9 @@ func (r *Reader) Validate(report func(key, msg string)) {
 	}
 	if r.System != "" && r.Protocol != "sim" {
 		report("system", "only sim readers take a system; real cards are identified from their ATR")
+	}
+	if r.PIN != "" && !pinRE.MatchString(r.PIN) {
+		report("pin", "must be four digits (or empty for none)")
 	}
 	r.Config.Protocol = r.Protocol // the slot's wiring is the reader's protocol
 	if r.Enable {
