@@ -3,6 +3,7 @@ package system
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -39,6 +40,9 @@ const (
 )
 
 var conaxHistorical = []byte("0B00")
+
+// errConaxHang is the status word 90 11: the card hangs until a reset.
+var errConaxHang = errors.New("the card hangs (90 11)")
 
 // Conax status words and answers.
 const (
@@ -114,9 +118,13 @@ func (x *Conax) Init(_ context.Context, c cardreader.Card) error {
 		return fmt.Errorf("%w: DD 82 answer has no unique address (shared: %v)", ErrCard, shared)
 	}
 	// Subscriptions and PPV events are informative: a card that refuses
-	// them still decodes.
-	id.Subscriptions = x.records(c, x.cmdOf(conaxCLA, conaxSubs, 0x1C, 0x01, 0x00), "DD C6", nil)
-	id.Subscriptions = x.records(c, x.params(0x1C, 0x01, 0x01), "DD 26 PPV", id.Subscriptions)
+	// them still decodes, unless it hangs.
+	if id.Subscriptions, err = x.records(c, x.cmdOf(conaxCLA, conaxSubs, 0x1C, 0x01, 0x00), "DD C6", nil); err != nil {
+		return err
+	}
+	if id.Subscriptions, err = x.records(c, x.params(0x1C, 0x01, 0x01), "DD 26 PPV", id.Subscriptions); err != nil {
+		return err
+	}
 	x.hang.explained()
 	x.set(id)
 	return nil
@@ -151,12 +159,16 @@ func walkAddresses(tag byte, v []byte, f func(addr []byte)) {
 }
 
 // records reads subscription or PPV records with cmd and appends them to
-// subs; errors end the read quietly.
-func (x *Conax) records(c Transmitter, cmd []byte, name string, subs []Subscription) []Subscription {
-	_ = x.exchange(c, cmd, name, func(_ byte, v []byte) {
+// subs. A refusal ends the read quietly; a hanging card or a transport
+// failure is an error.
+func (x *Conax) records(c Transmitter, cmd []byte, name string, subs []Subscription) ([]Subscription, error) {
+	err := x.exchange(c, cmd, name, func(_ byte, v []byte) {
 		subs = append(subs, conaxRecord(v)...)
 	})
-	return subs
+	if err != nil && (errors.Is(err, errConaxHang) || !errors.Is(err, ErrCard)) {
+		return subs, err
+	}
+	return subs, nil
 }
 
 // conaxRecord decodes one record: an id (2 bytes), then sub-nanos 01
@@ -200,7 +212,7 @@ func (x *Conax) exchange(c Transmitter, cmd []byte, name string, f func(tag byte
 		sw1, sw2 := x.resp[n-2], x.resp[n-1]
 		switch {
 		case sw1 == 0x90 && sw2 == 0x11:
-			return fmt.Errorf("%w: %s: the card hangs (90 11)", ErrCard, name)
+			return fmt.Errorf("%w: %s: %w", ErrCard, name, errConaxHang)
 		case sw1 != conaxMoreData || sw2 == 0:
 			if sw1 != 0x90 && sw1 != conaxMoreData {
 				return statusError(name, sw1, sw2)
