@@ -9,6 +9,7 @@ import (
 
 	"satd.dev/satd/balancer"
 	"satd.dev/satd/cardreader"
+	"satd.dev/satd/cardreader/cardsim/personality"
 	"satd.dev/satd/cardreader/system"
 )
 
@@ -25,6 +26,8 @@ type cardSource struct {
 	// simCard is the card side of a sim reader's virtual slot (nil for a
 	// real slot): where tests insert and pull the simulated card.
 	simCard *haltest.Card
+	// simMode switches how a sim reader's card answers ECMs (tests).
+	simMode func(personality.Mode)
 }
 
 type activeSystem struct{ system.System }

@@ -68,5 +68,8 @@ func newSimSource(r config.Reader) (*cardSource, error) {
 	src.extra = func(ctx context.Context) { sim.Run(ctx) }
 	src.closeSlot = func() { slot.Close() }
 	src.simCard = card
+	if m, ok := sc.p.(interface{ SetMode(personality.Mode) }); ok {
+		src.simMode = m.SetMode
+	}
 	return src, nil
 }

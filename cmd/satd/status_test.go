@@ -18,6 +18,7 @@ import (
 	"aead.dev/minisign"
 
 	"satd.dev/satd/balancer"
+	"satd.dev/satd/cardreader/cardsim/personality"
 	"satd.dev/satd/cmd/satd/config"
 	"satd.dev/satd/cmd/satd/update"
 	"satd.dev/satd/cmd/satd/web"
@@ -289,4 +290,43 @@ func FuzzFirmwareUpload(f *testing.F) {
 			t.Fatal("arbitrary upload installed")
 		}
 	})
+}
+
+// TestCardResetOnStatus: a simulated Conax card that hangs (90 11) is
+// warm-reset at its card system's request, answers again, and the reset
+// is counted in the reader status the Status page and /api/status show.
+func TestCardResetOnStatus(t *testing.T) {
+	d := startRig(t)
+	rc, ok := part[*readersComponent](d)
+	if !ok {
+		t.Fatal("no readers component")
+	}
+	var src *cardSource
+	for _, u := range rc.units {
+		if s, ok := u.src.(*cardSource); ok && u.cfg.Label == "card1" {
+			src = s
+		}
+	}
+	if src == nil || src.simMode == nil {
+		t.Fatal("no sim reader card1")
+	}
+	src.simMode(personality.Hang)
+	solveOne(t, d, 1, balancer.NotFound)
+	src.simMode(personality.Normal)
+	deadline := time.Now().Add(30 * time.Second)
+	for st := d.readers()[1]; st.CardResets == 0 || st.State != "ready"; st = d.readers()[1] {
+		if time.Now().After(deadline) {
+			t.Fatalf("no card reset: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The balancer keeps the hang's not-found for this service a while:
+	// ask the card directly.
+	ecm := []byte{0x80, 0x70, 0x03, 1, 2, 3}
+	if res, cw, why := src.solve(&balancer.Request{CAID: 0x0B00, SrvID: 1, ECM: ecm}); res != balancer.Found || cw != personality.ExpectedCW("conax", ecm) {
+		t.Errorf("after the reset: %v % X %s", res, cw, why)
+	}
+	if card := (daemonStatus{d}).Status().Readers[1]; card.CardResets != 1 {
+		t.Errorf("Status page reader %+v, want 1 card reset", card)
+	}
 }
