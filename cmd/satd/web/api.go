@@ -32,6 +32,10 @@ func (s *Server) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/restart", s.action(s.apiRestart))
 }
 
+// currentPasswordHeader carries the current password of an API change to
+// guarded settings (update trust, file paths).
+const currentPasswordHeader = "X-Current-Password"
+
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
 	d := s.statusData()
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -144,6 +148,10 @@ func (s *Server) apiConfigSave(w http.ResponseWriter, r *http.Request) {
 			ps = append(ps, problemJSON{p.Key, p.Msg})
 		}
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"problems": ps})
+		return
+	}
+	if status, err := s.guardChange(r, cfg, r.Header.Get(currentPasswordHeader)); err != nil {
+		writeJSON(w, status, map[string]any{"error": err.Error()})
 		return
 	}
 	res, err := s.save(cfg)

@@ -133,6 +133,11 @@ func (s *Server) handleConfigSave(w http.ResponseWriter, r *http.Request) {
 		s.renderConfig(w, r, http.StatusUnprocessableEntity, cfg, name, problems, raw, other, d)
 		return
 	}
+	if status, err := s.guardChange(r, cfg, r.PostForm.Get("current")); err != nil {
+		d.Error = "Not saved: " + err.Error()
+		s.renderConfig(w, r, status, cfg, name, nil, nil, nil, d)
+		return
+	}
 	res, err := s.save(cfg)
 	if err != nil {
 		d.Error = "Not saved: " + err.Error()
@@ -231,6 +236,10 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 	cfg, err := config.Parse("uploaded configuration", doc)
 	if err != nil {
 		s.message(w, r, http.StatusUnprocessableEntity, "Restore refused", "The file is not a valid configuration; nothing was changed.\n"+err.Error())
+		return
+	}
+	if status, err := s.guardChange(r, cfg, r.FormValue("current")); err != nil {
+		s.message(w, r, status, "Restore refused", err.Error())
 		return
 	}
 	res, err := s.save(cfg)

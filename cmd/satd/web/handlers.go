@@ -274,27 +274,33 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 
 // recheck asks for the current password again (field "current") before a
 // change that a stolen session must not make: the password itself, the
-// update keys, file paths. It answers the refusal itself and reports false;
-// wrong tries count against the client's login attempts.
+// update keys, file paths. It answers the refusal itself and reports false.
 func (s *Server) recheck(w http.ResponseWriter, r *http.Request, title string) bool {
+	status, err := s.recheckPassword(r, r.FormValue("current"))
+	if err != nil {
+		s.message(w, r, status, title, err.Error())
+	}
+	return err == nil
+}
+
+// recheckPassword checks the current password sent with a guarded change;
+// wrong tries count against the client's login attempts. On refusal it
+// returns the status to answer with.
+func (s *Server) recheckPassword(r *http.Request, password string) (int, error) {
 	who := clientKey(r)
 	if ok, wait := s.thr.attempt(who); !ok {
 		s.opt.Metrics.auth("recheck_throttled")
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		s.message(w, r, http.StatusTooManyRequests, title, "too many wrong passwords; try again later")
-		return false
+		return http.StatusTooManyRequests, fmt.Errorf("too many wrong passwords; try again in %v", wait.Round(time.Second))
 	}
-	switch err := s.checkPassword(r, r.FormValue("current")); {
+	switch err := s.checkPassword(r, password); {
 	case errors.Is(err, ErrBusy):
-		s.message(w, r, http.StatusServiceUnavailable, title, err.Error())
-		return false
+		return http.StatusServiceUnavailable, err
 	case err != nil:
 		s.opt.Metrics.auth("password_change_refused")
-		s.message(w, r, http.StatusForbidden, title, "the current password is wrong")
-		return false
+		return http.StatusForbidden, errors.New("the current password is wrong")
 	}
 	s.thr.succeed(who)
-	return true
+	return 0, nil
 }
 
 func (s *Server) handleFirmware(w http.ResponseWriter, r *http.Request) {

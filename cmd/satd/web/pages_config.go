@@ -34,6 +34,8 @@ func (d configData) write(h html) {
 			writeDeleteBox(h, &sec.Tables[i])
 		}
 	}
+	h.raw("\n<label for=\"current\">Current password (only to change update keys, sources and commands, or file paths)</label>\n" +
+		"<input type=\"password\" id=\"current\" name=\"current\" autocomplete=\"current-password\">")
 	h.raw("\n<div class=\"actions\"><button id=\"save\">Save and apply</button>\n")
 	if sec.Array {
 		h.raw(`<a class="button"`)

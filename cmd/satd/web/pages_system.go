@@ -7,6 +7,7 @@ func (d systemData) write(h html) {
 		"<div class=\"card\"><h2>Backup</h2><p>Download the configuration in force (the password is not in it).</p><a class=\"button\" id=\"backup\" href=\"/system/backup\" download>Download backup</a></div>\n" +
 		"<div class=\"card\"><h2>Restore</h2><form method=\"post\" action=\"/system/restore\" enctype=\"multipart/form-data\">\n" +
 		"<label for=\"backup-file\">Configuration file (.toml)</label><input type=\"file\" id=\"backup-file\" name=\"backup\" accept=\".toml,text/plain\" required>\n" +
+		"<label for=\"restore-current\">Current password (if the file changes update settings or file paths)</label><input type=\"password\" id=\"restore-current\" name=\"current\" autocomplete=\"current-password\">\n" +
 		"<button id=\"restore\">Validate and restore</button></form></div>\n" +
 		"<div class=\"card\"><h2>Change password</h2><form method=\"post\" action=\"/system/password\">\n" +
 		"<label for=\"current\">Current password</label><input type=\"password\" id=\"current\" name=\"current\" autocomplete=\"current-password\" required>\n" +
