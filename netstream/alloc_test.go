@@ -64,7 +64,7 @@ func TestSendStepAllocatesNothing(t *testing.T) {
 	// to the live edge is fine here (and allocation-free), a drop is not.
 	s.cfg.MaxSkips = 1 << 30
 	fd := dialDetached(t, addr)
-	l := &listener{m: m, fd: fd, metaint: 16000, until: 16000, lastProgress: time.Now().UnixNano()}
+	l := &listener{m: m, fd: int32(fd), metaint: 16000, until: 16000, lastProgress: time.Now().UnixNano()}
 	sh := s.fan.shards[0]
 	i := 0
 	step := func() {
@@ -141,7 +141,7 @@ func BenchmarkFanout(b *testing.B) {
 	var ls []*listener
 	for range 100 {
 		fd := dialDetached(b, addr)
-		ls = append(ls, &listener{m: m, fd: fd, lastProgress: time.Now().UnixNano()})
+		ls = append(ls, &listener{m: m, fd: int32(fd), lastProgress: time.Now().UnixNano()})
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

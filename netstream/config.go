@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +50,8 @@ type Config struct {
 	SSLCertificate string         `toml:"ssl-certificate" comment:"PEM certificate chain for ssl listen sockets (Icecast's <ssl-certificate>; may hold the key too); re-read on reload (SIGHUP)"`
 	SSLKey         string         `toml:"ssl-key" comment:"PEM private key of ssl-certificate (empty = in the certificate file)"`
 	ListenSockets  []ListenSocket `toml:"listen-socket" comment:"more sockets besides listen, like Icecast's <listen-socket> (port, bind-address, ssl)"`
+	Location       string         `toml:"location" comment:"location shown in /status-json.xsl and /admin/stats (Icecast's <location>)"`
+	AdminContact   string         `toml:"admin" comment:"admin contact shown in /status-json.xsl and /admin/stats (Icecast's <admin>)"`
 
 	Mounts []MountConfig `toml:"mount" comment:"one [[stream.mount]] table per mount point"`
 }
@@ -70,6 +73,9 @@ type MountConfig struct {
 	Type              string     `toml:"type" comment:"Content-Type override (audio/mpeg, audio/aac, application/ogg); empty = from the source"`
 	Title             string     `toml:"title" comment:"initial StreamTitle (the file source keeps it)"`
 	MetaInterval      int        `toml:"icy-metadata-interval" comment:"bytes between ICY metadata blocks for clients that ask (Icecast 16000)"`
+	FallbackMount     string     `toml:"fallback-mount" comment:"mount that listeners move to while this one has no source (Icecast's <fallback-mount>); they get it instead of silence"`
+	FallbackOverride  bool       `toml:"fallback-override" comment:"when this mount's source returns, listeners of fallback-mount move back to it (Icecast's <fallback-override>)"`
+	Hidden            bool       `toml:"hidden" comment:"leave the mount out of /status-json.xsl and /status.json (Icecast's <hidden>); admin still lists it"`
 	OggNoICY          bool       `toml:"ogg-no-icy" comment:"like Icecast, offer no ICY metadata on an Ogg mount (titles then reach players only in the Ogg comment header)"`
 	FallbackHold      Duration   `toml:"fallback-hold" comment:"how long listeners get silence while the mount has no source, before a staggered close"`
 	FallbackTitle     string     `toml:"fallback-title" comment:"StreamTitle while sourceless (empty = keep the last one)"`
@@ -137,6 +143,8 @@ func DefaultConfig() Config {
 		DrainDelay:     Duration(4 * time.Second),
 		DrainWindow:    Duration(30 * time.Second),
 		AdminUser:      "admin",
+		Location:       "Earth",
+		AdminContact:   "icemaster@localhost",
 		AdmissionFloor: 50,
 		Handshakes:     1024,
 		PassFailures:   5,
@@ -288,6 +296,9 @@ func (c Config) Validate(report func(key, msg string)) {
 		}
 		seen[m.Name] = true
 		m.Validate(func(k, msg string) { report(prefix+k, msg) })
+		if fb := m.FallbackMount; fb != "" && (fb == m.Name || !slices.ContainsFunc(c.Mounts, func(o MountConfig) bool { return o.Name == fb })) {
+			report(prefix+"fallback-mount", fmt.Sprintf("%q must name another configured mount", fb))
+		}
 	}
 }
 
@@ -296,8 +307,11 @@ func (m MountConfig) Validate(report func(key, msg string)) {
 	if !strings.HasPrefix(m.Name, "/") || len(m.Name) < 2 || strings.ContainsAny(m.Name, "? #") {
 		report("mount-name", fmt.Sprintf("%q must start with / and hold no space, ? or #", m.Name))
 	}
+	if strings.HasPrefix(m.Name, "/admin/") {
+		report("mount-name", fmt.Sprintf("%q is reserved (/admin/ is the admin API)", m.Name))
+	}
 	switch m.Name {
-	case "/healthz", "/readyz", "/status.json", "/admin/metadata":
+	case "/healthz", "/readyz", "/status.json", "/status-json.xsl":
 		report("mount-name", fmt.Sprintf("%q is reserved", m.Name))
 	}
 	for i, u := range m.Upstreams {

@@ -27,8 +27,9 @@ const (
 // no request state of its own: a writer shard services its raw socket with
 // non-blocking writes. It is kept small because it is the per-listener cost.
 type listener struct {
-	m   *mount
-	fd  int      // non-blocking socket owned by the shard (closed by finish)
+	m   *mount   // changed only by its shard, under the shard's mutex (moveclients)
+	fd  int32    // non-blocking socket owned by the shard (closed by finish)
+	id  uint32   // Icecast client ID (listclients, killclient)
 	who *session // nil for an anonymous listener nobody needs to hear about
 
 	cursor  uint64 // ring sequence being sent
@@ -47,10 +48,11 @@ type listener struct {
 	bytes        uint64
 	lastProgress int64
 	skipWin      int64
-	skipCount    int
+	skipCount    int32
 	kill         atomic.Bool
-	closeAt      atomic.Int64 // unix nanos; 0 = not scheduled
-	limitAt      int64        // unix nanos from the auth time limit; 0 = none
+	closeAt      atomic.Int64          // unix nanos; 0 = not scheduled
+	limitAt      int64                 // unix nanos from the auth time limit; 0 = none
+	moveTo       atomic.Pointer[mount] // set by moveclients; the shard moves l
 }
 
 // session is who a listener is, kept only when something needs it after the
@@ -256,6 +258,9 @@ func (sh *shard) service(l *listener, now int64) string {
 	if l.limitAt != 0 && now >= l.limitAt {
 		return "time limit"
 	}
+	if to := l.moveTo.Load(); to != nil && int(l.preOff) == len(l.pre) && l.metaOff == len(l.metaBlk) {
+		sh.move(l, to)
+	}
 	cfg := &sh.fan.srv.cfg
 	r := l.m.ring
 	head := r.head.Load()
@@ -275,7 +280,7 @@ func (sh *shard) service(l *listener, now int64) string {
 		}
 		l.skipCount++
 		l.m.skips.Add(1)
-		if l.skipCount > cfg.MaxSkips {
+		if int(l.skipCount) > cfg.MaxSkips {
 			l.m.drops.Add(1)
 			return "too slow"
 		}
@@ -413,9 +418,32 @@ func (sh *shard) advance(l *listener, n int) {
 	}
 }
 
+// move hands l over to mount to at that mount's live edge (Icecast's
+// moveclients). It runs between two writes, with no metadata block or
+// response head half sent, so the ICY interval simply continues.
+func (sh *shard) move(l *listener, to *mount) {
+	l.moveTo.Store(nil)
+	from := l.m
+	if to == from {
+		return
+	}
+	from.listeners.Add(-1)
+	from.unregister(l)
+	sh.mu.Lock()
+	l.m = to
+	sh.mu.Unlock()
+	to.addListener()
+	to.register(l)
+	l.cursor, l.off = to.ring.startFor(0), 0
+	l.sentVer = 0 // the new mount's title goes out at the next metadata point
+	if h := to.oggHdr.Load(); h != nil && codec(to.codec.Load()) == codecOgg {
+		l.pre, l.preOff, l.preHead = h.pages, 0, 0
+	}
+}
+
 // finish closes a listener and reports its session.
 func (f *fanout) finish(l *listener, reason string) {
-	_ = syscall.Close(l.fd)
+	_ = syscall.Close(int(l.fd))
 	f.lsn.Add(-1)
 	l.m.listeners.Add(-1)
 	l.m.unregister(l)

@@ -13,7 +13,7 @@ import (
 func TestWriteBatch(t *testing.T) {
 	s, m := newTestMount(t)
 	s.fan.batch = int64(time.Second)
-	l := &listener{m: m, fd: dialDetached(t, discardServer(t)), lastProgress: time.Now().UnixNano()}
+	l := &listener{m: m, fd: int32(dialDetached(t, discardServer(t))), lastProgress: time.Now().UnixNano()}
 	sh := s.fan.shards[0]
 	tests := []struct {
 		name    string

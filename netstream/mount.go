@@ -86,6 +86,10 @@ type mount struct {
 
 	adm       atomic.Pointer[admission]
 	listeners atomic.Int64
+	peak      atomic.Int64 // most listeners at once (Icecast's listener_peak)
+	rate      atomic.Int32 // sample rate of the audio (0 = unknown)
+	chans     atomic.Int32 // channels of the audio (0 = unknown)
+	since     atomic.Int64 // unix nanos when the current source attached (stream_start)
 	skips     atomic.Uint64
 	drops     atomic.Uint64
 
@@ -152,6 +156,8 @@ func (m *mount) attach(src *sourceRef, c codec) bool {
 	m.codec.Store(uint32(c))
 	m.downSince = time.Time{}
 	m.closing = false
+	m.since.Store(time.Now().UnixNano())
+	m.overrideFallback()
 	m.srv.log.Info("stream: source attached", "mount", m.name, "kind", kindNames[src.kind], "url", src.url, "codec", c.String())
 	return true
 }
@@ -170,6 +176,34 @@ func (m *mount) detach(src *sourceRef) {
 		m.gapStart, m.gapProduced = time.Now(), 0
 	}
 	m.srv.log.Warn("stream: source lost", "mount", m.name, "kind", kindNames[src.kind], "url", src.url)
+	if fb := m.fallback(); fb != nil {
+		go m.srv.moveClients(m, fb) // the fallback plays instead of silence
+	}
+}
+
+// fallback returns the fallback mount when it has a source, else nil.
+func (m *mount) fallback() *mount {
+	name := m.cfg.Load().FallbackMount
+	if name == "" {
+		return nil
+	}
+	fb := m.srv.mount(name)
+	if fb == nil || fb == m || fb.srcDesc.Load() == nil {
+		return nil
+	}
+	return fb
+}
+
+// overrideFallback moves the fallback mount's listeners back to m when its
+// source returns and fallback-override is set (Icecast moves them all).
+func (m *mount) overrideFallback() {
+	mc := m.cfg.Load()
+	if !mc.FallbackOverride || mc.FallbackMount == "" {
+		return
+	}
+	if fb := m.srv.mount(mc.FallbackMount); fb != nil && fb != m {
+		go m.srv.moveClients(fb, m)
+	}
 }
 
 // ingest feeds bytes from src; it returns false if src is no longer active.
@@ -267,6 +301,8 @@ func (m *mount) realFrame(f []byte, fi frameInfo) {
 			m.staggerClose(m.srv.cfg.DrainWindow.Std())
 		}
 		m.key = fi.key
+		m.rate.Store(int32(fi.sampleRate))
+		m.chans.Store(int32(fi.channels))
 		m.silence = silenceFrame(c, f)
 		m.silenceDur = fi.dur
 	}
@@ -364,6 +400,13 @@ func (m *mount) playable() bool {
 		return false
 	}
 	return m.active != nil || m.silence != nil
+}
+
+// addListener counts a new listener and keeps the peak.
+func (m *mount) addListener() {
+	n := m.listeners.Add(1)
+	for p := m.peak.Load(); n > p && !m.peak.CompareAndSwap(p, n); p = m.peak.Load() {
+	}
 }
 
 // register replaces any live session of the same identity (the newest

@@ -54,6 +54,7 @@ type Server struct {
 	// upstreamTLS is the base TLS configuration for https upstreams (nil =
 	// the system's roots); tests set it to trust their own certificate.
 	upstreamTLS *tls.Config
+	started     time.Time // Icecast's server_start
 	ctx         context.Context
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
@@ -121,6 +122,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.ln = ln
+	s.started = time.Now()
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	if s.sockets, _, err = s.bindSockets(s.cfg.ListenSockets, nil); err != nil {
 		_ = ln.Close()
@@ -445,6 +447,12 @@ func (s *Server) handle(conn net.Conn, ip string) {
 		writeSimple(conn, code, nil, bodyFor(req, why+"\n"))
 	case path == "/status.json" && !s.hostAllowed(req.Host):
 		writeSimple(conn, http.StatusMisdirectedRequest, nil, "unknown Host; add it to stream.allowed-hosts\n")
+	case path == "/status-json.xsl" && !s.hostAllowed(req.Host):
+		writeSimple(conn, http.StatusMisdirectedRequest, nil, "unknown Host; add it to stream.allowed-hosts\n")
+	case path == "/status-json.xsl":
+		writeSimple(conn, http.StatusOK, []string{"Content-Type: application/json; charset=utf-8", "Access-Control-Allow-Origin: *"},
+			bodyFor(req, s.statusJSON()+"\n"))
+	case strings.HasPrefix(path, "/admin/") && path != "/admin/metadata" && s.adminAPI(conn, req):
 	case path == "/status.json":
 		b, _ := json.Marshal(s.Stats())
 		writeSimple(conn, http.StatusOK, []string{"Content-Type: application/json"}, bodyFor(req, string(b)+"\n"))
@@ -671,6 +679,11 @@ func (s *Server) handleQuick(conn net.Conn, head []byte) bool {
 // serveListener admits a listener of m (or answers its HEAD) and hands its
 // socket to a shard. It returns true when conn is spent.
 func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar admitRequest) bool {
+	if m.srcDesc.Load() == nil {
+		if fb := m.fallback(); fb != nil {
+			m = fb // a sourceless mount is served from its fallback, as in Icecast
+		}
+	}
 	cfg, mc := s.conf(), m.cfg.Load()
 	switch {
 	case s.draining.Load():
@@ -736,7 +749,7 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 	}
 	now := time.Now()
 	l := &listener{
-		m: m, fd: fd, start: now.UnixNano(),
+		m: m, fd: int32(fd), id: uint32(ar.clientID), start: now.UnixNano(),
 		cursor: cursor, metaint: metaint, until: metaint, pre: pre, preHead: preHead,
 		lastProgress: now.UnixNano(),
 	}
@@ -755,7 +768,7 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 		}
 		adm.unreported.Add(1) // the token proves a grant; only the report is lost
 	}
-	m.listeners.Add(1)
+	m.addListener()
 	m.register(l)
 	s.fan.attach(l)
 	return true

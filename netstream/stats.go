@@ -178,7 +178,7 @@ func (s *Server) Stats() Stats {
 	now := time.Now()
 	for _, mc := range s.conf().Mounts {
 		m := s.mount(mc.Name)
-		if m == nil {
+		if m == nil || mc.Hidden {
 			continue
 		}
 		ms := MountStats{
