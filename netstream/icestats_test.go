@@ -261,7 +261,7 @@ func TestIcecastStatusJSONShape(t *testing.T) {
 	if err := xml.Unmarshal([]byte(list), &lc); err != nil || lc.Source.Listeners != 1 || lc.Source.Listener[0].IP != "127.0.0.1" {
 		t.Fatalf("listclients: %v %+v", err, lc)
 	}
-	if code, _ := getStatusCode(t, "http://"+s.Addr()+"/admin/listclients?mount=/live"); code != 401 {
+	if code, _ := getStatus(t, "http://"+s.Addr()+"/admin/listclients?mount=/live"); code != 401 {
 		t.Fatalf("listclients without credentials: %d", code)
 	}
 
@@ -308,14 +308,4 @@ func TestIcecastStatusJSONShape(t *testing.T) {
 			}
 		}
 	}
-}
-
-func getStatusCode(t testing.TB, url string) (int, http.Header) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode, resp.Header
 }
