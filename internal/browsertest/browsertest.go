@@ -105,12 +105,17 @@ func Text(t *testing.T, ctx context.Context, sel string) string {
 	return s
 }
 
-// ArtifactDir is where screenshots go: $SATD_ARTIFACTS or a temp directory.
+// ArtifactDir is where screenshots go: $SATD_ARTIFACTS, else artifacts/web
+// at the top of the repository (ignored by git, never committed), else a
+// temporary directory.
 func ArtifactDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("SATD_ARTIFACTS")
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "satd-web-artifacts")
+		if root := moduleRoot(); root != "" {
+			dir = filepath.Join(root, "artifacts", "web")
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -132,4 +137,23 @@ func Screenshot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot %s", path)
+}
+
+// moduleRoot is the directory of go.mod above the working directory, or "".
+func moduleRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for range 20 {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return ""
+		}
+		dir = up
+	}
+	return ""
 }

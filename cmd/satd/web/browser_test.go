@@ -254,3 +254,61 @@ func TestBrowserDemoTiming(t *testing.T) {
 		screenshot(t, ctx, "demo"+strings.NewReplacer("/", "-", "?", "-", "=", "-").Replace(p))
 	}
 }
+
+// TestBrowserScreenshots photographs every page at 1366x900 and at a
+// phone's 390x844 into browsertest.ArtifactDir (artifacts/web, not
+// committed), and checks that no phone page scrolls sideways: tables become
+// cards there, long untrusted strings wrap.
+func TestBrowserScreenshots(t *testing.T) {
+	ctx := browser(t)
+	r := newRig(t, "", nil)
+	busy(r)
+	r.status.st.Services[0].Client = strings.Repeat("a-very-long-client-name-", 6)
+	r.balancer.rows[0].Key = "0B00@000000:0001:0000:64" + strings.Repeat("X", 60)
+	r.srv.pw.set("correct horse")
+	r.start()
+	base := r.url("")
+	step(t, ctx, "log in", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SetValue(chromedp.ID("password"), "correct horse"), chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("uptime")))
+	pages := append([]string{"/config?section=balancer", "/config?section=stream", "/config?section=dvbapi"}, pagePaths...)
+	for _, vp := range []struct {
+		name  string
+		w, h  int64
+		phone bool
+	}{{"1366x900", 1366, 900, false}, {"390x844", 390, 844, true}} {
+		step(t, ctx, "viewport "+vp.name, chromedp.EmulateViewport(vp.w, vp.h))
+		for _, p := range pages {
+			step(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("main")))
+			name := vp.name + strings.NewReplacer("/", "-", "?section=", "-").Replace(p)
+			if p == "/" {
+				name = vp.name + "-status"
+			}
+			screenshot(t, ctx, name)
+			if !vp.phone {
+				continue
+			}
+			sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			wide, err := chromedp.Run(sctx, chromedp.Evaluate[[]string](overflowJS))
+			cancel()
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			if len(wide) > 0 {
+				t.Errorf("%s at %s scrolls sideways: %v", p, vp.name, wide)
+			}
+		}
+	}
+}
+
+// overflowJS returns "" entries when the page fits its width, else the
+// document's widths and up to five elements reaching past the right edge.
+const overflowJS = `(() => {
+  const d = document.documentElement;
+  if (d.scrollWidth <= d.clientWidth) return [];
+  const out = ["scrollWidth " + d.scrollWidth + " > clientWidth " + d.clientWidth];
+  for (const el of document.body.querySelectorAll("*")) {
+    const r = el.getBoundingClientRect();
+    if (r.right > d.clientWidth + 1 && out.length < 6) out.push(el.tagName + (el.id ? "#" + el.id : "") + "." + el.className + " right=" + Math.round(r.right));
+  }
+  return out;
+})()`

@@ -2,6 +2,17 @@
 (function () {
   "use strict";
 
+  // Phone layout: tables become cards (satd.css); each cell is labelled
+  // with its column's heading.
+  var label = function (tr) {
+    var table = tr.closest("table");
+    var ths = table ? table.querySelectorAll("thead th") : [];
+    for (var i = 0; i < tr.cells.length && i < ths.length; i++) {
+      if (ths[i].textContent) { tr.cells[i].setAttribute("data-label", ths[i].textContent); }
+    }
+  };
+  document.querySelectorAll("tbody tr").forEach(label);
+
   // Confirm page after the form moved: go to the new address at once (the
   // old listener is closing); the user confirms from there.
   var moved = document.getElementById("new-url");
@@ -39,13 +50,16 @@
       var e = JSON.parse(ev.data);
       var tr = document.createElement("tr");
       tr.className = "lv-" + e.level;
-      [new Date(e.time).toLocaleString(), e.level, e.msg, e.attrs].forEach(function (v, i) {
+      // The server's time format (the box's local time): "2006-01-02 15:04:05".
+      var when = String(e.time).slice(0, 19).replace("T", " ");
+      [when, e.level, e.msg, e.attrs].forEach(function (v, i) {
         var td = document.createElement("td");
         if (i === 3) { td.className = "mono"; }
         td.textContent = v;
         tr.appendChild(td);
       });
       body.appendChild(tr);
+      label(tr);
       while (body.rows.length > 500) { body.deleteRow(0); }
     };
   }
