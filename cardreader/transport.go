@@ -3,6 +3,7 @@ package cardreader
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 
 	"satd.dev/satd/cardreader/iso7816"
@@ -77,7 +78,34 @@ func (d isoDriver) activate(ctx context.Context, r *Reader, kind hal.ResetKind, 
 	if err != nil {
 		return nil, err
 	}
+	if w, ok := s.port.link.(hal.WorkParamsSetter); ok {
+		if err := w.SetWorkParams(s.workParams()); err != nil {
+			return nil, fmt.Errorf("set work parameters: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// workParams are the negotiated parameters in elementary time units
+// (ISO 7816-3 §10.2, §11.4): WWT = 960·D·WI, CWT = 11 + 2^CWI,
+// BWT = 11 + 2^BWI·960·372·D/F.
+func (s *session) workParams() hal.WorkParams {
+	f, d := s.timing.F, s.timing.D
+	if f <= 0 || d <= 0 {
+		f, d = 372, 1
+	}
+	wi := s.atr.WI
+	if wi <= 0 {
+		wi = 10
+	}
+	return hal.WorkParams{
+		Protocol: s.protocol, F: f, D: d,
+		WWT: 960 * d * wi,
+		CWT: 11 + 1<<(s.atr.CWI&15),
+		BWT: 11 + (1<<(s.atr.BWI&15))*960*372*d/f,
+		EGT: s.atr.N, // the driver takes N itself (255 = minimum guard time)
+		CRC: s.atr.EDC == iso7816.EDCCRC,
+	}
 }
 
 // Compile-time checks of the two transports.

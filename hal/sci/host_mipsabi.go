@@ -1,0 +1,5 @@
+//go:build mips || mipsle || mips64 || mips64le || ppc64 || ppc64le
+
+package sci
+
+const mipsIoctl = true
