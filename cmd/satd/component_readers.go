@@ -62,6 +62,8 @@ func newSource(e env, r config.Reader) (readerSource, error) {
 		return &constcwSource{file: f}, nil
 	case "internal", "mouse":
 		return newSlotSource(e, r)
+	case "pcsc":
+		return newPCSCSource(e, r)
 	}
 	return nil, fmt.Errorf("unknown protocol %q", r.Protocol)
 }

@@ -7,14 +7,15 @@ import (
 	"satd.dev/satd/hal/slot"
 )
 
-// newSlotSource opens the receiver slot or serial reader of an internal or
-// mouse reader and puts the ISO 7816 stack with every card system on it. A
+// newSlotSource opens the receiver slot (kernel smartcard device or UART
+// and GPIO lines) or serial reader of an internal or mouse reader and puts
+// the ISO 7816 stack with every card system on it. A
 // slot that cannot be opened (no such device, GPIO line busy) leaves the
 // reader absent with the reason, rather than stopping the daemon.
 func newSlotSource(e env, r config.Reader) (readerSource, error) {
 	sc := r.Config
 	sc.Protocol = r.Protocol
-	s, err := slot.Open(r.Label, sc, e.log)
+	s, err := slot.OpenAny(r.Label, sc, e.log)
 	if err != nil {
 		e.log.Error("reader slot cannot be opened; the reader stays absent", "reader", r.Label, "err", err)
 		return noSlotSource{why: err.Error()}, nil

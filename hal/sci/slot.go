@@ -13,12 +13,15 @@ import (
 type Clock uint8
 
 // Clock behaviours: fs is the card clock in MHz on most boxes; on boxes
-// whose card clock comes from a PLL it is the divider index, the clock
-// being the reference (cardmhz) / (fs + 1).
+// whose card clock is divided from the 27 MHz system clock it is the
+// divider index, the clock being 27 MHz / (fs + 1).
 const (
 	ClockMHz Clock = iota
 	ClockPLL
 )
+
+// pllRefMhz is the system clock PLL boards divide, in 10 kHz units.
+const pllRefMhz = 2700
 
 // ParseClock reads a board's sci_clock setting: "mhz" (or empty) or "pll".
 func ParseClock(s string) (Clock, error) {
@@ -36,9 +39,9 @@ type Config struct {
 	Name    string
 	Variant Variant
 	Clock   Clock
-	// Mhz is the card clock and CardMhz the nominal clock (ClockMHz) or
-	// the PLL reference (ClockPLL), both in 10 kHz units as in OSCam.
-	Mhz, CardMhz int
+	// Mhz is the card clock in 10 kHz units as in OSCam (357 = 3.57 MHz);
+	// on PLL boards the nearest clock the divider gives is used.
+	Mhz int
 	// Poll is the card-detect polling period; 0 means the caller calls
 	// Poll itself (tests with transcripts).
 	Poll time.Duration
@@ -121,9 +124,9 @@ func New(cfg Config, dev Device) (*Slot, error) {
 
 // clockParams returns fs and the card clock in Hz.
 func clockParams(c Config) (uint32, int) {
-	if c.Clock == ClockPLL && c.CardMhz > c.Mhz {
-		div := max((c.CardMhz+c.Mhz/2)/c.Mhz, 1) // reference / clock, rounded
-		return uint32(div - 1), c.CardMhz * 10_000 / div
+	if c.Clock == ClockPLL {
+		div := max((pllRefMhz+c.Mhz/2)/c.Mhz, 1) // reference / clock, rounded
+		return uint32(div - 1), pllRefMhz * 10_000 / div
 	}
 	return uint32(c.Mhz / 100), c.Mhz * 10_000
 }

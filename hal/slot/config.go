@@ -40,6 +40,12 @@ type Board struct {
 	Chip   string
 	Device string
 	Pins   PinMap
+	// SCIIoctl marks a board whose slots belong to the kernel smartcard
+	// driver (/dev/sciN) and names its ioctl variant: "s" or "0x64".
+	SCIIoctl string
+	// SCIClock is what the driver's fs parameter means: "mhz" (the card
+	// clock in MHz) or "pll" (divider of the 27 MHz system clock).
+	SCIClock string
 }
 
 // Validate reports the problems of a board profile: its chip and the
@@ -50,6 +56,7 @@ func (b Board) Validate(report func(key, msg string)) {
 		report("chip", fmt.Sprintf("%q: want tda8024 or tda8035", b.Chip))
 	}
 	b.Pins.checkSyntax(report)
+	b.validateSCI(report)
 }
 
 // checkSyntax reports every line address of m that does not parse.
@@ -73,11 +80,26 @@ func (m PinMap) lines() []pinLine {
 }
 
 // Boards holds the built-in board profiles selectable with `board =
-// "name"`. Only wirings checked on real hardware belong here; until then an
-// image maintainer names a receiver's wiring once in a [[board]] table of
-// the configuration (docs/slots.md), which the configuration layer hands
-// over in Config.Profile.
-var Boards = map[string]Board{}
+// "name"`: the enigma2 receiver families whose slots belong to the kernel
+// smartcard driver (device, ioctl variant, meaning of fs), as OSCam's
+// internal reader drives them. A reader's second slot sets device =
+// "/dev/sci1". GPIO wirings are not built in: an image maintainer names a
+// receiver's wiring once in a [[board]] table of the configuration
+// (docs/slots.md), which the configuration layer hands over in
+// Config.Profile.
+var Boards = map[string]Board{
+	// Vu+ (Solo, Duo, Uno, Ultimo, Zero and the 4K models).
+	"vuplus": {Device: "/dev/sci0", SCIIoctl: "s", SCIClock: "mhz"},
+	// Dreambox DM800/DM8000/DM7020HD/DM900/DM920: fs divides the 27 MHz
+	// system clock.
+	"dreambox": {Device: "/dev/sci0", SCIIoctl: "s", SCIClock: "pll"},
+	// GigaBlue (Quad, UE, Trio 4K …).
+	"gigablue": {Device: "/dev/sci0", SCIIoctl: "s", SCIClock: "mhz"},
+	// Zgemma (H-series, i55) and other HiSilicon/Broadcom clones.
+	"zgemma": {Device: "/dev/sci0", SCIIoctl: "s", SCIClock: "mhz"},
+	// Octagon (SF4008, SF8008 …).
+	"octagon": {Device: "/dev/sci0", SCIIoctl: "s", SCIClock: "mhz"},
+}
 
 // Config describes one slot; it is embedded flat into each [[reader]]
 // table of the satd configuration, next to the reader's own options.
@@ -206,6 +228,11 @@ func (c Config) Validate(report func(key, msg string)) {
 	if c.PollMs < 5 || c.PollMs > 5000 {
 		report("poll_ms", fmt.Sprintf("%d: want 5..5000", c.PollMs))
 	}
+	if c.SCI() {
+		c.validateSCI(report)
+		return
+	}
+	c.checkDeviceKind(report)
 	if c.Protocol == "internal" {
 		c.validateInternal(report)
 		return

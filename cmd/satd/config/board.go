@@ -14,6 +14,9 @@ type Board struct {
 	Chip   string      `toml:"chip" comment:"interface chip of the slots: tda8024 or tda8035; empty = tda8024"`
 	Device string      `toml:"device" comment:"serial device of the card I/O line when all slots of the board share one"`
 	Pins   slot.PinMap `toml:"pins" comment:"GPIO lines of the slot (a reader's pins.* entries override single lines)"`
+	// Boards of the kernel smartcard driver (/dev/sciN) need no pins.
+	SCIIoctl string `toml:"sci_ioctl" comment:"slots of the kernel smartcard driver (/dev/sciN): ioctl variant, s (modern drivers) or 0x64 (older boxes); empty = not an sci board"`
+	SCIClock string `toml:"sci_clock" comment:"sci boards: what the driver's fs parameter is, mhz (card clock in MHz) or pll (divider of the 27 MHz system clock)"`
 }
 
 // Validate reports every problem of one [[board]] table.
@@ -28,7 +31,7 @@ func (b *Board) Validate(report func(key, msg string)) {
 }
 
 func (b *Board) profile() slot.Board {
-	return slot.Board{Chip: b.Chip, Device: b.Device, Pins: b.Pins}
+	return slot.Board{Chip: b.Chip, Device: b.Device, Pins: b.Pins, SCIIoctl: b.SCIIoctl, SCIClock: b.SCIClock}
 }
 
 // validateBoards checks the [[board]] tables and hands each reader the

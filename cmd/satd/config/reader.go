@@ -18,9 +18,9 @@ import (
 type Reader struct {
 	Label    string `toml:"label" comment:"unique name of the reader (OSCam: label)"`
 	Enable   bool   `toml:"enable" comment:"use this reader (OSCam: enable)"`
-	Protocol string `toml:"protocol" comment:"internal (receiver slot), mouse (Phoenix/Smartmouse serial reader), constcw (control words from a file) or sim (simulated card, demo and tests)"`
+	Protocol string `toml:"protocol" comment:"internal (receiver slot: /dev/sciN of the kernel smartcard driver, or UART and GPIO lines), mouse (Phoenix/Smartmouse serial reader), pcsc (any PC/SC reader through pcscd; device = reader name or index), constcw (control words from a file) or sim (simulated card, demo and tests)"`
 	System   string `toml:"system" comment:"sim readers: the simulated card system, conax, seca, griffin or dgcrypt (test data only); empty = taken from the label's prefix"`
-	Local    bool   `toml:"local" comment:"count as a local card for preferlocalcards even if not a physical slot (internal and mouse readers always are)"`
+	Local    bool   `toml:"local" comment:"count as a local card for preferlocalcards even if not a physical slot (internal, mouse and pcsc readers always are)"`
 	PIN      string `toml:"pin" secret:"true" comment:"Conax parental PIN, four digits, sent when the card refuses an ECM for parental control (OSCam: pincode); empty sends none"`
 
 	slot.Config
@@ -30,7 +30,7 @@ type Reader struct {
 
 // IsLocal reports whether the reader counts as a local card for the balancer.
 func (r *Reader) IsLocal() bool {
-	return r.Local || r.Protocol == "internal" || r.Protocol == "mouse"
+	return r.Local || r.Protocol == "internal" || r.Protocol == "mouse" || r.Protocol == "pcsc"
 }
 
 // SystemOptions returns the card-system settings of the reader.
@@ -41,7 +41,7 @@ func (r *Reader) SystemOptions() system.Options {
 var pinRE = regexp.MustCompile(`^[0-9]{4}$`)
 
 // Protocols are the accepted reader protocols.
-var Protocols = []string{"internal", "mouse", "constcw", "sim"}
+var Protocols = []string{"internal", "mouse", "pcsc", "constcw", "sim"}
 
 // SimSystems are the card systems a sim reader can simulate.
 var SimSystems = []string{"conax", "seca", "griffin", "dgcrypt"}
@@ -80,5 +80,8 @@ func (r *Reader) Validate(report func(key, msg string)) {
 	r.Options.Validate(report)
 	if !ok {
 		report("protocol", fmt.Sprintf("%q is not one of %s", r.Protocol, strings.Join(Protocols, ", ")))
+	}
+	if r.Protocol == "pcsc" && strings.HasPrefix(r.Device, "/") {
+		report("device", fmt.Sprintf("%q: a pcsc reader's device is the reader's name or index in pcscd's list (e.g. 0), not a path", r.Device))
 	}
 }

@@ -6,12 +6,13 @@ import (
 	"strings"
 
 	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/hal/slot"
 )
 
 // unsupportedReaders are local reader types satd has no driver for.
 var unsupportedReaders = map[string]bool{
 	"smargo":      true, // Smargo Smartreader+ in its own mode
-	"smartreader": true, "pcsc": true, "sc8in1": true, "mp35": true, "stapi": true, "stinger": true,
+	"smartreader": true, "sc8in1": true, "mp35": true, "stapi": true, "stinger": true,
 	"serial": true, "db2com": true, "sci": true, "emu": true,
 }
 
@@ -55,7 +56,7 @@ func (c *converter) reader(file string, s Section, labels map[string]bool) {
 		c.ignore(file, s.Line, whole, "protocol = "+proto, "network reader of a card-sharing protocol: satd reads local cards only")
 		return
 	case unsupportedReaders[proto]:
-		c.ignore(file, s.Line, whole, "protocol = "+proto, "reader type not supported by satd (internal, mouse and constcw are)")
+		c.ignore(file, s.Line, whole, "protocol = "+proto, "reader type not supported by satd (internal, mouse, pcsc and constcw are)")
 		return
 	case !isProtocol(proto):
 		c.ignore(file, s.Line, whole, "protocol = "+proto, "unknown reader protocol")
@@ -100,18 +101,22 @@ var readerNotImported = map[string]string{
 	"cardmhz": "satd runs and times the card at the slot's real clock (mhz); OSCam's nominal card clock has no use there",
 }
 
-// internalSlot disables an internal reader whose GPIO lines the OSCam file
-// cannot give: OSCam drives such a slot through the kernel's SCI driver
-// (/dev/sciN), while satd drives the UART and the interface chip's lines
-// itself, and only the user knows the board's lines.
+// internalSlot keeps an internal reader on a kernel smartcard device
+// (/dev/sciN) as it is: satd drives it through the same driver as OSCam.
+// Any other internal reader is disabled unless the file gives its GPIO
+// lines: satd drives such a slot's UART and interface chip itself, and
+// only the user knows the board's lines.
 func (c *converter) internalSlot(file string, s Section, prefix string, r *config.Reader) {
 	if r.Protocol != "internal" || (r.Pins.CMDVCC != "" && r.Pins.RST != "" && r.Pins.OFF != "") {
 		return
 	}
+	if slot.IsSCIDevice(r.Device) {
+		return
+	}
 	r.Enable = false
 	c.rep.Notes = append(c.rep.Notes, fmt.Sprintf(
-		"%s:%d: %s (%s) is an internal slot: OSCam drives it through the kernel's SCI driver, satd through the UART and GPIO lines; "+
-			"describe device and pins (docs/slots.md), then set enable = true. It is imported disabled.", file, s.Line, prefix, r.Label))
+		"%s:%d: %s (%s) is an internal slot on %q, which is no kernel smartcard device (/dev/sciN): satd drives such a slot through the UART and GPIO lines; "+
+			"describe device and pins (docs/slots.md), then set enable = true. It is imported disabled.", file, s.Line, prefix, r.Label, r.Device))
 }
 
 // caidRemap reports the remapping entries of a reader's caid list
