@@ -31,6 +31,10 @@ test:
 	@# status is the recipe's (no pipe to hide a failure behind).
 	@out=$$($(GO) test -count=1 -run TestATRCorpus -v ./cardreader/iso7816 2>&1); rc=$$?; \
 		printf '%s\n' "$$out" | grep -v '^=== RUN' || true; exit $$rc
+	@# The PC/SC reader against pcscd + vpcd + two virtual cards: the APDU
+	@# round-trip time through pcscd, printed.
+	@out=$$($(GO) test -count=1 -run TestPCSCVirtualCards -v ./cardreader/pcsc 2>&1); rc=$$?; \
+		printf '%s\n' "$$out" | grep -E 'round-trip|SKIP|^(ok|FAIL|--- FAIL)' || true; exit $$rc
 
 # Cross-architecture test suite under qemu-user (no -race on 32-bit targets).
 test-cross:

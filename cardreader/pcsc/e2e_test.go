@@ -38,6 +38,9 @@ type rig struct {
 
 func needParts(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped in -short mode: starts pcscd and virtual cards")
+	}
 	for _, p := range []string{pcscdBin, vpcdLib, viccLib, pythonBin} {
 		if _, err := os.Stat(p); err != nil {
 			t.Skipf("skipped: the PC/SC test needs pcscd, vsmartcard-vpcd and python3-virtualsmartcard (.ci/deps test): %v", err)

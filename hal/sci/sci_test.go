@@ -137,7 +137,7 @@ func runReader(t *testing.T, arch, file string) (*Slot, *cardreader.Reader, *Tra
 		t.Fatal(err)
 	}
 	tr := loadTranscript(t, file)
-	s, err := New(Config{Name: "sci0", Mhz: 357, Layout: l}, tr)
+	s, err := New(Config{Name: "sci0", ClockHz: 3_570_000, Layout: l}, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ ioctl CARD_PRESENT 40047308 00000000 -> 01000000
 		t.Fatal(err)
 	}
 	arm, _ := LayoutOf("arm")
-	s, err := New(Config{Name: "sci0", Mhz: 357, Layout: arm}, tr)
+	s, err := New(Config{Name: "sci0", ClockHz: 3_570_000, Layout: arm}, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestRealDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	s, err := New(Config{Name: path, Mhz: 357, Poll: 100 * time.Millisecond}, NewRecorder(dev, &log))
+	s, err := New(Config{Name: path, ClockHz: 3_570_000, Poll: 100 * time.Millisecond}, NewRecorder(dev, &log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,10 +289,10 @@ func TestClockParams(t *testing.T) {
 		fs    uint32
 		clock int
 	}{
-		{Config{Mhz: 357}, 3, 3_570_000},
-		{Config{Mhz: 600}, 6, 6_000_000},
-		{Config{Mhz: 357, Clock: ClockPLL}, 7, 3_375_000}, // 27 MHz / 8
-		{Config{Mhz: 450, Clock: ClockPLL}, 5, 4_500_000}, // 27 MHz / 6
+		{Config{ClockHz: 3_570_000}, 3, 3_570_000},
+		{Config{ClockHz: 6_000_000}, 6, 6_000_000},
+		{Config{ClockHz: 3_570_000, Clock: ClockPLL}, 7, 3_375_000}, // 27 MHz / 8
+		{Config{ClockHz: 4_500_000, Clock: ClockPLL}, 5, 4_500_000}, // 27 MHz / 6
 	} {
 		fs, clock := clockParams(tc.c)
 		if fs != tc.fs || clock != tc.clock {

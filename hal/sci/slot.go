@@ -20,8 +20,8 @@ const (
 	ClockPLL
 )
 
-// pllRefMhz is the system clock PLL boards divide, in 10 kHz units.
-const pllRefMhz = 2700
+// pllRefHz is the system clock PLL boards divide.
+const pllRefHz = 27_000_000
 
 // ParseClock reads a board's sci_clock setting: "mhz" (or empty) or "pll".
 func ParseClock(s string) (Clock, error) {
@@ -39,9 +39,9 @@ type Config struct {
 	Name    string
 	Variant Variant
 	Clock   Clock
-	// Mhz is the card clock in 10 kHz units as in OSCam (357 = 3.57 MHz);
-	// on PLL boards the nearest clock the divider gives is used.
-	Mhz int
+	// ClockHz is the card clock; on PLL boards the nearest clock the
+	// divider gives is used.
+	ClockHz int
 	// Poll is the card-detect polling period; 0 means the caller calls
 	// Poll itself (tests with transcripts).
 	Poll time.Duration
@@ -101,8 +101,8 @@ func New(cfg Config, dev Device) (*Slot, error) {
 	if cfg.ATRTimeout <= 0 {
 		cfg.ATRTimeout = defaultATRTO
 	}
-	if cfg.Mhz <= 0 {
-		return nil, fmt.Errorf("sci slot %s: card clock mhz %d must be positive", cfg.Name, cfg.Mhz)
+	if cfg.ClockHz < 1_000_000 {
+		return nil, fmt.Errorf("sci slot %s: card clock %d Hz is below 1 MHz", cfg.Name, cfg.ClockHz)
 	}
 	s := &Slot{cfg: cfg, dev: dev, layout: cfg.Layout, events: make(chan hal.Event, 4),
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -125,10 +125,10 @@ func New(cfg Config, dev Device) (*Slot, error) {
 // clockParams returns fs and the card clock in Hz.
 func clockParams(c Config) (uint32, int) {
 	if c.Clock == ClockPLL {
-		div := max((pllRefMhz+c.Mhz/2)/c.Mhz, 1) // reference / clock, rounded
-		return uint32(div - 1), pllRefMhz * 10_000 / div
+		div := max((pllRefHz+c.ClockHz/2)/c.ClockHz, 1) // reference / clock, rounded
+		return uint32(div - 1), pllRefHz / div
 	}
-	return uint32(c.Mhz / 100), c.Mhz * 10_000
+	return uint32(c.ClockHz / 1_000_000), c.ClockHz
 }
 
 func (s *Slot) initialConfig() hal.LineConfig {

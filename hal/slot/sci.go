@@ -114,5 +114,5 @@ func (c Config) sciConfig(name string) (sci.Config, error) {
 	if err != nil {
 		return sci.Config{}, err
 	}
-	return sci.Config{Name: name, Variant: v, Clock: clk, Mhz: c.Mhz, Poll: t.Poll}, nil
+	return sci.Config{Name: name, Variant: v, Clock: clk, ClockHz: c.ClockHz(), Poll: t.Poll}, nil
 }
