@@ -42,29 +42,13 @@ func CheckDevice(path string) error {
 		return fmt.Errorf("smartcard device %s: %w", path, err)
 	}
 	if fi.Mode()&os.ModeCharDevice == 0 || fi.Mode()&os.ModeDevice == 0 {
-		return fmt.Errorf("smartcard device %s: %w (it is a %s)", path, ErrNotDevice, kind(fi.Mode()))
+		return fmt.Errorf("smartcard device %s: %w (it is a %s)", path, ErrNotDevice, FileKind(fi.Mode()))
 	}
 	return nil
 }
 
 // ErrNotDevice reports a device path that is no character device.
 var ErrNotDevice = errors.New("not a character device")
-
-func kind(m os.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "directory"
-	case m.IsRegular():
-		return "regular file"
-	case m&os.ModeDevice != 0:
-		return "block device"
-	case m&os.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&os.ModeSocket != 0:
-		return "socket"
-	}
-	return "special file"
-}
 
 func (f *file) Ioctl(name string, req uint32, arg []byte) error {
 	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(f.fd), uintptr(req), uintptr(unsafe.Pointer(&arg[0])))

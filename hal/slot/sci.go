@@ -66,24 +66,8 @@ func (c Config) checkDeviceKind(report func(key, msg string)) {
 	case err != nil:
 		report("device", fmt.Sprintf("%q: %v", d, err))
 	case fi.Mode()&fs.ModeCharDevice == 0:
-		report("device", fmt.Sprintf("%q is a %s, not a character device: give the slot's device, e.g. /dev/sci0 or /dev/ttyUSB0", d, kindOf(fi.Mode())))
+		report("device", fmt.Sprintf("%q is a %s, not a character device: give the slot's device, e.g. /dev/sci0 or /dev/ttyUSB0", d, sci.FileKind(fi.Mode())))
 	}
-}
-
-func kindOf(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "directory"
-	case m.IsRegular():
-		return "regular file"
-	case m&fs.ModeDevice != 0:
-		return "block device"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	}
-	return "special file"
 }
 
 // validateSCI checks a board's sci settings.
