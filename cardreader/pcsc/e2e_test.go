@@ -203,7 +203,6 @@ func secaECM(i int) ([]byte, []byte) {
 // with Conax-like and Seca-like personalities): init, 100 ECMs each,
 // removal and re-insertion, and prints the APDU round-trip time.
 func TestPCSCVirtualCards(t *testing.T) {
-	t.Skip("TEMPORARY: waits for issue 14's card-system rework on main (Conax nano 2F, Seca provider bitmap in bytes 2-3); the personalities follow the issue's facts")
 	r := startRig(t)
 	cards := []card{{"conax", conaxECM}, {"seca", secaECM}}
 	for i, c := range cards {
