@@ -202,3 +202,38 @@ func TestImportedChannelNamesOnStatus(t *testing.T) {
 		t.Errorf("names not saved for the next start: %v\n%s", err, saved)
 	}
 }
+
+// TestTypedWidgetsAndErrorSummary: enumerations are selects (a value from
+// the file outside the list is kept as an option), numbers are number
+// inputs, a refused save lists every bad field at the top with a link to it,
+// and the section stays in the form's URL.
+func TestTypedWidgetsAndErrorSummary(t *testing.T) {
+	r := newRig(t, "", func(c *config.Config) { c.Balancer.LBMode = 7 })
+	r.start()
+	c := r.loggedInClient()
+	b := get(t, c, r.url("/config?section=balancer"))
+	for _, want := range []string{
+		`<select id="f-balancer-lb_mode" name="balancer.lb_mode">`,
+		`<option value="1">1 – fastest first</option>`,
+		`<option value="7" selected>7</option>`,
+		`action="/config?section=balancer"`,
+	} {
+		if !strings.Contains(b, want) {
+			t.Errorf("balancer section lacks %s", want)
+		}
+	}
+	b = get(t, c, r.url("/config?section=reader"))
+	if !strings.Contains(b, `<select id="f-reader-0-protocol" name="reader[0].protocol">`) {
+		t.Errorf("reader protocol is not a select")
+	}
+	resp, err := c.PostForm(r.url("/config?section=web"), url.Values{"section": {"web"}, "web.login_attempts": {"0"}, "web.listen": {"nowhere"}})
+	b = body(t, resp, err)
+	if resp.Request.URL.RawQuery != "section=web" {
+		t.Errorf("refused save shown at %s, want the section in the URL", resp.Request.URL)
+	}
+	for _, want := range []string{`id="error-summary"`, `<a href="#f-web-login_attempts">web.login_attempts</a>: must be 1-100`, `<a href="#f-web-listen">web.listen</a>`, `<input type="number" step="any" id="f-web-login_attempts"`} {
+		if !strings.Contains(b, want) {
+			t.Errorf("refused save lacks %s", want)
+		}
+	}
+}

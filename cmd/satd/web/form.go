@@ -56,6 +56,8 @@ type formField struct {
 	// empty submission keeps.
 	Secret bool
 	Set    int // number of values held (1 for a set string)
+	// Choices makes an enumeration a select (widgets.go).
+	Choices []choice
 }
 
 var oscamRE = regexp.MustCompile(`\(OSCam: ([^)]+)\)`)
@@ -198,6 +200,9 @@ func buildField(key string, f reflect.StructField, fv, dv reflect.Value, problem
 	}
 	if r, ok := raw[key]; ok {
 		ff.Value = r
+	}
+	if cs := choicesFor(key, ff.Value); cs != nil && ff.Kind != "lines" {
+		ff.Kind, ff.Choices = "select", cs
 	}
 	// URL passwords are masked; a save that sends them back unchanged
 	// keeps the real ones (applyTable).

@@ -18,7 +18,11 @@ func (d configData) write(h html) {
 		h.text(p.Msg)
 		h.raw(`</p>`)
 	}
-	h.raw("\n<form method=\"post\" action=\"/config\" id=\"config-form\" novalidate>\n<input type=\"hidden\" name=\"section\"")
+	writeErrorSummary(h, sec)
+	// The section stays in the URL, also when the save is refused.
+	h.raw("\n<form method=\"post\"")
+	h.url("action", "/config?section="+url.QueryEscape(sec.Name))
+	h.raw(" id=\"config-form\" novalidate>\n<input type=\"hidden\" name=\"section\"")
 	h.attr("value", sec.Name)
 	h.raw(">\n")
 	if sec.Array {
@@ -123,6 +127,8 @@ func writeField(h html, f *formField) {
 		writeCheckbox(h, f)
 	case f.Kind == "lines":
 		writeTextarea(h, f)
+	case f.Kind == "select":
+		writeSelect(h, f)
 	default:
 		writeTextInput(h, f)
 	}
@@ -210,8 +216,11 @@ func writeSecret(h html, f *formField) {
 }
 
 func writeTextInput(h html, f *formField) {
-	h.raw(`<input type="text"`)
-	h.rawIf(f.Kind == "number", ` inputmode="numeric"`)
+	if f.Kind == "number" {
+		h.raw(`<input type="number" step="any"`)
+	} else {
+		h.raw(`<input type="text"`)
+	}
 	writeInputIDs(h, f)
 	h.attr("value", f.Value)
 	h.rawIf(f.ReadOnly, ` readonly`)
