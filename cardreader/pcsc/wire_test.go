@@ -163,3 +163,37 @@ func TestVersionMismatchNamed(t *testing.T) {
 		t.Fatalf("dial: %v", err)
 	}
 }
+
+// TestTransmitAllocs: a steady-state APDU exchange allocates nothing.
+func TestTransmitAllocs(t *testing.T) {
+	path := fakeDaemon(t, func(c net.Conn) {
+		// AllocsPerRun counts every goroutine: the daemon allocates up front.
+		req, cmd, ans := make([]byte, headerLen+transmitLen), make([]byte, 5), make([]byte, transmitLen+4)
+		ne.PutUint32(ans[24:], 4)
+		for {
+			if _, err := io.ReadFull(c, req); err != nil {
+				return
+			}
+			if _, err := io.ReadFull(c, cmd); err != nil {
+				return
+			}
+			ans[transmitLen], ans[transmitLen+1], ans[transmitLen+2], ans[transmitLen+3] = cmd[1], 0x42, 0x90, 0x00
+			c.Write(ans)
+		}
+	})
+	c, err := Dial(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tr := &transport{card: &Card{c: c, handle: 1, protocol: protoT0, cardTimeout: time.Second}}
+	cmd, resp := []byte{0x80, 0xCA, 0, 0, 2}, make([]byte, 64)
+	allocs := testing.AllocsPerRun(100, func() {
+		if n, err := tr.Transmit(cmd, resp); err != nil || n != 4 {
+			t.Fatalf("transmit: %d %v", n, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per APDU, want 0", allocs)
+	}
+}
