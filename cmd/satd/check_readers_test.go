@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"satd.dev/satd/cmd/satd/config"
 )
 
 // TestCheckSCIDevice: satd -check accepts an internal reader on /dev/sci0
@@ -42,5 +46,35 @@ func TestCheckSCIDevice(t *testing.T) {
 				t.Errorf("exit %d, output:\n%s\nwant exit %d and %q", code, out.String(), tc.code, tc.want)
 			}
 		})
+	}
+}
+
+// TestPCSCReaderWithoutDaemon: a pcsc reader whose pcscd is not running
+// stays absent and its status says why.
+func TestPCSCReaderWithoutDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "pcscd.comm")
+	t.Setenv("PCSCLITE_CSOCK_NAME", sock)
+	cfg := config.Default()
+	r := readerCfg("usb", "pcsc")
+	r.Device = "0"
+	cfg.Readers = []config.Reader{r}
+	ctx, cancel := context.WithCancel(t.Context())
+	d := startReadersAndBalancer(t, ctx, cfg)
+	defer func() {
+		cancel()
+		if code := d.stop(d.log.component("main")); code != 0 {
+			t.Errorf("stop exit code %d", code)
+		}
+	}()
+	var st ReaderStatus
+	for range 100 {
+		st = d.readers()[0]
+		if strings.Contains(st.LastError, sock) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st.State != "absent" || !strings.Contains(st.LastError, sock) {
+		t.Fatalf("state %q, last error %q: want absent naming %s", st.State, st.LastError, sock)
 	}
 }

@@ -23,6 +23,9 @@ type cardSource struct {
 	extra func(ctx context.Context)
 	// closeSlot releases the slot after the reader stopped.
 	closeSlot func()
+	// slotErr says why the slot shows no card when its reader is out of
+	// reach (pcscd down, no such PC/SC reader); nil for other slots.
+	slotErr func() error
 	// simCard is the card side of a sim reader's virtual slot (nil for a
 	// real slot): where tests insert and pull the simulated card.
 	simCard *haltest.Card
@@ -113,6 +116,11 @@ func (c *cardSource) describe(s *ReaderStatus) {
 		s.LastError = st.LastError
 	}
 	s.Note = cardNote(st)
+	if c.slotErr != nil && st.State == cardreader.StateAbsent {
+		if err := c.slotErr(); err != nil {
+			s.LastError = err.Error()
+		}
+	}
 	if a := c.active.Load(); a != nil {
 		id := a.Identity()
 		s.Serial, s.Subscriptions = id.Serial, id.Subscriptions

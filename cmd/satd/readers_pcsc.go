@@ -29,5 +29,6 @@ func newPCSCSource(e env, r config.Reader) (readerSource, error) {
 	e.log.Info("pcsc reader", "reader", r.Label, "device", sel)
 	src := newCardSource(rd, systems)
 	src.closeSlot = func() { s.Close() }
+	src.slotErr = s.Err
 	return src, nil
 }
