@@ -74,9 +74,10 @@ type conn struct {
 
 	submitMu sync.Mutex // serialises request filling + Solve
 
-	// id and peer are set before the connection is shared.
-	id   int
-	peer string
+	// id, peer and dialled are set before the connection is shared.
+	id      int
+	peer    string
+	dialled bool // client mode: satd connected to enigma2's listen socket
 
 	wake chan struct{} // never closed
 	done chan struct{} // closed by the transition to connClosed
@@ -115,11 +116,17 @@ func newConn(s *Server, rw io.ReadWriteCloser, log *slog.Logger, devices Devices
 // deadliner is implemented by net.Conn.
 type deadliner interface{ SetReadDeadline(time.Time) error }
 
-// serve reads and handles messages until the connection fails or closes.
+// serve reads and handles messages until the connection fails or closes,
+// and returns once its writer has stopped too: nothing of the connection
+// runs after serve.
 func (c *conn) serve() error {
-	go c.writeLoop()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		c.writeLoop()
+	}()
 	dl, _ := c.rw.(deadliner)
-	if dl != nil && c.srv.opt.HandshakeTimeout > 0 {
+	if dl != nil && c.srv.opt.HandshakeTimeout > 0 && !c.dialled {
 		dl.SetReadDeadline(time.Now().Add(c.srv.opt.HandshakeTimeout))
 	}
 	f := NewFramer()
@@ -147,6 +154,7 @@ func (c *conn) serve() error {
 		}
 	}
 	c.close(err)
+	<-written // the close unblocks a write in progress (rw.Close)
 	c.mu.Lock()
 	err = c.failed
 	c.mu.Unlock()

@@ -228,7 +228,14 @@ func (s *Server) Connect(path string, retry time.Duration) {
 			nc, err := net.Dial("unix", path)
 			if err == nil {
 				logged = false
-				s.ServeConn(nc, true)
+				// satd dialled enigma2: an idle box sends nothing for
+				// hours, so no handshake timeout applies.
+				if c, err := s.register(nc, true); err == nil {
+					c.dialled = true
+					s.run(c)
+				} else {
+					nc.Close()
+				}
 			} else if !logged {
 				s.opt.Log.Info("enigma2 listen socket not available; retrying every second", "path", path, "err", err)
 				logged = true
