@@ -170,3 +170,49 @@ func TestECMBridgeHeldUntilDelivered(t *testing.T) {
 		}
 	}
 }
+
+// TestECMBridgeCancel: a closed connection's requests still in flight are
+// forgotten at once (the bridge keeps no reference to the connection) and
+// their late answers are dropped; the slots return when the balancer
+// answers.
+func TestECMBridgeCancel(t *testing.T) {
+	slow := &instantReader{name: "slow", caids: []uint16{0x0B00}, reqs: make(chan balancer.Request, 8)}
+	var specs = []balancer.ReaderSpec{{Reader: slow, Options: balancer.DefaultReaderConfig()}}
+	d, err := balancer.New(balancer.DefaultConfig(), specs, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.d = d
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := newECMBridge(d, 4, func(int) readerInfo { return readerInfo{} }, nil)
+	go b.run(ctx)
+	closed := make(answerSink, 1)
+	b.Solve(&dvbapi.ECMRequest{CAID: 0x0B00, SID: 1, Data: []byte{0x80, 0x70, 1, 1}, Tag: 1, Done: closed})
+	b.Cancel(closed)
+	b.mu.Lock()
+	for i, p := range b.pending {
+		if p.used && p.done == dvbapi.ECMDone(closed) {
+			t.Errorf("slot %d still refers to the cancelled connection", i)
+		}
+	}
+	b.mu.Unlock()
+	go slow.serve(ctx) // the answer arrives after the close
+	for i := 0; ; i++ {
+		b.mu.Lock()
+		free := len(b.free)
+		b.mu.Unlock()
+		if free == 4 {
+			break
+		}
+		if i > 1000 {
+			t.Fatalf("%d of 4 slots free after the answer", free)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case a := <-closed:
+		t.Errorf("cancelled request answered: %+v", a)
+	default:
+	}
+}
