@@ -26,11 +26,7 @@ const memBoundMB = 64
 func init() {
 	register(Case{Row: 1, Name: "parallel-wrong-logins", Run: parallelWrongLogins})
 	register(Case{Row: 2, Name: "huge-login-bodies", Run: hugeLoginBodies})
-	register(Case{Row: 3, Name: "stalled-login-bodies", NoFile: 1024, Config: `
-[dvbapi]
-enabled = true
-listen = "{dvbapi}"
-`, Run: stalledLoginBodies})
+	register(Case{Row: 3, Name: "stalled-login-bodies", NoFile: 1024, Run: stalledLoginBodies})
 	register(Case{Row: 8, Name: "failure-map-spray", WebConfig: `
 login_attempts = 2
 login_lockout = "1h"
@@ -288,4 +284,85 @@ func damagedPasswordFile(ctx context.Context, t *Target) (string, error) {
 		return "", fmt.Errorf("damaged file not kept: %w", err)
 	}
 	return "logged with a setup code; new password set; damaged file kept", nil
+}
+
+func init() {
+	register(Case{Row: 6, Name: "url-password-everywhere", Config: `
+[stream]
+enabled = true
+listen = "{stream}"
+
+[[stream.mount]]
+mount-name = "/paid.mp3"
+upstream = ["http://relay:upw-SECRET6@{spare}/paid"]
+password = "mountpw-SECRET7"
+  [stream.mount.authentication]
+  type = "users"
+  users = ["alice:userpw-SECRET7"]
+  token-keys = ["00112233445566778899aabbccddeeff"]
+`, Run: urlPasswordEverywhere})
+	register(Case{Row: 12, Name: "guarded-path-and-keys", Run: guardedPathAndKeys})
+}
+
+// urlPasswordEverywhere runs a mount whose upstream URL carries a password
+// (its upstream refuses, so errors naming the URL get logged) and whose
+// listeners need secrets: no page, API answer or log line shows one.
+func urlPasswordEverywhere(ctx context.Context, t *Target) (string, error) {
+	c, err := t.Login(ctx)
+	if err != nil {
+		return "", err
+	}
+	time.Sleep(2 * time.Second) // a few upstream attempts get logged
+	secrets := []string{"SECRET6", "SECRET7", "00112233445566778899aabbccddeeff"}
+	checked := 0
+	for _, path := range []string{"/", "/api/status", "/api/config", "/config?section=stream", "/log", "/api/log"} {
+		_, b, err := t.Get(ctx, c, path)
+		if err != nil {
+			return "", err
+		}
+		checked++
+		for _, s := range secrets {
+			if strings.Contains(string(b), s) {
+				return "", fmt.Errorf("%s shows %s", path, s)
+			}
+		}
+	}
+	for _, s := range secrets {
+		if strings.Contains(t.Log(), s) {
+			return "", fmt.Errorf("the daemon's log shows %s", s)
+		}
+	}
+	return fmt.Sprintf("%d pages/APIs and %d log bytes without a secret; %d masked URLs in the log", checked, t.LogBytes(), strings.Count(t.Log(), "relay:xxxxx@")), nil
+}
+
+// guardedPathAndKeys, logged in but without the password again, tries to
+// point dvbapi.ecm_info at a file outside the allowed directories and to
+// replace update.public_keys (rows 12 and 13): both are refused.
+func guardedPathAndKeys(ctx context.Context, t *Target) (string, error) {
+	c, err := t.Login(ctx)
+	if err != nil {
+		return "", err
+	}
+	const victim = "/etc/hostile-victim" // never written: the change is refused
+	for _, tc := range []struct {
+		form url.Values
+		want int
+	}{
+		{url.Values{"section": {"dvbapi"}, "dvbapi.ecm_info": {"/run/ecm.info"}}, http.StatusForbidden},
+		{url.Values{"section": {"dvbapi"}, "dvbapi.ecm_info": {victim}, "current": {Password}}, http.StatusUnprocessableEntity},
+		{url.Values{"section": {"update"}, "update.public_keys": {"RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3"}}, http.StatusForbidden},
+	} {
+		resp, err := t.PostForm(ctx, c, "/config", tc.form)
+		if err != nil {
+			return "", err
+		}
+		if resp.StatusCode != tc.want {
+			return "", fmt.Errorf("%v: %s, want %d", tc.form, resp.Status, tc.want)
+		}
+	}
+	b, _ := os.ReadFile(t.ConfigPath)
+	if strings.Contains(string(b), "ecm.info") && strings.Contains(string(b), victim) || strings.Contains(string(b), "RWQf6LRC") {
+		return "", fmt.Errorf("a refused change reached the configuration file")
+	}
+	return "ecm_info and public_keys refused without the password; a path outside the allowed directories refused with it", nil
 }

@@ -24,9 +24,10 @@ import (
 // Password is the web password the harness sets before a case runs.
 const Password = "hostile-harness-pw"
 
-// baseConfig is the daemon every case attacks: the web form on loopback,
-// state in the case's own directory, no readers, nothing else listening
-// unless the case's Config adds it.
+// baseConfig is the daemon every case attacks: the web form and dvbapi on
+// loopback ports of the case's own, state in the case's own directory, no
+// readers, no stream unless the case's Config adds it. (Nothing on the fixed
+// ports of a running `make run`.)
 const baseConfig = `
 [global]
 state_dir = "{dir}/state"
@@ -38,6 +39,10 @@ level = "info"
 [web]
 listen = "{web}"
 {webconfig}
+
+[dvbapi]
+listen = "{dvbapi}"
+socket = "{dir}/camd.socket"
 `
 
 // Target is a running satd under attack.

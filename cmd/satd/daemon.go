@@ -20,6 +20,7 @@ import (
 	"satd.dev/satd/cmd/satd/config"
 	"satd.dev/satd/cmd/satd/update"
 	"satd.dev/satd/cmd/satd/web"
+	"satd.dev/satd/internal/atomicfile"
 	"satd.dev/satd/internal/fdlimit"
 )
 
@@ -125,6 +126,23 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	return d.run(f.demo)
 }
 
+// cleanTemps removes the temporary files of saves that a kill -9 or a power
+// cut interrupted before their rename, beside the configuration and in the
+// state directory, before anything writes there again.
+func cleanTemps(configPath, stateDir string, log *slog.Logger) {
+	n, err := atomicfile.CleanDirTemps(stateDir)
+	if configPath != "" {
+		k, cerr := atomicfile.CleanTemps(configPath)
+		n, err = n+k, errors.Join(err, cerr)
+	}
+	if err != nil {
+		log.Warn("leftover temporary files not all removed", "err", err)
+	}
+	if n > 0 {
+		log.Info("removed temporary files of interrupted saves", "files", n)
+	}
+}
+
 // loadFor loads the configuration the flags name.
 func loadFor(f daemonFlags) (string, *config.Config, error) {
 	switch {
@@ -160,6 +178,7 @@ func (d *daemon) run(demo bool) int {
 	} else {
 		log.Info("descriptor limit", "limit", n, "web", fdlimit.Share(fdlimit.ShareWeb), "stream", fdlimit.Share(fdlimit.ShareStream), "dvbapi", fdlimit.Share(fdlimit.ShareDVBAPI))
 	}
+	cleanTemps(d.configPath, d.cfg.Global.StateDir, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := d.start(ctx, demo); err != nil {

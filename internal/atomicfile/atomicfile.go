@@ -8,10 +8,12 @@
 package atomicfile
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // WriteFile atomically replaces path with data, giving the file mode perm.
@@ -70,4 +72,36 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("atomicfile: fsync directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// CleanTemps removes the temporary files a write to path left behind when
+// the process was killed before its rename (".NAME.tmp-*" beside path), and
+// returns how many it removed. Call it at start, before anything writes path.
+func CleanTemps(path string) (int, error) {
+	dir, base := filepath.Split(path)
+	return removeGlob(filepath.Join(cmp.Or(dir, "."), "."+globEscape(base)+".tmp-*"))
+}
+
+// CleanDirTemps is CleanTemps for every file of dir.
+func CleanDirTemps(dir string) (int, error) {
+	return removeGlob(filepath.Join(globEscape(dir), ".*.tmp-*"))
+}
+
+func removeGlob(pattern string) (int, error) {
+	matches, err := filepath.Glob(pattern)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil && !os.IsNotExist(err) {
+			return n, fmt.Errorf("atomicfile: remove %s: %w", m, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+func globEscape(s string) string {
+	return strings.NewReplacer("*", `\*`, "?", `\?`, "[", `\[`, `\`, `\\`).Replace(s)
 }

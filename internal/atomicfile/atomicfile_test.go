@@ -49,3 +49,23 @@ func TestWriteFailureKeepsOld(t *testing.T) {
 		t.Fatalf("temporary file left behind: %v", entries)
 	}
 }
+
+// TestCleanTemps (issue 16 row 20): the temporary files of writes killed
+// before their rename are removed at start, and nothing else is.
+func TestCleanTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "satd.toml")
+	for _, n := range []string{".satd.toml.tmp-1", ".satd.toml.tmp-22", ".web-password.tmp-3", "satd.toml", ".satd.toml.bak", "other"} {
+		os.WriteFile(filepath.Join(dir, n), nil, 0o600)
+	}
+	if n, err := CleanTemps(path); n != 2 || err != nil {
+		t.Fatalf("CleanTemps: %d %v, want 2", n, err)
+	}
+	if n, err := CleanDirTemps(dir); n != 1 || err != nil {
+		t.Fatalf("CleanDirTemps: %d %v, want 1", n, err)
+	}
+	es, _ := os.ReadDir(dir)
+	if len(es) != 3 {
+		t.Errorf("left %d files, want satd.toml, .satd.toml.bak, other", len(es))
+	}
+}

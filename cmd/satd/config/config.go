@@ -167,11 +167,20 @@ func (c *Config) Encode(w io.Writer) error {
 
 // Save atomically replaces the file at path with c: a crash or power cut at
 // any point leaves either the complete old file or the complete new one.
+// The comments of the file it replaces are kept (keepComments).
 func Save(path string, c *Config) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("save config %s: %w", path, err)
 	}
-	return atomicfile.Write(path, 0o600, c.Encode)
+	var b bytes.Buffer
+	if err := c.Encode(&b); err != nil {
+		return fmt.Errorf("save config %s: %w", path, err)
+	}
+	out := b.Bytes()
+	if old, err := os.ReadFile(path); err == nil {
+		out = keepComments(old, out)
+	}
+	return atomicfile.WriteFile(path, out, 0o600)
 }
 
 // fillArrayDefaults applies each array element's defaults to the keys the

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"satd.dev/satd/internal/atomicfile"
 )
 
 // saveVersion builds one of two large, distinct, valid configurations, so a
@@ -79,6 +81,17 @@ func TestSaveSurvivesSIGKILL(t *testing.T) {
 		if _, err := Parse(path, got); err != nil {
 			t.Fatalf("round %d: saved file does not load: %v", i, err)
 		}
+	}
+	// Row 20 of issue 16: the kills leave temporary files; satd removes
+	// them at its next start (atomicfile.CleanTemps, called by the daemon).
+	n, err := atomicfile.CleanTemps(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
+	t.Logf("%d temporary files left by the kills, removed; %d remain", n, len(left))
+	if len(left) != 0 {
+		t.Errorf("temporary files remain after CleanTemps: %v", left)
 	}
 }
 
