@@ -39,7 +39,7 @@ type Config struct {
 	DrainDelay     Duration `toml:"drain-delay" comment:"on shutdown, time /readyz fails before accepting stops (2x the LB check interval)"`
 	DrainWindow    Duration `toml:"drain-window" comment:"on shutdown, listeners are disconnected spread over this window"`
 	AdmissionFloor float64  `toml:"admission-rate-min" comment:"floor of the adaptive admission rate (new listeners per second) when the writers lag or the CPU is saturated"`
-	Handshakes     int      `toml:"handshakes" comment:"connections whose request is still being read, at most (further ones are closed at once); with clients it bounds the descriptors the relay uses"`
+	Handshakes     int      `toml:"handshakes" comment:"connections whose request head is being read, at most (accepting waits beyond); with clients it bounds the relay's descriptors (0 = sized from global.memory_limit, at most 1024)"`
 	PerClient      int      `toml:"handshakes-per-client" comment:"once half the handshake slots are taken, connections one client address may hold in the request phase (0 = no per-address cap; keep 0 behind a load balancer)"`
 	PassFailures   int      `toml:"password-failures" comment:"wrong source or admin passwords from one address within a minute before it is locked out"`
 	PassLockout    Duration `toml:"password-lockout" comment:"how long an address is refused source and admin logins (429) after password-failures"`
@@ -146,7 +146,6 @@ func DefaultConfig() Config {
 		Location:       "Earth",
 		AdminContact:   "icemaster@localhost",
 		AdmissionFloor: 50,
-		Handshakes:     1024,
 		PassFailures:   5,
 		PassLockout:    Duration(5 * time.Minute),
 	}
@@ -263,7 +262,7 @@ func (c Config) Validate(report func(key, msg string)) {
 		{"queue-size", int64(c.QueueSize)}, {"ring-size", int64(c.RingSize)},
 		{"write-timeout", int64(c.WriteTimeout)}, {"ready-source-fresh", int64(c.ReadyFresh)},
 		{"admission-burst", int64(c.AdmissionBurst)}, {"retry-after", int64(c.RetryAfter)},
-		{"clients", int64(c.Clients)}, {"handshakes", int64(c.Handshakes)},
+		{"clients", int64(c.Clients)},
 		{"password-failures", int64(c.PassFailures)},
 		{"password-lockout", int64(c.PassLockout)},
 	}
@@ -278,8 +277,8 @@ func (c Config) Validate(report func(key, msg string)) {
 	if c.AdmissionFloor <= 0 || c.AdmissionFloor > c.AdmissionRate {
 		report("admission-rate-min", "must be greater than zero and at most admission-rate")
 	}
-	if c.BurstSize < 0 || c.MaxSkips < 0 || c.NotsentLowat < 0 || c.Writers < 0 || c.PerClient < 0 {
-		report("burst-size", "burst-size, max-skips-per-minute, tcp-notsent-lowat, writers and handshakes-per-client must not be negative")
+	if c.BurstSize < 0 || c.MaxSkips < 0 || c.NotsentLowat < 0 || c.Writers < 0 || c.PerClient < 0 || c.Handshakes < 0 {
+		report("burst-size", "burst-size, max-skips-per-minute, tcp-notsent-lowat, writers, handshakes and handshakes-per-client must not be negative")
 	}
 	if c.RingSize > 0 && c.QueueSize+c.BurstSize+4*slotCap >= c.RingSize {
 		report("ring-size", fmt.Sprintf("must exceed queue-size + burst-size + %d bytes of guard (got %d)", 4*slotCap, c.RingSize))

@@ -23,6 +23,11 @@ const fdReserve = 128
 // descriptor limit (RLIMIT_NOFILE), and the Host allow-list of
 // /status.json.
 func (s *Server) applyLimits(cfg *Config) {
+	hs := int64(cfg.Handshakes)
+	if hs == 0 {
+		hs = sizeHandshakes(s.budget)
+	}
+	s.hsCap.Store(hs)
 	clients := int64(cfg.Clients)
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
@@ -31,10 +36,10 @@ func (s *Server) applyLimits(cfg *Config) {
 			// sources and dials, plus the checks that may wait for the backend
 			reserved += 4 + max(m.Auth.Handlers, 1) + sizeAdmission(s.budget, m.Auth.Pending).pending
 		}
-		clients = clientsForFDs(cfg.Clients, cfg.Handshakes, reserved, rl.Cur)
+		clients = clientsForFDs(cfg.Clients, int(hs), reserved, rl.Cur)
 		if clients < int64(cfg.Clients) {
 			s.log.Warn("stream: clients lowered to fit the descriptor limit (raise RLIMIT_NOFILE or lower stream.handshakes)",
-				"clients", cfg.Clients, "allowed", clients, "nofile", rl.Cur, "handshakes", cfg.Handshakes)
+				"clients", cfg.Clients, "allowed", clients, "nofile", rl.Cur, "handshakes", hs)
 		}
 	}
 	s.maxClients.Store(clients)
@@ -85,10 +90,10 @@ func clientsForFDs(clients, handshakes, reserved int, nofile uint64) int64 {
 // cannot take the slots of the others. Below half, a load balancer that
 // forwards everyone from one address is not limited.
 func (s *Server) enterHandshake(ip string) bool {
-	cfg := s.conf()
+	per := s.conf().PerClient
 	s.hsMu.Lock()
 	defer s.hsMu.Unlock()
-	if n := s.handshakes.Load(); cfg.PerClient > 0 && n*2 >= int64(cfg.Handshakes) && s.hsPerAddr[ip] >= cfg.PerClient {
+	if n := s.handshakes.Load(); per > 0 && n*2 >= s.hsCap.Load() && s.hsPerAddr[ip] >= per {
 		return false
 	}
 	s.handshakes.Add(1)
@@ -99,7 +104,7 @@ func (s *Server) enterHandshake(ip string) bool {
 // waitHandshakeSlot blocks the accept loop while every handshake slot is
 // taken; it reports false when the server stops.
 func (s *Server) waitHandshakeSlot() bool {
-	for s.handshakes.Load() >= int64(s.conf().Handshakes) {
+	for s.handshakes.Load() >= s.hsCap.Load() {
 		if !sleepCtx(s.ctx, 5*time.Millisecond) {
 			return false
 		}
@@ -184,7 +189,7 @@ func (s *Server) congested(load float64) bool {
 			return true
 		}
 	}
-	return s.handshakes.Load()*2 > int64(s.conf().Handshakes)
+	return s.handshakes.Load()*2 > s.hsCap.Load()
 }
 
 // adjust runs once a second: additive increase by a tenth of the ceiling

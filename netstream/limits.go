@@ -199,6 +199,19 @@ const (
 	costFlight      = 4096
 )
 
+// costHandshake is what a connection reading its request head holds: its
+// goroutine's stack, a pooled head buffer and, past the fast path, a
+// bufio.Reader and the parsed request.
+const costHandshake = 24 << 10
+
+// sizeHandshakes returns the default cap of connections in the request
+// phase: as many as the budget holds, between 256 and 1024 (256 at the
+// default 48 MiB limit). A storm's connections beyond it wait in the
+// kernel's accept queue.
+func sizeHandshakes(budget int64) int64 {
+	return min(1024, max(256, budget/costHandshake))
+}
+
 // admissionSizes are the capacities of a mount's admission tables.
 type admissionSizes struct {
 	cache   int // decision cache entries

@@ -68,6 +68,7 @@ type Server struct {
 
 	budget     int64        // bytes the admission tables may use (memoryBudget)
 	maxClients atomic.Int64 // clients, lowered to what the descriptor limit allows
+	hsCap      atomic.Int64 // handshakes, or its size from the memory budget
 	hosts      atomic.Pointer[map[string]bool]
 	passGate   *peerGate
 	hsMu       sync.Mutex

@@ -46,7 +46,7 @@ row() {
 
 # run_load NAME PORT PID: load levels and storm against 127.0.0.1:PORT/live.
 run_load() {
-	local name=$1 port=$2 pid=$3 idle n ramp m rss per marginal rate prev_n=0 prev_rss capacity=0 lo drops
+	local name=$1 port=$2 pid=$3 idle n ramp m rss per marginal rate prev_n=0 prev_rss capacity=0 lo drops conn
 	sleep 3
 	m=$(measure "$pid" 5)
 	idle=$(echo "$m" | awk '{print $2}')
@@ -60,9 +60,13 @@ run_load() {
 		sleep $((ramp + 8))
 		m=$(measure "$pid" 10)
 		rss=$(echo "$m" | awk '{print $2}')
-		per=$(awk -v a="$rss" -v b="$idle" -v n="$n" 'BEGIN{printf "%.1f KB", (a-b)*1.024/n}')
-		marginal=$(awk -v a="$rss" -v b="$prev_rss" -v n=$((n - prev_n)) 'BEGIN{printf "%.1f KB", (a-b)*1.024/n}')
-		prev_n=$n prev_rss=$rss
+		# Per listener actually connected (the most at once; a server that
+		# refused some is not credited with their memory).
+		conn=$(awk '/^t=/ {a = $2; sub(/active=/, "", a); if (a + 0 > m) m = a + 0} END {print m + 0}' "$WORK/$name-$n.log")
+		[ "$conn" -gt 0 ] || conn=$n
+		per=$(awk -v a="$rss" -v b="$idle" -v n="$conn" 'BEGIN{printf "%.1f KB", (a-b)*1.024/n}')
+		marginal=$(awk -v a="$rss" -v b="$prev_rss" -v n=$((conn - prev_n)) 'BEGIN{if (n > 0) printf "%.1f KB", (a-b)*1.024/n; else print "—"}')
+		prev_n=$conn prev_rss=$rss
 		if [ -n "${PPROF:-}" ] && [ "$name" = satd ]; then
 			curl -s -o "$WORK/heap-$n.pb.gz" "http://127.0.0.1:18302/debug/pprof/heap?gc=1" || true
 			curl -s "http://127.0.0.1:18302/debug/pprof/heap?debug=1" | grep -E '^# (HeapAlloc|HeapInuse|HeapSys|HeapIdle|HeapReleased|StackInuse|Sys|NumGC|NextGC) ' >"$WORK/memstats-$n.txt" || true
@@ -76,7 +80,7 @@ run_load() {
 			} END { if (min == "") print "?"; else printf "%.0f–%.0f kbit/s", min, max }' "$WORK/$name-$n.log")
 		drops=$(sed -n 's/^result .*disconnects=\([0-9]*\) .*/\1/p' "$WORK/$name-$n.log")
 		rate="$rate, $drops drops"
-		row "$name" "$n" "$rss" "$per" "$marginal" "$m" "$rate"
+		row "$name" "$n ($conn)" "$rss" "$per" "$marginal" "$m" "$rate"
 		# Real time: every 2 s sample at least 112 kbit/s (of 128; satd writes
 		# a listener once a second, so samples jitter by a write) and no drop.
 		lo=$(echo "$rate" | sed -n 's/^\([0-9]*\)–.*/\1/p')
@@ -199,7 +203,7 @@ done
 echo
 echo "Machine: $(nproc) CPU ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), loopback, 128 kbit/s MP3"
 echo
-echo "| server  | listeners | RSS | RSS per listener (Δ vs idle / n) | marginal (Δ vs previous row) | CPU (% of one core) | user | kernel | rate per listener, drops |"
+echo "| server  | listeners (connected at the measurement) | RSS | RSS per listener (Δ vs idle / n) | marginal (Δ vs previous row) | CPU (% of one core) | user | kernel | rate per listener, drops |"
 echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
