@@ -312,27 +312,27 @@ func (c *t1Proto) recvBlock() (t1.Block, error) {
 	pro := c.rbuf[:t1.PrologueLen]
 	lineErr := c.p.readFull(pro, bwt, c.cwt)
 	if lineErr != nil && !isLineErr(lineErr) {
-		return t1.Block{}, c.recvFail(lineErr, true)
+		return t1.Block{}, c.recvFail(lineErr)
 	}
 	if pro[2] == 0xFF {
-		return t1.Block{}, c.recvFail(fmt.Errorf("%w: LEN FF", t1.ErrFormat), true)
+		return t1.Block{}, c.recvFail(fmt.Errorf("%w: LEN FF", t1.ErrFormat))
 	}
 	n := t1.BlockLen(pro[2], c.edc)
 	if err := c.p.readFull(c.rbuf[t1.PrologueLen:n], c.cwt, c.cwt); err != nil {
 		if !isLineErr(err) {
-			return t1.Block{}, c.recvFail(err, true)
+			return t1.Block{}, c.recvFail(err)
 		}
 		lineErr = err
 	}
 	if lineErr != nil {
-		return t1.Block{}, c.recvFail(lineErr, true)
+		return t1.Block{}, c.recvFail(lineErr)
 	}
 	blk, err := t1.Decode(c.rbuf[:n], c.edc)
 	if err != nil && c.probeEDC && errors.Is(err, t1.ErrEDC) {
 		blk, err = c.tryOtherCRC(n)
 	}
 	if err != nil {
-		return t1.Block{}, c.recvFail(err, true)
+		return t1.Block{}, c.recvFail(err)
 	}
 	c.probeEDC = false
 	return blk, nil
@@ -369,11 +369,11 @@ func crcName(e t1.EDC) string {
 
 // recvFail drains a partial block so the next one starts in step. Nothing
 // is drained when not even the first character came (BWT ran out).
-func (c *t1Proto) recvFail(err error, partial bool) error {
+func (c *t1Proto) recvFail(err error) error {
 	if errors.Is(err, ErrCardRemoved) {
 		return err
 	}
-	if partial && !(errors.Is(err, ErrMute) && c.p.lastRx.IsZero()) {
+	if !errors.Is(err, ErrMute) || !c.p.lastRx.IsZero() {
 		if derr := c.p.drain(c.cwt); derr != nil {
 			return derr
 		}
