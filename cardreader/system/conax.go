@@ -63,7 +63,6 @@ type Conax struct {
 	identityBox
 	o    Options
 	hang hangWatch
-	caid uint16
 	cmd  [262]byte
 	resp [260]byte
 }
@@ -99,7 +98,6 @@ func (x *Conax) Init(_ context.Context, c cardreader.Card) error {
 	if id.CAID>>8 != 0x0B {
 		return fmt.Errorf("%w: DD 26 gave CAID %04X, want 0Bxx", ErrCard, id.CAID)
 	}
-	x.caid = id.CAID
 	var shared []string
 	err = x.exchange(c, x.camID(id.CAID), "DD 82", func(tag byte, v []byte) {
 		walkAddresses(tag, v, func(addr []byte) {
