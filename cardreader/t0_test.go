@@ -8,6 +8,7 @@ import (
 
 	"satd.dev/satd/cardreader"
 	"satd.dev/satd/cardreader/cardsim"
+	"satd.dev/satd/hal"
 	"satd.dev/satd/hal/haltest"
 )
 
@@ -152,6 +153,26 @@ func TestRemovalAbortsWithin50ms(t *testing.T) {
 			}
 			if d := time.Since(pulled); d > 50*time.Millisecond {
 				t.Errorf("aborted %v after removal, want <= 50 ms", d)
+			}
+		})
+	}
+}
+
+// TestT0ParityRepeated has the card send a response byte with a parity
+// error: a host whose UART signals the error gets it repeated and the
+// command succeeds; a plain UART gets it marked and the command fails.
+func TestT0ParityRepeated(t *testing.T) {
+	for _, signal := range []bool{true, false} {
+		cfg := cardsim.Config{ATR: t0ATR(0x3B, 0x11, 0)}
+		bubble(t, haltest.SlotOptions{Echo: true, ErrorSignal: signal}, cfg, opts(), func(e *env) {
+			e.sim.Inject(cardsim.FaultNone, cardsim.FaultParity) // the 61xx SW, then the data
+			resp := make([]byte, 300)
+			n, err := e.reader.Transmit(case4(16), resp)
+			switch {
+			case signal && (err != nil || !bytes.Equal(resp[:n-2], case4(16)[5:21])):
+				t.Errorf("error signal: % X, %v; want the data", resp[:n], err)
+			case !signal && !errors.Is(err, hal.ErrParity):
+				t.Errorf("plain UART: %v, want a parity error", err)
 			}
 		})
 	}

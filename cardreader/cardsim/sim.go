@@ -77,7 +77,7 @@ const (
 	FaultNone    Fault = iota
 	FaultBadEDC        // corrupt the last byte of the block
 	FaultDrop          // leave out one byte in the middle
-	FaultParity        // send one byte with a parity error mark
+	FaultParity        // send one byte with a parity error (repeated when the host signals it in T=0)
 	FaultSilence       // do not send the block at all
 	FaultRemove        // send half of the block, then pull the card out
 )
@@ -461,8 +461,15 @@ func (s *Sim) sendFaulty(p []byte) error {
 		if s.inverse {
 			b = iso7816.InverseByte(b)
 		}
-		if err := s.card.WriteMarked(b^0x01, hal.ErrParity); err != nil {
+		// A host that sends the T=0 error signal gets the byte repeated.
+		refused, err := s.card.WriteChar(b^0x01, true)
+		if err != nil {
 			return err
+		}
+		if refused {
+			if _, err := s.card.WriteChar(b, false); err != nil {
+				return err
+			}
 		}
 		return s.send(p[i+1:])
 	case FaultSilence:
