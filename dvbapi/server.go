@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"satd.dev/satd/internal/atomicfile"
+	"satd.dev/satd/internal/fdlimit"
 )
 
 // Options configure a Server.
@@ -173,6 +174,9 @@ func (s *Server) ListenUnix(path string) error {
 }
 
 func (s *Server) serveListener(l net.Listener, local bool) {
+	// At most dvbapi's share of the descriptors: a flood here cannot take
+	// the ones the web form and the stream relay accept with.
+	l = fdlimit.Wrap(l, fdlimit.Share(fdlimit.ShareDVBAPI))
 	s.mu.Lock()
 	s.listeners = append(s.listeners, l)
 	s.mu.Unlock()
