@@ -47,6 +47,10 @@ func TestAddingReaderNeedsRestart(t *testing.T) {
 		}
 	}
 	resp, err = c.PostForm(r.url("/system/restart"), nil)
+	if b := body(t, resp, err); r.restarts != 0 || !strings.Contains(b, "Restart satd now?") {
+		t.Fatalf("an unconfirmed restart: restarts %d", r.restarts)
+	}
+	resp, err = c.PostForm(r.url("/system/restart"), url.Values{"confirmed": {"1"}})
 	body(t, resp, err)
 	if r.restarts != 1 {
 		t.Fatalf("restarts %d", r.restarts)

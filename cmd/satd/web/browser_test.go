@@ -270,6 +270,19 @@ func TestBrowserScreenshots(t *testing.T) {
 	base := r.url("")
 	step(t, ctx, "log in", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.ID("password")),
 		chromedp.SetValue(chromedp.ID("password"), "correct horse"), chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("uptime")))
+	t.Run("status refreshes in place", func(t *testing.T) {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(sctx, chromedp.Evaluate[bool](`window.__notReloaded = true`)); err != nil {
+			t.Fatal(err)
+		}
+		r.status.mu.Lock()
+		r.status.st.Services[1].Client = "zapped-client"
+		r.status.mu.Unlock()
+		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](`window.__notReloaded === true && document.getElementById('services').textContent.includes('zapped-client')`)); err != nil {
+			t.Errorf("the Status page did not refresh in place: %v", err)
+		}
+	})
 	pages := append([]string{"/config?section=balancer", "/config?section=stream", "/config?section=dvbapi"}, pagePaths...)
 	for _, vp := range []struct {
 		name  string

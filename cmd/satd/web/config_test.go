@@ -228,7 +228,16 @@ func TestBalancerActions(t *testing.T) {
 	r := newRig(t, "", nil)
 	r.start()
 	c := r.loggedInClient()
-	resp, err := c.PostForm(r.url("/balancer/clear"), url.Values{"reader": {"slot0"}, "key": {"0B00@000000:0002:0000:64"}})
+	form := url.Values{"reader": {"slot0"}, "key": {"0B00@000000:0002:0000:64"}}
+	resp, err := c.PostForm(r.url("/balancer/clear"), form)
+	b := body(t, resp, err)
+	// Not confirmed yet: the page asks, and its button posts the same row.
+	if n := len(r.balancer.Stats()); n != 2 || !strings.Contains(b, `id="confirm-question"`) ||
+		!strings.Contains(b, `<input type="hidden" name="key" value="0B00@000000:0002:0000:64">`) || !strings.Contains(b, `name="confirmed" value="1"`) {
+		t.Errorf("unconfirmed clear: %d rows; page:\n%s", n, b)
+	}
+	form.Set("confirmed", "1")
+	resp, err = c.PostForm(r.url("/balancer/clear"), form)
 	body(t, resp, err)
 	if n := len(r.balancer.Stats()); n != 1 {
 		t.Errorf("after clear: %d rows", n)

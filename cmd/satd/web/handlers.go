@@ -137,6 +137,13 @@ func atoiOr(s string, def int) int {
 }
 
 func (s *Server) handleBalancerReset(w http.ResponseWriter, r *http.Request) {
+	what := "every reader's statistics"
+	if rd := r.FormValue("reader"); rd != "" {
+		what = "the statistics of reader " + rd
+	}
+	if !s.confirmed(w, r, "Reset statistics", "Forget "+what+"? The balancer learns them again from the next ECMs.", "Reset statistics") {
+		return
+	}
 	if err := s.opt.Balancer.Reset(r.FormValue("reader")); err != nil {
 		s.message(w, r, http.StatusConflict, "Reset failed", err.Error())
 		return
@@ -145,6 +152,9 @@ func (s *Server) handleBalancerReset(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleBalancerClear(w http.ResponseWriter, r *http.Request) {
+	if !s.confirmed(w, r, "Clear statistics row", "Clear the row "+r.FormValue("key")+" of reader "+r.FormValue("reader")+"?", "Clear the row") {
+		return
+	}
 	if err := s.opt.Balancer.Clear(r.FormValue("reader"), r.FormValue("key")); err != nil {
 		s.message(w, r, http.StatusConflict, "Clear failed", err.Error())
 		return
@@ -244,6 +254,9 @@ func (s *Server) handleSystem(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRestart(w http.ResponseWriter, r *http.Request) {
 	if s.opt.Restart == nil {
 		s.message(w, r, http.StatusNotImplemented, "Restart", "restart is not available")
+		return
+	}
+	if !s.confirmed(w, r, "Restart satd", "Restart satd now? Descrambling and streams stop for a few seconds.", "Restart satd") {
 		return
 	}
 	s.opt.Log.Warn("web: restart requested", "from", r.RemoteAddr)

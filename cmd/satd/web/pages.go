@@ -187,6 +187,15 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%d ms", d.Milliseconds())
 }
 
+// msMeasured formats a time that was measured when measured holds: a card
+// that answers within a millisecond shows "0 ms", not "–".
+func msMeasured(d time.Duration, measured bool) string {
+	if !measured {
+		return "–"
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
 // date formats a day, "–" for none.
 func date(t time.Time) string {
 	if t.IsZero() {

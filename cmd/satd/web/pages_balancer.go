@@ -60,7 +60,7 @@ func writeStatsRow(h html, row *StatsRow) {
 	h.raw(`<td>`)
 	h.int(int64(row.Count))
 	h.raw(`</td>`)
-	h.tds(ms(row.Avg), ms(row.Last))
+	h.tds(msMeasured(row.Avg, row.Count > 0 && row.Result == "found"), msMeasured(row.Last, row.Count > 0 && row.Result == "found"))
 	h.raw(`<td>`)
 	h.int(int64(row.FailFactor))
 	h.raw(`</td>`)

@@ -5,7 +5,7 @@ import "strings"
 // The Status page: uptime and memory, readers, services and stream mounts.
 
 func (d statusData) write(h html) {
-	h.raw("<section class=\"facts\">\n<div><b>Uptime</b> <span id=\"uptime\">")
+	h.raw("<section class=\"facts\" id=\"facts\">\n<div><b>Uptime</b> <span id=\"uptime\">")
 	h.text(d.Uptime.String())
 	h.raw("</span></div>\n<div><b>Started</b> ")
 	h.text(clock(d.Started))
@@ -64,7 +64,7 @@ func writeReader(h html, rd *ReaderStatus) {
 	h.raw(` / `)
 	h.uint(rd.ECMTimeout)
 	h.raw(`</td>`)
-	h.td(ms(rd.AvgTime))
+	h.td(msMeasured(rd.AvgTime, rd.ECMOK > 0))
 	h.raw(`<td>`)
 	h.uint(rd.CardResets)
 	h.raw(`</td>`)
@@ -103,7 +103,7 @@ func writeService(h html, sv *ServiceStatus) {
 	h.raw(`<td class="label">`)
 	h.text(sv.Reader)
 	h.raw(`</td>`)
-	h.td(ms(sv.ECMTime))
+	h.td(msMeasured(sv.ECMTime, sv.ECMOK > 0))
 	h.raw(`<td>`)
 	h.uint(sv.ECMOK)
 	h.raw(` / `)

@@ -68,7 +68,8 @@ func TestCrossOriginPostRefused(t *testing.T) {
 		}
 	}
 	// Same-origin passes.
-	req, _ := http.NewRequest("POST", r.url("/system/restart"), nil)
+	req, _ := http.NewRequest("POST", r.url("/system/restart"), strings.NewReader("confirmed=1"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	resp, err := c.Do(req)
 	body(t, resp, err)

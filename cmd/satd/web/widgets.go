@@ -1,6 +1,9 @@
 package web
 
-import "slices"
+import (
+	"net/http"
+	"slices"
+)
 
 // choice is one option of an enumeration.
 type choice struct {
@@ -80,4 +83,46 @@ func writeErrorSummary(h html, sec *formSection) {
 		h.raw("</li>\n")
 	}
 	h.raw("</ul></div>\n")
+}
+
+// confirmAction is the page that asks before a destructive action; its
+// button posts the same form again, confirmed.
+type confirmAction struct {
+	Action   string
+	Question string
+	Button   string
+	Values   map[string][]string
+}
+
+func (d confirmAction) write(h html) {
+	h.raw(`<p id="confirm-question">`)
+	h.text(d.Question)
+	h.raw("</p>\n<form method=\"post\"")
+	h.url("action", d.Action)
+	h.raw(` class="inline">`)
+	for k, vs := range d.Values {
+		if k == "confirmed" {
+			continue
+		}
+		for _, v := range vs {
+			h.raw(`<input type="hidden"`)
+			h.attr("name", k)
+			h.attr("value", v)
+			h.raw(`>`)
+		}
+	}
+	h.raw(`<input type="hidden" name="confirmed" value="1"><button id="confirm-action" class="danger">`)
+	h.text(d.Button)
+	h.raw("</button> <a href=\"/\">Cancel</a></form>\n")
+}
+
+// confirmed reports whether a destructive action was confirmed. When not,
+// it answers with the page that asks (no JavaScript needed), and the caller
+// does nothing.
+func (s *Server) confirmed(w http.ResponseWriter, r *http.Request, title, question, button string) bool {
+	if r.FormValue("confirmed") == "1" {
+		return true
+	}
+	s.render(w, r, http.StatusOK, pageData{Title: title, Content: confirmAction{Action: r.URL.Path, Question: question, Button: button, Values: r.PostForm}})
+	return false
 }

@@ -13,6 +13,31 @@
   };
   document.querySelectorAll("tbody tr").forEach(label);
 
+  // Status and Load balancer pages: refresh the live parts every 5 s from
+  // the same page, swapping whole elements (no reload, no flicker). A
+  // session that expired stops it; the next click goes to the login.
+  var live = ["facts", "readers", "services", "mounts", "decisions"].filter(function (id) {
+    return document.getElementById(id);
+  });
+  if (live.length && window.fetch && window.DOMParser) {
+    var refresh = function () {
+      if (document.hidden) { setTimeout(refresh, 5000); return; }
+      fetch(location.href, {credentials: "same-origin"}).then(function (resp) {
+        if (!resp.ok || resp.redirected) { return null; }
+        return resp.text();
+      }).then(function (text) {
+        if (text === null) { return; }
+        var doc = new DOMParser().parseFromString(text, "text/html");
+        live.forEach(function (id) {
+          var now = document.getElementById(id), next = doc.getElementById(id);
+          if (now && next) { now.replaceWith(next); next.querySelectorAll("tbody tr").forEach(label); }
+        });
+        setTimeout(refresh, 5000);
+      }).catch(function () { setTimeout(refresh, 5000); });
+    };
+    setTimeout(refresh, 5000);
+  }
+
   // Confirm page after the form moved: go to the new address at once (the
   // old listener is closing); the user confirms from there.
   var moved = document.getElementById("new-url");
