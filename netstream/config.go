@@ -51,6 +51,8 @@ type Config struct {
 	SSLKey         string         `toml:"ssl-key" comment:"PEM private key of ssl-certificate (empty = in the certificate file)"`
 	ListenSockets  []ListenSocket `toml:"listen-socket" comment:"more sockets besides listen, like Icecast's <listen-socket> (port, bind-address, ssl)"`
 	Location       string         `toml:"location" comment:"location shown in /status-json.xsl and /admin/stats (Icecast's <location>)"`
+	DenyIP         []string       `toml:"deny-ip" comment:"client addresses or CIDR prefixes whose connections are closed at once (Icecast's deny-ip)"`
+	AllowIP        []string       `toml:"allow-ip" comment:"if set, only these addresses or CIDR prefixes may connect (Icecast's allow-ip); deny-ip still applies"`
 	AdminContact   string         `toml:"admin" comment:"admin contact shown in /status-json.xsl and /admin/stats (Icecast's <admin>)"`
 
 	Mounts []MountConfig `toml:"mount" comment:"one [[stream.mount]] table per mount point"`
@@ -75,6 +77,11 @@ type MountConfig struct {
 	MetaInterval      int        `toml:"icy-metadata-interval" comment:"bytes between ICY metadata blocks for clients that ask (Icecast 16000)"`
 	FallbackMount     string     `toml:"fallback-mount" comment:"mount that listeners move to while this one has no source (Icecast's <fallback-mount>); they get it instead of silence"`
 	FallbackOverride  bool       `toml:"fallback-override" comment:"when this mount's source returns, listeners of fallback-mount move back to it (Icecast's <fallback-override>)"`
+	Intro             string     `toml:"intro" comment:"file played to each new listener before the stream (Icecast's <intro>; same codec and parameters as the stream, at most 1 MiB)"`
+	OnDemand          bool       `toml:"on-demand" comment:"pull the upstream only while the mount has listeners (Icecast's relay <on-demand>)"`
+	BurstSize         int        `toml:"burst-size" comment:"bytes of burst for this mount's new listeners (0 = stream.burst-size; Icecast's per-mount <burst-size>)"`
+	MaxListenerDur    Duration   `toml:"max-listener-duration" comment:"listeners are disconnected after this long (0 = never; Icecast's <max-listener-duration>)"`
+	MaxDevices        int        `toml:"max-devices" comment:"live connections one account (user or token subject) may hold on this mount; beyond it the oldest is closed (0 or 1 = newest wins)"`
 	Hidden            bool       `toml:"hidden" comment:"leave the mount out of /status-json.xsl and /status.json (Icecast's <hidden>); admin still lists it"`
 	OggNoICY          bool       `toml:"ogg-no-icy" comment:"like Icecast, offer no ICY metadata on an Ogg mount (titles then reach players only in the Ogg comment header)"`
 	FallbackHold      Duration   `toml:"fallback-hold" comment:"how long listeners get silence while the mount has no source, before a staggered close"`
@@ -287,6 +294,16 @@ func (c Config) Validate(report func(key, msg string)) {
 		report("drain-window", "drain-delay and drain-window must not be negative")
 	}
 	c.validateSockets(report)
+	for i, v := range c.DenyIP {
+		if _, err := parsePrefix(v); err != nil {
+			report(fmt.Sprintf("deny-ip[%d]", i), err.Error())
+		}
+	}
+	for i, v := range c.AllowIP {
+		if _, err := parsePrefix(v); err != nil {
+			report(fmt.Sprintf("allow-ip[%d]", i), err.Error())
+		}
+	}
 	seen := map[string]bool{}
 	for i, m := range c.Mounts {
 		prefix := fmt.Sprintf("mount[%d].", i)
@@ -295,10 +312,21 @@ func (c Config) Validate(report func(key, msg string)) {
 		}
 		seen[m.Name] = true
 		m.Validate(func(k, msg string) { report(prefix+k, msg) })
+		if m.BurstSize > 0 && c.RingSize > 0 && c.QueueSize+m.BurstSize+4*slotCap >= c.RingSize {
+			report(prefix+"burst-size", fmt.Sprintf("must leave ring-size room: queue-size + burst-size + %d < %d", 4*slotCap, c.RingSize))
+		}
 		if fb := m.FallbackMount; fb != "" && (fb == m.Name || !slices.ContainsFunc(c.Mounts, func(o MountConfig) bool { return o.Name == fb })) {
 			report(prefix+"fallback-mount", fmt.Sprintf("%q must name another configured mount", fb))
 		}
 	}
+}
+
+// burst is the mount's burst size: its own, else the server's.
+func (m *MountConfig) burst(c *Config) int {
+	if m.BurstSize > 0 {
+		return m.BurstSize
+	}
+	return c.BurstSize
 }
 
 // Validate reports every problem of one mount.
@@ -325,8 +353,11 @@ func (m MountConfig) Validate(report func(key, msg string)) {
 	if m.MetaInterval < 0 || m.MetaInterval > 1<<20 {
 		report("icy-metadata-interval", "must be between 1 and 1048576 (0 = default 16000)")
 	}
-	if m.MaxListeners < 0 {
-		report("max-listeners", "must not be negative")
+	if m.MaxListeners < 0 || m.MaxDevices < 0 || m.BurstSize < 0 || m.MaxListenerDur < 0 {
+		report("max-listeners", "max-listeners, max-devices, burst-size and max-listener-duration must not be negative")
+	}
+	if m.OnDemand && len(m.Upstreams) == 0 {
+		report("on-demand", "needs an upstream to pull on demand")
 	}
 	if m.FallbackHold < 0 || m.RetryBase < 0 || m.RetryMax < m.RetryBase || m.SwitchBack < 0 {
 		report("retry-max", "durations must not be negative and retry-max must be >= retry-base")

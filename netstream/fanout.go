@@ -284,7 +284,7 @@ func (sh *shard) service(l *listener, now int64) string {
 			l.m.drops.Add(1)
 			return "too slow"
 		}
-		l.cursor, l.off = r.startFor(cfg.BurstSize), 0
+		l.cursor, l.off = r.startFor(l.m.cfg.Load().burst(cfg)), 0
 	}
 	sh.build(l, head)
 	if sh.k == 0 {

@@ -1,6 +1,13 @@
 package netstream
 
 import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -42,5 +49,204 @@ func TestFallbackOverride(t *testing.T) {
 	waitFor(t, 5*time.Second, "fallback-override moving everyone back", counts(2, 0))
 	if f, _ := countFrames(t, cl.readFor(time.Second+writeBatch)); f < 20 {
 		t.Fatalf("back on /main: %d frames", f)
+	}
+}
+
+// TestIntroFile: every new listener first gets the intro, then the stream;
+// with ICY the intro counts against the metadata interval like audio.
+func TestIntroFile(t *testing.T) {
+	frames := demoFrames(t)
+	var intro []byte
+	for _, f := range frames[:40] {
+		intro = append(intro, f...)
+	}
+	file := filepath.Join(t.TempDir(), "intro.mp3")
+	if err := os.WriteFile(file, intro, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mc := fileMount()
+	mc.Intro = file
+	mc.MetaInterval = 1000
+	s := startServer(t, testConfig(mc))
+	waitBurst(t, s.mount("/demo"))
+	for _, icy := range []bool{false, true} {
+		var extra []string
+		if icy {
+			extra = append(extra, "Icy-MetaData: 1")
+		}
+		cl := dialListener(t, s.Addr(), "/demo", extra...)
+		body := cl.readFor(500 * time.Millisecond)
+		audio := body
+		if icy {
+			var titles []string
+			var err error
+			if audio, titles, err = readICY(body, 1000); err != nil || len(titles) == 0 || titles[0] != "demo title" {
+				t.Fatalf("ICY after an intro: %v %q", err, titles)
+			}
+		}
+		if !bytes.HasPrefix(audio, intro) {
+			t.Fatalf("icy=%v: the stream does not start with the %d-byte intro", icy, len(intro))
+		}
+		if f, _ := countFrames(t, audio[len(intro):]); f < 20 {
+			t.Fatalf("icy=%v: %d frames of stream after the intro", icy, f)
+		}
+	}
+}
+
+// TestOnDemandRelay: an on-demand relay connects its upstream only while it
+// has listeners: none before the first, one while listening (the first
+// listener waits for it and plays), none again demandGrace after the last
+// one left.
+func TestOnDemandRelay(t *testing.T) {
+	up := newFakeUpstream(t, demoFrames(t), "on demand")
+	mc := DefaultMount()
+	mc.Name = "/relay"
+	mc.Upstreams = []string{up.url("/live")}
+	mc.OnDemand = true
+	s := startServer(t, testConfig(mc))
+	time.Sleep(500 * time.Millisecond) // a relay that is not on demand would connect now
+	if n := up.served.Load(); n != 0 {
+		t.Fatalf("upstream pulled %d times without listeners", n)
+	}
+	cl := dialListener(t, s.Addr(), "/relay")
+	if cl.code() != 200 {
+		t.Fatalf("first listener: %s", cl.status)
+	}
+	if f, _ := countFrames(t, cl.readFor(time.Second+writeBatch)); f < 20 {
+		t.Fatalf("first listener got %d frames", f)
+	}
+	if up.active.Load() != 1 {
+		t.Fatalf("%d upstream streams while listened to", up.active.Load())
+	}
+	cl.conn.Close()
+	waitFor(t, demandGrace+5*time.Second, "the upstream released", func() bool { return up.active.Load() == 0 })
+	cl2 := dialListener(t, s.Addr(), "/relay")
+	waitFor(t, 5*time.Second, "the upstream pulled again", func() bool { return up.active.Load() == 1 })
+	if f, sil := countFrames(t, cl2.readFor(time.Second+writeBatch)); f-sil < 20 {
+		t.Fatalf("second listener got %d frames, %d silent", f, sil)
+	}
+}
+
+// TestHiddenMount: a hidden mount plays but is left out of
+// /status-json.xsl and /status.json; the admin API still lists it.
+func TestHiddenMount(t *testing.T) {
+	shown, hidden := fileMount(), fileMount()
+	hidden.Name, hidden.Hidden = "/secret", true
+	s := startServer(t, testConfig(shown, hidden))
+	waitBurst(t, s.mount("/secret"))
+	waitBurst(t, s.mount("/demo"))
+	if cl := dialListener(t, s.Addr(), "/secret"); cl.code() != 200 {
+		t.Fatalf("hidden mount does not play: %s", cl.status)
+	}
+	for _, p := range []string{"/status-json.xsl", "/status.json"} {
+		resp, err := http.Get("http://" + s.Addr() + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "/demo") || strings.Contains(string(b), "/secret") {
+			t.Fatalf("%s: %s", p, b)
+		}
+	}
+	if _, doc := adminGet(t, s.Addr(), "/admin/listmounts"); !strings.Contains(doc, `mount="/secret"`) {
+		t.Fatalf("listmounts lacks the hidden mount: %s", doc)
+	}
+}
+
+// TestMaxListenerDuration: a listener is disconnected once
+// max-listener-duration has passed.
+func TestMaxListenerDuration(t *testing.T) {
+	mc := fileMount()
+	mc.MaxListenerDur = Duration(time.Second)
+	s := startServer(t, testConfig(mc))
+	waitBurst(t, s.mount("/demo"))
+	cl := dialListener(t, s.Addr(), "/demo")
+	got := cl.readFor(5 * time.Second) // ends early when the relay closes
+	if f, _ := countFrames(t, got); f < 20 {
+		t.Fatalf("%d frames before the limit", f)
+	}
+	waitFor(t, 5*time.Second, "the listener closed", func() bool { return s.mount("/demo").listeners.Load() == 0 })
+}
+
+// TestIPDenyAllow: connections from a denied address, or from one outside
+// allow-ip, are closed without an answer; a reload applies new lists.
+func TestIPDenyAllow(t *testing.T) {
+	cfg := testConfig(fileMount())
+	s := startServer(t, cfg)
+	waitBurst(t, s.mount("/demo"))
+	answered := func() bool {
+		c, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "GET /healthz HTTP/1.0\r\n\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		return strings.HasPrefix(string(b), "HTTP/1.0 200")
+	}
+	cases := []struct {
+		name        string
+		deny, allow []string
+		want        bool
+	}{
+		{"no lists", nil, nil, true},
+		{"deny the address", []string{"127.0.0.1"}, nil, false},
+		{"deny a prefix", []string{"127.0.0.0/8"}, nil, false},
+		{"allow-ip without it", nil, []string{"192.0.2.0/24"}, false},
+		{"allow-ip with it", nil, []string{"192.0.2.0/24", "127.0.0.1/32"}, true},
+		{"deny wins over allow", []string{"127.0.0.1"}, []string{"127.0.0.0/8"}, false},
+	}
+	for _, c := range cases {
+		next := cfg
+		next.DenyIP, next.AllowIP = c.deny, c.allow
+		if err := s.Reload(next); err != nil {
+			t.Fatal(err)
+		}
+		if got := answered(); got != c.want {
+			t.Errorf("%s: answered %v, want %v", c.name, got, c.want)
+		}
+	}
+	bad := cfg
+	bad.DenyIP = []string{"not-an-ip"}
+	if err := s.Reload(bad); err == nil || !strings.Contains(err.Error(), "deny-ip[0]") {
+		t.Fatalf("bad deny-ip: %v", err)
+	}
+}
+
+// TestMaxDevices: one account may hold max-devices connections; the next
+// one closes the oldest (the default of 1 keeps "the newest wins").
+func TestMaxDevices(t *testing.T) {
+	mc := fileMount()
+	mc.Auth.Type = "users"
+	mc.Auth.Users = []string{"alice:pw"}
+	mc.MaxDevices = 2
+	s := startServer(t, testConfig(mc))
+	m := s.mount("/demo")
+	waitBurst(t, m)
+	auth := "Authorization: Basic " + basicAuth("alice", "pw")
+	var cls []*streamClient
+	for i := range 3 {
+		cl := dialListener(t, s.Addr(), "/demo", auth)
+		if cl.code() != 200 {
+			t.Fatalf("device %d: %s", i+1, cl.status)
+		}
+		cls = append(cls, cl)
+		want := int64(min(i+1, 2))
+		waitFor(t, 5*time.Second, "live devices", func() bool { return m.listeners.Load() == want })
+	}
+	// The first device was closed; the other two still stream.
+	_ = cls[0].conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, cls[0].br); err != nil { // nil: the relay closed it
+		t.Fatalf("the oldest device was not closed: %v", err)
+	}
+	for i, cl := range cls[1:] {
+		if f, _ := countFrames(t, cl.readFor(time.Second+writeBatch)); f < 20 {
+			t.Fatalf("device %d: %d frames", i+2, f)
+		}
+	}
+	if n := m.listeners.Load(); n != 2 {
+		t.Fatalf("%d live devices, want 2", n)
 	}
 }

@@ -112,6 +112,7 @@ type fakeUpstream struct {
 	ln     net.Listener
 	conns  map[net.Conn]bool
 	served atomic.Int64
+	active atomic.Int64 // streams being served now
 	epoch  time.Time // program start shared by upstreams of one program; zero = per connection
 }
 
@@ -181,6 +182,8 @@ func (u *fakeUpstream) serve(c net.Conn) {
 		return
 	}
 	u.served.Add(1)
+	u.active.Add(1)
+	defer u.active.Add(-1)
 	metaint := 0
 	if h.Get("Icy-MetaData") == "1" {
 		metaint = 8192

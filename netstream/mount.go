@@ -2,6 +2,7 @@ package netstream
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,7 +95,11 @@ type mount struct {
 	drops     atomic.Uint64
 
 	smu      sync.Mutex
-	sessions map[string]*listener // identity -> live connection (newest wins)
+	sessions map[string][]*listener // identity -> live connections, oldest first (max-devices)
+
+	intro   atomic.Pointer[[]byte] // intro file played to new listeners
+	waiting atomic.Int64           // listeners held while an on-demand upstream connects
+	demand  chan struct{}          // kicked when an on-demand mount gets a listener
 
 	stopSources func()
 	done        chan struct{}
@@ -103,10 +108,11 @@ type mount struct {
 func newMount(srv *Server, cfg MountConfig) *mount {
 	m := &mount{
 		srv: srv, name: cfg.Name, ring: newRing(srv.cfg.RingSize),
-		fr: newFramer(codecUnknown), sessions: map[string]*listener{},
+		fr: newFramer(codecUnknown), sessions: map[string][]*listener{}, demand: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
 	m.cfg.Store(&cfg)
+	m.loadIntro(cfg.Intro)
 	m.setTitle(cfg.Title)
 	m.info.Store(&streamInfo{})
 	m.downSince = time.Now()
@@ -409,20 +415,27 @@ func (m *mount) addListener() {
 	}
 }
 
-// register replaces any live session of the same identity (the newest
-// connection wins) and records the new one.
+// register records l under its identity; beyond max-devices live
+// connections of that identity (default 1: the newest connection wins) the
+// oldest is closed.
 func (m *mount) register(l *listener) {
 	id := l.identity()
 	if id == "" {
 		return
 	}
+	limit := max(m.cfg.Load().MaxDevices, 1)
 	m.smu.Lock()
-	old := m.sessions[id]
-	m.sessions[id] = l
+	live := append(m.sessions[id], l)
+	var old []*listener
+	if len(live) > limit {
+		old = append(old, live[:len(live)-limit]...)
+		live = append(live[:0], live[len(live)-limit:]...)
+	}
+	m.sessions[id] = live
 	m.smu.Unlock()
-	if old != nil {
-		old.kill.Store(true)
-		m.srv.fan.kickOne(old)
+	for _, o := range old {
+		o.kill.Store(true)
+		m.srv.fan.kickOne(o)
 	}
 }
 
@@ -432,8 +445,11 @@ func (m *mount) unregister(l *listener) {
 		return
 	}
 	m.smu.Lock()
-	if m.sessions[id] == l {
+	live := slices.DeleteFunc(m.sessions[id], func(x *listener) bool { return x == l })
+	if len(live) == 0 {
 		delete(m.sessions, id)
+	} else {
+		m.sessions[id] = live
 	}
 	m.smu.Unlock()
 }

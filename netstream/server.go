@@ -55,6 +55,7 @@ type Server struct {
 	// the system's roots); tests set it to trust their own certificate.
 	upstreamTLS *tls.Config
 	started     time.Time // Icecast's server_start
+	ipRules     atomic.Pointer[ipRules]
 	ctx         context.Context
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
@@ -96,6 +97,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		passGate: newPeerGate(time.Minute, 4096), hsPerAddr: map[string]int{}}
 	s.cfgp.Store(&cfg)
 	s.applyLimits(&cfg)
+	s.ipRules.Store(newIPRules(&cfg))
 	s.fan = newFanout(s, cfg.Writers)
 	s.bucket.set(cfg.AdmissionRate, cfg.AdmissionBurst)
 	empty := map[string]*mount{}
@@ -263,6 +265,7 @@ func (s *Server) Reload(cfg Config) error {
 	cfg.RingSize = s.cfg.RingSize
 	s.cfgp.Store(&cfg)
 	s.applyLimits(&cfg)
+	s.ipRules.Store(newIPRules(&cfg))
 	s.bucket.set(cfg.AdmissionRate, cfg.AdmissionBurst)
 	cur := *s.mounts.Load()
 	next := map[string]*mount{}
@@ -278,7 +281,10 @@ func (s *Server) Reload(cfg Config) error {
 		if !reflect.DeepEqual(prev.Auth, mc.Auth) {
 			m.adm.Store(newAdmission(s, mc.Name, mc.Auth))
 		}
-		if !slices.Equal(prev.Upstreams, mc.Upstreams) || prev.File != mc.File || prev.Type != mc.Type {
+		if prev.Intro != mc.Intro {
+			m.loadIntro(mc.Intro)
+		}
+		if !slices.Equal(prev.Upstreams, mc.Upstreams) || prev.File != mc.File || prev.Type != mc.Type || prev.OnDemand != mc.OnDemand {
 			m.stopSources()
 			m.runSources(s.ctx, mc)
 		}
@@ -355,6 +361,9 @@ func (s *Server) acceptLoop(ln net.Listener, ssl bool) {
 			continue
 		}
 		ip := clientIP(c)
+		if !s.clientAllowed(c, ip) {
+			continue
+		}
 		if !s.enterHandshake(ip) {
 			s.refused.Add(1)
 			c.Close()
@@ -696,7 +705,7 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 	case int(s.fan.lsn.Load()) >= int(s.maxClients.Load()), mc.MaxListeners > 0 && int(m.listeners.Load()) >= mc.MaxListeners:
 		s.unavailable(conn, "listener limit reached")
 		return false
-	case !m.playable():
+	case !m.playable() && !(mc.OnDemand && m.awaitAudio(cfg.SourceTimeout.Std())):
 		s.unavailable(conn, "mount has no source yet")
 		return false
 	}
@@ -738,16 +747,7 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 		s.log.Warn("stream: listener socket", "mount", m.name, "err", err)
 		return false
 	}
-	pre := m.head(metaint) // shared and read-only
-	preHead := int32(len(pre))
-	cursor := m.ring.startFor(cfg.BurstSize)
-	if h := m.oggHdr.Load(); h != nil && codec(m.codec.Load()) == codecOgg {
-		if cursor <= h.end && m.ring.valid(h.start) {
-			cursor = h.start // the burst starts with the header pages themselves
-		} else {
-			pre = append(pre[:len(pre):len(pre)], h.pages...)
-		}
-	}
+	pre, preHead, cursor := m.listenerPre(m.head(metaint), mc.burst(cfg))
 	now := time.Now()
 	l := &listener{
 		m: m, fd: int32(fd), id: uint32(ar.clientID), start: now.UnixNano(),
@@ -761,6 +761,9 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 	if v.limit > 0 {
 		l.limitAt = now.Add(v.limit).UnixNano()
 	}
+	if d := mc.MaxListenerDur.Std(); d > 0 && (l.limitAt == 0 || now.Add(d).UnixNano() < l.limitAt) {
+		l.limitAt = now.Add(d).UnixNano()
+	}
 	if (v.provisional || v.readmitted) && adm.verify != nil && !adm.verify.add(l, v.readmitted) {
 		if v.provisional {
 			// Nothing may stream without a decision that can still come.
@@ -770,6 +773,9 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 		adm.unreported.Add(1) // the token proves a grant; only the report is lost
 	}
 	m.addListener()
+	if mc.OnDemand {
+		m.kickDemand()
+	}
 	m.register(l)
 	s.fan.attach(l)
 	return true

@@ -68,10 +68,23 @@ func (m *mount) runSources(ctx context.Context, cfg MountConfig) {
 func (m *mount) runUpstreams(ctx context.Context, cfg MountConfig) {
 	idx, attempt := 0, 0
 	for ctx.Err() == nil {
+		pctx, idle := ctx, context.CancelFunc(func() {})
+		if cfg.OnDemand {
+			if !m.awaitDemand(ctx) {
+				return
+			}
+			pctx, idle = m.whileWanted(ctx)
+		}
 		started := time.Now()
-		err := m.pull(ctx, cfg, idx)
+		err := m.pull(pctx, cfg, idx)
+		idle()
 		if ctx.Err() != nil {
 			return
+		}
+		if pctx.Err() != nil { // on demand and nobody listens: let go of the upstream
+			m.srv.log.Info("stream: no listeners, on-demand upstream disconnected", "mount", m.name)
+			idx, attempt = 0, 0
+			continue
 		}
 		switch {
 		case errors.Is(err, errSwitchBack):
@@ -94,6 +107,49 @@ func (m *mount) runUpstreams(ctx context.Context, cfg MountConfig) {
 			return
 		}
 	}
+}
+
+// awaitDemand waits until the on-demand mount has or awaits a listener.
+func (m *mount) awaitDemand(ctx context.Context) bool {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for !m.wanted() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-m.demand:
+		case <-t.C:
+		}
+	}
+	return true
+}
+
+// whileWanted returns a context that ends once the mount has had no
+// listener for demandGrace.
+func (m *mount) whileWanted(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		var idleSince time.Time
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				switch {
+				case m.wanted():
+					idleSince = time.Time{}
+				case idleSince.IsZero():
+					idleSince = now
+				case now.Sub(idleSince) >= demandGrace:
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, cancel
 }
 
 // upstreamResp is a parsed upstream response head.
