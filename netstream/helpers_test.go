@@ -113,7 +113,7 @@ type fakeUpstream struct {
 	conns  map[net.Conn]bool
 	served atomic.Int64
 	active atomic.Int64 // streams being served now
-	epoch  time.Time // program start shared by upstreams of one program; zero = per connection
+	epoch  time.Time    // program start shared by upstreams of one program; zero = per connection
 }
 
 // frameDur is the duration of one 44.1 kHz MPEG-1 layer III frame.
