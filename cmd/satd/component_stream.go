@@ -13,9 +13,10 @@ import (
 	"satd.dev/satd/netstream"
 )
 
-// demoMP3 is the demo stream's sample: 6 s of generated tone at 128 kbit/s,
-// looped by the demo mount. It is embedded so `satd -demo` works anywhere,
-// not only from a source checkout.
+// demoMP3 is the demo stream's sample: 4 s of a generated 440 Hz tone,
+// 32 kbit/s mono, looped by the demo mount. It is embedded so `satd -demo`
+// works anywhere, not only from a source checkout, and kept this small
+// (16 KB) because it ships in every binary on the box.
 //
 //go:embed demo.mp3
 var demoMP3 []byte
