@@ -4,7 +4,6 @@ go 1.25.0
 
 require (
 	aead.dev/minisign v0.3.0
-	github.com/VictoriaMetrics/metrics v1.35.1
 	github.com/chromedp/chromedp v0.22.1
 	github.com/pelletier/go-toml/v2 v2.4.3
 	golang.org/x/crypto v0.55.0
@@ -16,6 +15,4 @@ require (
 require (
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
-	github.com/valyala/fastrand v1.1.0 // indirect
-	github.com/valyala/histogram v1.2.0 // indirect
 )

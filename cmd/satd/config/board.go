@@ -21,7 +21,7 @@ type Board struct {
 
 // Validate reports every problem of one [[board]] table.
 func (b *Board) Validate(report func(key, msg string)) {
-	if !labelRE.MatchString(b.Name) {
+	if !IsLabel(b.Name) {
 		report("name", fmt.Sprintf("%q must be 1-32 letters, digits, '_', '.' or '-'", b.Name))
 	}
 	if _, builtIn := slot.Boards[b.Name]; builtIn {

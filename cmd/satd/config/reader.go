@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 
-	"regexp"
 	"satd.dev/satd/balancer"
 	"satd.dev/satd/cardreader"
 	"satd.dev/satd/cardreader/system"
@@ -38,8 +37,6 @@ func (r *Reader) SystemOptions() system.Options {
 	return system.Options{Policy: r.CWPolicy(), PIN: r.PIN}
 }
 
-var pinRE = regexp.MustCompile(`^[0-9]{4}$`)
-
 // Protocols are the accepted reader protocols.
 var Protocols = []string{"internal", "mouse", "pcsc", "constcw", "sim"}
 
@@ -51,11 +48,9 @@ func DefaultReader() Reader {
 	return Reader{Enable: true, ReaderConfig: balancer.DefaultReaderConfig(), Options: cardreader.DefaultOptions(), Config: slot.DefaultConfig()}
 }
 
-var labelRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
-
 // Validate reports every problem of one [[reader]] table.
 func (r *Reader) Validate(report func(key, msg string)) {
-	if !labelRE.MatchString(r.Label) {
+	if !IsLabel(r.Label) {
 		report("label", fmt.Sprintf("%q must be 1-32 letters, digits, '_', '.' or '-'", r.Label))
 	}
 	ok := false
@@ -68,7 +63,7 @@ func (r *Reader) Validate(report func(key, msg string)) {
 	if r.System != "" && r.Protocol != "sim" {
 		report("system", "only sim readers take a system; real cards are identified from their ATR")
 	}
-	if r.PIN != "" && !pinRE.MatchString(r.PIN) {
+	if r.PIN != "" && !isPIN(r.PIN) {
 		report("pin", "must be four digits (or empty for none)")
 	}
 	r.Config.Protocol = r.Protocol // the slot's wiring is the reader's protocol

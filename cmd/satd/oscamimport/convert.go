@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -301,8 +300,6 @@ func sectionValue(cfg *config.Config, name, prefix string) (reflect.Value, strin
 	return reflect.Value{}, "", false
 }
 
-var oscamNameRE = regexp.MustCompile(`OSCam: ([^)]+)\)`)
-
 func findField(v reflect.Value, key string) (reflect.Value, string, bool) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
@@ -320,8 +317,8 @@ func findField(v reflect.Value, key string) (reflect.Value, string, bool) {
 		if name == key {
 			return v.Field(i), name, true
 		}
-		if m := oscamNameRE.FindStringSubmatch(f.Tag.Get("comment")); m != nil {
-			for _, alias := range strings.FieldsFunc(m[1], func(r rune) bool { return r == ',' || r == '/' || r == ' ' }) {
+		if names := config.OSCamName(f.Tag.Get("comment")); names != "" {
+			for _, alias := range strings.FieldsFunc(names, func(r rune) bool { return r == ',' || r == '/' || r == ' ' }) {
 				if strings.EqualFold(alias, key) {
 					return v.Field(i), name, true
 				}

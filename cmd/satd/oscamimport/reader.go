@@ -2,7 +2,6 @@ package oscamimport
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"satd.dev/satd/cmd/satd/config"
@@ -15,8 +14,6 @@ var unsupportedReaders = map[string]bool{
 	"smartreader": true, "sc8in1": true, "mp35": true, "stapi": true, "stinger": true,
 	"serial": true, "db2com": true, "sci": true, "emu": true,
 }
-
-var badLabelChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
 func (c *converter) server(doc []byte) {
 	const file = "oscam.server"
@@ -145,7 +142,12 @@ func isProtocol(p string) bool {
 }
 
 func uniqueLabel(l string, i int, seen map[string]bool) string {
-	l = badLabelChars.ReplaceAllString(strings.TrimSpace(l), "_")
+	l = strings.Map(func(r rune) rune {
+		if config.IsLabelChar(r) {
+			return r
+		}
+		return '_'
+	}, strings.TrimSpace(l))
 	if len(l) > 28 {
 		l = l[:28]
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,8 +58,6 @@ type formField struct {
 	// Choices makes an enumeration a select (widgets.go).
 	Choices []choice
 }
-
-var oscamRE = regexp.MustCompile(`\(OSCam: ([^)]+)\)`)
 
 var textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
@@ -170,9 +167,7 @@ func isTable(t reflect.Type) bool {
 func buildField(key string, f reflect.StructField, fv, dv reflect.Value, problems, raw map[string]string) formField {
 	doc := f.Tag.Get("comment")
 	ff := formField{Key: key, ID: fieldID(key), Name: tomlName(f), Doc: doc, Error: problemFor(problems, key)}
-	if m := oscamRE.FindStringSubmatch(doc); m != nil {
-		ff.OSCam = m[1]
-	}
+	ff.OSCam = config.OSCamName(doc)
 	ff.Default = formatValue(dv)
 	if ff.Default == "" {
 		ff.Default = "(empty)"

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -40,13 +39,31 @@ var pathDirs = []string{"/tmp", "/run", "/var/run", "/var/lib/satd", "/media", "
 // ErrPathConfined refuses a file path outside the allowed directories.
 var ErrPathConfined = errors.New("file paths set from the web form must be inside the state directory, " + strings.Join(pathDirs, ", "))
 
-var indexRE = regexp.MustCompile(`\[\d+\]`)
+// plainKey turns the indexes of a key path into "[]" ("reader[2].device" →
+// "reader[].device"), the form the key tables use.
+func plainKey(key string) string {
+	var b strings.Builder
+	for i := 0; i < len(key); i++ {
+		b.WriteByte(key[i])
+		if key[i] != '[' {
+			continue
+		}
+		j := i + 1
+		for j < len(key) && key[j] >= '0' && key[j] <= '9' {
+			j++
+		}
+		if j > i+1 && j < len(key) && key[j] == ']' {
+			i = j - 1 // the digits are dropped; ']' is copied next
+		}
+	}
+	return b.String()
+}
 
 // guardedChanges returns the guarded keys that differ between old and new,
 // and an error naming a changed file path outside the allowed directories.
 func guardedChanges(old, new *config.Config) (keys []string, err error) {
 	diffFields("", reflect.ValueOf(old).Elem(), reflect.ValueOf(new).Elem(), func(key string, o, n reflect.Value) {
-		plain := indexRE.ReplaceAllString(key, "[]")
+		plain := plainKey(key)
 		if !guardedKeys[plain] && !pathKeys[plain] {
 			return
 		}

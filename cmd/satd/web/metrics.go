@@ -3,11 +3,10 @@ package web
 import (
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
+	"satd.dev/satd/internal/promtext"
 )
 
 // Metrics is satd's Prometheus exposition, served at /metrics. The balancer
@@ -16,41 +15,34 @@ import (
 // StatusSource at scrape time. The methods allocate nothing once a label set
 // has been seen, so they may sit on the ECM path.
 type Metrics struct {
-	set *metrics.Set
+	set *promtext.Set
 
 	mu      sync.Mutex
-	ecms    map[pair]*metrics.Counter
-	latency map[string]*metrics.Histogram
-	auths   map[string]*metrics.Counter
+	ecms    map[pair]*promtext.Counter
+	latency map[string]*promtext.Histogram
+	auths   map[string]*promtext.Counter
 
-	cacheHits *metrics.Counter
-	evictions *metrics.Counter
+	cacheHits *promtext.Counter
+	evictions *promtext.Counter
 }
 
 type pair struct{ a, b string }
 
 // NewMetrics returns an empty exposition.
 func NewMetrics() *Metrics {
-	s := metrics.NewSet()
+	s := promtext.NewSet()
 	return &Metrics{
 		set:       s,
-		ecms:      map[pair]*metrics.Counter{},
-		latency:   map[string]*metrics.Histogram{},
-		auths:     map[string]*metrics.Counter{},
-		cacheHits: s.NewCounter("satd_ecm_cache_hits_total"),
-		evictions: s.NewCounter("satd_ecm_cache_evictions_total"),
+		ecms:      map[pair]*promtext.Counter{},
+		latency:   map[string]*promtext.Histogram{},
+		auths:     map[string]*promtext.Counter{},
+		cacheHits: s.Counter("satd_ecm_cache_hits_total"),
+		evictions: s.Counter("satd_ecm_cache_evictions_total"),
 	}
 }
 
 // labelValue makes an untrusted string safe inside a quoted label value.
-func labelValue(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '"' || r == '\\' || r < 0x20 {
-			return '_'
-		}
-		return r
-	}, s)
-}
+var labelValue = promtext.LabelValue
 
 // ECM counts one answered (or failed) ECM of reader with result ("found",
 // "not found", "timeout", ...) and records its latency.
@@ -58,17 +50,17 @@ func (m *Metrics) ECM(reader, result string, took time.Duration) {
 	m.mu.Lock()
 	c, ok := m.ecms[pair{reader, result}]
 	if !ok {
-		c = m.set.GetOrCreateCounter(`satd_ecm_total{reader="` + labelValue(reader) + `",result="` + labelValue(result) + `"}`)
+		c = m.set.Counter(`satd_ecm_total{reader="` + labelValue(reader) + `",result="` + labelValue(result) + `"}`)
 		m.ecms[pair{reader, result}] = c
 	}
 	h, ok := m.latency[reader]
 	if !ok {
-		h = m.set.GetOrCreateHistogram(`satd_reader_ecm_duration_seconds{reader="` + labelValue(reader) + `"}`)
+		h = m.set.Histogram(`satd_reader_ecm_duration_seconds{reader="`+labelValue(reader)+`"}`, promtext.LatencyBuckets)
 		m.latency[reader] = h
 	}
 	m.mu.Unlock()
 	c.Inc()
-	h.Update(took.Seconds())
+	h.Observe(took.Seconds())
 }
 
 // CacheHit counts an ECM answered from the control-word cache.
@@ -82,7 +74,7 @@ func (m *Metrics) auth(decision string) {
 	m.mu.Lock()
 	c, ok := m.auths[decision]
 	if !ok {
-		c = m.set.GetOrCreateCounter(`satd_web_auth_total{decision="` + labelValue(decision) + `"}`)
+		c = m.set.Counter(`satd_web_auth_total{decision="` + labelValue(decision) + `"}`)
 		m.auths[decision] = c
 	}
 	m.mu.Unlock()
@@ -91,22 +83,26 @@ func (m *Metrics) auth(decision string) {
 
 // write writes the exposition with the scrape-time snapshot of src.
 func (m *Metrics) write(w io.Writer, src StatusSource) {
-	m.set.WritePrometheus(w)
+	m.set.Write(w)
 	st := src.Status()
+	var listeners, switches, ready []promtext.Sample
 	for _, mt := range st.Mounts {
-		l := `{mount="` + labelValue(mt.Name) + `"}`
-		metrics.WriteGaugeUint64(w, "satd_stream_listeners"+l, uint64(mt.Listeners))
-		metrics.WriteCounterUint64(w, "satd_stream_upstream_switches_total"+l, mt.UpstreamSwitches)
+		l := `mount="` + labelValue(mt.Name) + `"`
+		listeners = append(listeners, promtext.Sample{Labels: l, Value: float64(mt.Listeners)})
+		switches = append(switches, promtext.Sample{Labels: l, Value: float64(mt.UpstreamSwitches)})
 	}
 	for _, r := range st.Readers {
-		ready := uint64(0)
+		v := 0.0
 		if r.State == "ready" {
-			ready = 1
+			v = 1
 		}
-		metrics.WriteGaugeUint64(w, `satd_reader_ready{reader="`+labelValue(r.Label)+`"}`, ready)
+		ready = append(ready, promtext.Sample{Labels: `reader="` + labelValue(r.Label) + `"`, Value: v})
 	}
-	metrics.WriteGaugeUint64(w, "satd_services_active", uint64(len(st.Services)))
-	metrics.WriteProcessMetrics(w)
+	promtext.WriteFamily(w, "satd_stream_listeners", "gauge", listeners...)
+	promtext.WriteFamily(w, "satd_stream_upstream_switches_total", "counter", switches...)
+	promtext.WriteFamily(w, "satd_reader_ready", "gauge", ready...)
+	promtext.WriteFamily(w, "satd_services_active", "gauge", promtext.Sample{Value: float64(len(st.Services))})
+	promtext.WriteProcess(w)
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {

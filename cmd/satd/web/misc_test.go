@@ -56,7 +56,7 @@ func TestMetricsExposition(t *testing.T) {
 	for _, want := range []string{
 		`satd_ecm_total{reader="slot0",result="found"} 1`,
 		`satd_ecm_total{reader="slot0",result="timeout"} 1`,
-		`satd_reader_ecm_duration_seconds_bucket{reader="slot0",vmrange=`,
+		`satd_reader_ecm_duration_seconds_bucket{reader="slot0",le="0.2"} 1`,
 		`satd_ecm_cache_hits_total 1`,
 		`satd_ecm_cache_evictions_total 1`,
 		`satd_stream_listeners{mount="radio_x"} 4`,
