@@ -6,18 +6,25 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"satd.dev/satd/hal/sci"
 )
 
-// sciName matches the kernel smartcard driver's device names.
-var sciName = regexp.MustCompile(`^sci[0-9]+$`)
-
 // IsSCIDevice reports whether path names a slot of the kernel smartcard
 // driver (/dev/sci0, /dev/sci1, …).
-func IsSCIDevice(path string) bool { return sciName.MatchString(filepath.Base(path)) }
+func IsSCIDevice(path string) bool {
+	n, ok := strings.CutPrefix(filepath.Base(path), "sci")
+	if !ok || n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] < '0' || n[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // device returns the slot's device: its own, else its board's.
 func (c Config) device() string {

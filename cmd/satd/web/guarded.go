@@ -41,20 +41,24 @@ var ErrPathConfined = errors.New("file paths set from the web form must be insid
 
 // plainKey turns the indexes of a key path into "[]" ("reader[2].device" →
 // "reader[].device"), the form the key tables use.
-func plainKey(key string) string {
+func plainKey(key string) string { return replaceIndexes(key, "[]") }
+
+// replaceIndexes replaces every "[digits]" in key with repl.
+func replaceIndexes(key, repl string) string {
 	var b strings.Builder
 	for i := 0; i < len(key); i++ {
+		if key[i] == '[' {
+			j := i + 1
+			for j < len(key) && key[j] >= '0' && key[j] <= '9' {
+				j++
+			}
+			if j > i+1 && j < len(key) && key[j] == ']' {
+				b.WriteString(repl)
+				i = j
+				continue
+			}
+		}
 		b.WriteByte(key[i])
-		if key[i] != '[' {
-			continue
-		}
-		j := i + 1
-		for j < len(key) && key[j] >= '0' && key[j] <= '9' {
-			j++
-		}
-		if j > i+1 && j < len(key) && key[j] == ']' {
-			i = j - 1 // the digits are dropped; ']' is copied next
-		}
 	}
 	return b.String()
 }

@@ -1,6 +1,9 @@
 package web
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestPlainKey(t *testing.T) {
 	for key, want := range map[string]string{
@@ -14,6 +17,9 @@ func TestPlainKey(t *testing.T) {
 	} {
 		if got := plainKey(key); got != want {
 			t.Errorf("plainKey(%q) = %q, want %q", key, got, want)
+		}
+		if got, want := replaceIndexes(key, ""), strings.ReplaceAll(want, "[]", ""); got != want && !strings.Contains(key, "[]") {
+			t.Errorf("replaceIndexes(%q, \"\") = %q, want %q", key, got, want)
 		}
 	}
 }

@@ -25,7 +25,7 @@ var enumChoices = map[string][]choice{
 // choicesFor returns the options of key, with value added when it is not
 // one of them (so that a value set in the file is never lost by a save).
 func choicesFor(key, value string) []choice {
-	cs, ok := enumChoices[indexRE.ReplaceAllString(key, "")]
+	cs, ok := enumChoices[replaceIndexes(key, "")]
 	if !ok {
 		return nil
 	}
