@@ -287,7 +287,15 @@ func damagedPasswordFile(ctx context.Context, t *Target) (string, error) {
 }
 
 func init() {
-	register(Case{Row: 6, Name: "url-password-everywhere", Config: `
+	register(Case{Row: 6, Name: "url-password-everywhere", Config: secretsConfig, Run: urlPasswordEverywhere})
+	register(Case{Row: 7, Name: "config-page-secrets", Config: secretsConfig, Run: urlPasswordEverywhere})
+	register(Case{Row: 13, Name: "update-keys-need-password", Run: guardedPathAndKeys})
+	register(Case{Row: 12, Name: "guarded-path-and-keys", Run: guardedPathAndKeys})
+}
+
+// secretsConfig is a mount whose upstream URL carries a password and whose
+// listeners need secrets (rows 6 and 7).
+const secretsConfig = `
 [stream]
 enabled = true
 listen = "{stream}"
@@ -300,9 +308,7 @@ password = "mountpw-SECRET7"
   type = "users"
   users = ["alice:userpw-SECRET7"]
   token-keys = ["00112233445566778899aabbccddeeff"]
-`, Run: urlPasswordEverywhere})
-	register(Case{Row: 12, Name: "guarded-path-and-keys", Run: guardedPathAndKeys})
-}
+`
 
 // urlPasswordEverywhere runs a mount whose upstream URL carries a password
 // (its upstream refuses, so errors naming the URL get logged) and whose
