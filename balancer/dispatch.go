@@ -301,7 +301,7 @@ func (d *Dispatcher) Submit(ecm *ECM) error {
 			d.selectBest(e, now)
 		}
 	}
-	d.explain.record(e, now)
+	d.explain.record(e, now, &d.set)
 	nActive, nLocal := 0, 0
 	for i := range e.slots {
 		if f := e.slots[i].flags; f&fActive != 0 {

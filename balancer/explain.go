@@ -55,7 +55,10 @@ type explainRec struct {
 	prid        uint32
 	at          Time
 	hash        uint64
-	slots       []explainSlot
+	// mode and maxECM are lb_mode and lb_max_ecmcount at that decision:
+	// an explanation read after a change still says what was in force.
+	mode, maxECM int
+	slots        []explainSlot
 }
 
 // explainTable keeps the explanation of the last ECM per (caid, srvid)
@@ -88,8 +91,9 @@ func (m explainMatcher) match(ref int32) bool {
 
 func serviceHash(caid, srvid uint16) uint64 { return mix64(uint64(caid)<<16 | uint64(srvid)) }
 
-// record stores the selection of e as its service's last explanation.
-func (t *explainTable) record(e *inflight, now Time) {
+// record stores the selection of e, made under set, as its service's last
+// explanation.
+func (t *explainTable) record(e *inflight, now Time, set *Settings) {
 	h := serviceHash(e.caid, e.srvid)
 	i := findIn(&t.index, h, explainMatcher{t, e.caid, e.srvid})
 	if i < 0 {
@@ -103,6 +107,7 @@ func (t *explainTable) record(e *inflight, now Time) {
 	}
 	r := &t.recs[i]
 	r.used, r.caid, r.srvid, r.prid, r.at, r.hash = true, e.caid, e.srvid, e.prid, now, h
+	r.mode, r.maxECM = set.Mode, set.MaxECMCount
 	for j := range e.slots {
 		sl := &e.slots[j]
 		r.slots[j] = explainSlot{why: sl.why, active: sl.flags&fActive != 0, role: sl.role,
@@ -125,6 +130,7 @@ type Explanation struct {
 	PRID    uint32              `json:"prid"`
 	SrvID   uint16              `json:"srvid"`
 	At      time.Duration       `json:"at"`
+	Mode    int                 `json:"lb_mode"` // in force at that decision
 	Readers []ReaderExplanation `json:"readers"`
 }
 
@@ -153,13 +159,13 @@ func (d *Dispatcher) Explanations() []Explanation {
 }
 
 func (d *Dispatcher) explanation(r *explainRec) Explanation {
-	x := Explanation{CAID: r.caid, PRID: r.prid, SrvID: r.srvid, At: time.Duration(r.at) * time.Millisecond}
+	x := Explanation{CAID: r.caid, PRID: r.prid, SrvID: r.srvid, At: time.Duration(r.at) * time.Millisecond, Mode: r.mode}
 	for j := range r.slots {
 		s := &r.slots[j]
 		if s.value != 0 && usesRank(s.why) {
 			s.b = rankOf(r.slots, j)
 		}
-		re := ReaderExplanation{Reader: d.readers[j].name, Asked: s.active, Reason: d.reason(s)}
+		re := ReaderExplanation{Reader: d.readers[j].name, Asked: s.active, Reason: reason(s, r)}
 		if s.active {
 			re.Role = s.role.String()
 		}
@@ -168,8 +174,8 @@ func (d *Dispatcher) explanation(r *explainRec) Explanation {
 	return x
 }
 
-// reason renders a stored explanation as text.
-func (d *Dispatcher) reason(s *explainSlot) string {
+// reason renders a stored explanation of rec as text.
+func reason(s *explainSlot, rec *explainRec) string {
 	switch s.why {
 	case whyDisabled:
 		return "reader disabled"
@@ -193,9 +199,9 @@ func (d *Dispatcher) reason(s *explainSlot) string {
 		return "filtered: the card has no entitlement for this provider"
 	case whyLBOff:
 		if s.role == RoleFallback {
-			return fmt.Sprintf("fixed fallback; no selection with lb_mode %d", d.set.Mode)
+			return fmt.Sprintf("fixed fallback; no selection with lb_mode %d", rec.mode)
 		}
-		return fmt.Sprintf("matching reader; no selection with lb_mode %d", d.set.Mode)
+		return fmt.Sprintf("matching reader; no selection with lb_mode %d", rec.mode)
 	case whyPrimary:
 		return fmt.Sprintf("valid, value %d, ranked %d → primary", s.value, s.b)
 	case whyFallback:
@@ -209,7 +215,7 @@ func (d *Dispatcher) reason(s *explainSlot) string {
 	case whyLearning:
 		return fmt.Sprintf("learning %d of %d", s.a, s.b)
 	case whyReset:
-		return fmt.Sprintf("count %d above lb_max_ecmcount %d → reset, learning again", s.a, d.set.MaxECMCount)
+		return fmt.Sprintf("count %d above lb_max_ecmcount %d → reset, learning again", s.a, rec.maxECM)
 	case whyRetryRefresh:
 		return fmt.Sprintf("average %d ms above lb_retrylimit %d ms and not updated for 5 min → average reset, primary", s.a, s.b)
 	case whyRetryReached:

@@ -265,3 +265,23 @@ func TestExplainFilters(t *testing.T) {
 		t.Fatal("no matching reader did not answer NOT_FOUND")
 	}
 }
+
+// TestExplainKeepsItsMode: an explanation read after an lb_mode change
+// still says the mode in force when the decision was made.
+func TestExplainKeepsItsMode(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.LBMode = 0
+	r := newRig(t, cfg, "A", "B")
+	_ = r.d.Submit(&ECM{CAID: 0x0963, SrvID: 0x0042, Len: 140, Client: r.client})
+	cfg.LBMode = 1
+	if err := r.d.Reconfigure(cfg, []ReaderConfig{{}, {}}); err != nil {
+		t.Fatal(err)
+	}
+	x, ok := r.d.Explain(0x0963, 0x0042)
+	if !ok {
+		t.Fatal("no explanation")
+	}
+	if x.Mode != 0 || !strings.Contains(x.Readers[0].Reason, "no selection with lb_mode 0") {
+		t.Errorf("after the change to lb_mode 1 the decision reads mode %d, %q; want lb_mode 0", x.Mode, x.Readers[0].Reason)
+	}
+}

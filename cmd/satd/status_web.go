@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,13 +152,14 @@ func (v balancerView) Decisions() []web.Decision {
 	origin := b.Origin()
 	var out []web.Decision
 	for _, x := range b.Explanations() {
-		dc := web.Decision{Service: fmt.Sprintf("%04X@%06X:%04X", x.CAID, x.PRID, x.SrvID), When: origin.Add(x.At)}
+		dc := web.Decision{Service: fmt.Sprintf("%04X@%06X:%04X", x.CAID, x.PRID, x.SrvID), When: origin.Add(x.At), Mode: strconv.Itoa(x.Mode)}
 		why := make([]string, 0, len(x.Readers))
 		for _, r := range x.Readers {
 			if r.Asked {
 				dc.Readers = append(dc.Readers, r.Reader)
 			}
 			why = append(why, r.Reader+": "+r.Reason)
+			dc.Why = append(dc.Why, web.ReaderWhy{Reader: r.Reader, Asked: r.Asked, Role: r.Role, Reason: r.Reason})
 		}
 		dc.Explanation = strings.Join(why, "; ")
 		out = append(out, dc)

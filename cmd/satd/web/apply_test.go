@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	stdhtml "html"
 	"net"
 	"net/http"
@@ -238,6 +239,25 @@ func TestTypedWidgetsAndErrorSummary(t *testing.T) {
 	for _, want := range []string{`id="error-summary"`, `<a href="#f-web-login_attempts">web.login_attempts</a>: must be 1-100`, `<a href="#f-web-listen">web.listen</a>`, `<input type="number" step="any" id="f-web-login_attempts"`} {
 		if !strings.Contains(b, want) {
 			t.Errorf("refused save lacks %s", want)
+		}
+	}
+}
+
+// TestDecisionRowsPerReader: an explanation is one line per reader, the
+// asked ones marked, under the lb_mode in force at that decision.
+func TestDecisionRowsPerReader(t *testing.T) {
+	var b bytes.Buffer
+	writeDecisions(html{&b}, []Decision{{Service: "0B00@000000:0001", Channel: "Demo One", Readers: []string{"slot0"}, Mode: "0",
+		Why: []ReaderWhy{{Reader: "slot0", Asked: true, Role: "primary", Reason: "matching reader; no selection with lb_mode 0"},
+			{Reader: "slot1", Reason: "filtered by caid"}}}})
+	for _, want := range []string{
+		`<span class="mode">lb_mode 0 at that decision</span>`,
+		`<li class="asked"><b>slot0</b> ✓ asked (primary): matching reader; no selection with lb_mode 0</li>`,
+		`<li><b>slot1</b>: filtered by caid</li>`,
+		`<td>Demo One</td>`,
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("decision lacks %s:\n%s", want, b.String())
 		}
 	}
 }

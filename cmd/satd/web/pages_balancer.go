@@ -36,11 +36,48 @@ func writeDecisions(h html, decisions []Decision) {
 	for _, dc := range decisions {
 		h.raw(`<tr>`)
 		h.tdMono(dc.Service)
-		h.tds(dc.Channel, clock(dc.When), strings.Join(dc.Readers, ", "), dc.Explanation)
+		h.tds(dc.Channel, clock(dc.When), strings.Join(dc.Readers, ", "))
+		writeWhy(h, &dc)
 		h.raw("</tr>\n")
 	}
 	h.rawIf(len(decisions) == 0, "<tr><td colspan=\"5\">No decisions yet.</td></tr>")
 	h.raw("</tbody></table></div>\n")
+}
+
+// writeWhy writes the explanation of a decision: the lb_mode then in force
+// and one line per reader, the asked ones marked.
+func writeWhy(h html, dc *Decision) {
+	h.raw(`<td>`)
+	if dc.Mode != "" {
+		h.raw(`<span class="mode">lb_mode `)
+		h.text(dc.Mode)
+		h.raw(` at that decision</span>`)
+	}
+	if len(dc.Why) == 0 {
+		h.text(dc.Explanation)
+		h.raw(`</td>`)
+		return
+	}
+	h.raw(`<ul class="why">`)
+	for _, w := range dc.Why {
+		if w.Asked {
+			h.raw(`<li class="asked"><b>`)
+		} else {
+			h.raw(`<li><b>`)
+		}
+		h.text(w.Reader)
+		h.raw(`</b>`)
+		if w.Asked {
+			h.raw(` ✓ asked`)
+			if w.Role != "" {
+				h.text(" (" + w.Role + ")")
+			}
+		}
+		h.raw(`: `)
+		h.text(w.Reason)
+		h.raw(`</li>`)
+	}
+	h.raw(`</ul></td>`)
 }
 
 func writeStats(h html, rows []StatsRow) {

@@ -125,8 +125,20 @@ type Decision struct {
 	Service     string    `json:"service"`
 	Channel     string    `json:"channel"` // from the names table`
 	When        time.Time `json:"when"`
-	Readers     []string  `json:"readers"`
+	Readers     []string  `json:"readers"` // the readers asked
 	Explanation string    `json:"explanation"`
+	// Mode is lb_mode as it was at that decision ("" when not known);
+	// Why says, reader by reader, why it was asked or not.
+	Mode string      `json:"lb_mode,omitempty"`
+	Why  []ReaderWhy `json:"why,omitempty"`
+}
+
+// ReaderWhy is one reader's part in a decision.
+type ReaderWhy struct {
+	Reader string `json:"reader"`
+	Asked  bool   `json:"asked"`
+	Role   string `json:"role,omitempty"` // primary or fallback, when asked
+	Reason string `json:"reason"`
 }
 
 // Updater installs a firmware image uploaded through the System page.
