@@ -7,12 +7,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -361,4 +364,68 @@ func TestRetryAfterSpreads(t *testing.T) {
 			t.Fatalf("%d listeners told to return after %s s", k, v)
 		}
 	}
+}
+
+// TestAdaptiveAdmission: while the relay is congested (here: more than half
+// the handshake slots taken) the admission rate falls x0.7 a second to the
+// floor; once it keeps up it climbs back by a tenth of the ceiling.
+func TestAdaptiveAdmission(t *testing.T) {
+	cfg := testConfig(fileMount())
+	cfg.AdmissionRate, cfg.AdmissionFloor = 1000, 100
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	s.handshakes.Store(s.hsCap.Load()) // every slot taken
+	var rates []float64
+	for i := range 10 {
+		s.adjust(now.Add(time.Duration(i)*time.Second), 1<<20) // CPU share negligible
+		rates = append(rates, s.AdmissionRate())
+	}
+	if rates[0] != 700 || rates[9] != 100 {
+		t.Fatalf("congested: %v, want 700 ... 100", rates)
+	}
+	s.handshakes.Store(0)
+	for i := range 10 {
+		s.adjust(now.Add(time.Duration(10+i)*time.Second), 1<<20)
+	}
+	if r := s.AdmissionRate(); r != 1000 {
+		t.Fatalf("recovered to %v, want the ceiling 1000", r)
+	}
+}
+
+// TestAdmissionEntryCosts checks the per-entry costs the admission tables
+// are sized with (sizeAdmission) against the heap they really take.
+func TestAdmissionEntryCosts(t *testing.T) {
+	const n = 20000
+	measure := func(fill func()) float64 {
+		var a, b runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&a)
+		fill()
+		runtime.GC()
+		runtime.ReadMemStats(&b)
+		return float64(b.HeapAlloc-a.HeapAlloc) / n
+	}
+	cache := newLRU[string, *cacheEntry](n)
+	perCache := measure(func() {
+		for i := range n {
+			k := sha256.Sum256([]byte(strconv.Itoa(i)))
+			cache.put(string(k[:]), &cacheEntry{grant: true})
+		}
+	})
+	q := make(chan *verifyItem, n)
+	l := &listener{}
+	perVerify := measure(func() {
+		for range n {
+			q <- &verifyItem{l: l}
+		}
+	})
+	t.Logf("cache entry %.0f B (sized %d), verify entry %.0f B (sized %d)", perCache, costCacheEntry, perVerify, costVerifyEntry)
+	if perCache > costCacheEntry || perVerify > costVerifyEntry {
+		t.Fatalf("entries cost more than the sizing assumes")
+	}
+	runtime.KeepAlive(cache)
+	runtime.KeepAlive(q)
 }
