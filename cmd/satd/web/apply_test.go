@@ -261,3 +261,29 @@ func TestDecisionRowsPerReader(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginReturnsOnlyHere: the page a login returns to is a path on this
+// site; anything else sends the browser to the Status page.
+func TestLoginReturnsOnlyHere(t *testing.T) {
+	for in, want := range map[string]string{
+		"/config?section=web": "/config?section=web", "/balancer": "/balancer",
+		"//evil.example/": "/", "http://evil.example/": "/", "/\\evil": "/", "": "/", "/login?next=/x": "/", "/a\r\nSet-Cookie: x": "/",
+	} {
+		if got := localPath(in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+	r := newRig(t, "", nil)
+	r.start()
+	c := r.loggedInClient()
+	resp, err := c.PostForm(r.url("/login"), url.Values{"password": {"correct horse"}, "next": {"//evil.example/"}})
+	body(t, resp, err)
+	if resp.Request.URL.Host != r.srv.Addr() || resp.Request.URL.Path != "/" {
+		t.Errorf("login with next=//evil.example ended at %s", resp.Request.URL)
+	}
+	resp, err = c.PostForm(r.url("/login"), url.Values{"password": {"correct horse"}, "next": {"/config?section=log"}})
+	body(t, resp, err)
+	if resp.Request.URL.RequestURI() != "/config?section=log" {
+		t.Errorf("login with next=/config?section=log ended at %s", resp.Request.URL)
+	}
+}

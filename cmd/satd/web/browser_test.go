@@ -283,6 +283,27 @@ func TestBrowserScreenshots(t *testing.T) {
 			t.Errorf("the Status page did not refresh in place: %v", err)
 		}
 	})
+	t.Run("expired session keeps the edits", func(t *testing.T) {
+		step(t, ctx, "edit", chromedp.Navigate(base+"/config?section=web"), chromedp.WaitVisible(chromedp.ID("f-web-login_attempts")),
+			chromedp.SetValue(chromedp.ID("f-web-login_attempts"), "9"))
+		r.srv.sess.endAll()
+		step(t, ctx, "save after the session expired", chromedp.Click(chromedp.ID("save")), chromedp.WaitVisible(chromedp.ID("login")))
+		if got := text(t, ctx, "#page-error"); !strings.Contains(got, "session has expired") {
+			t.Errorf("login page says %q", got)
+		}
+		step(t, ctx, "log in again", chromedp.SetValue(chromedp.ID("password"), "correct horse"), chromedp.Click(chromedp.ID("login")),
+			chromedp.WaitVisible(chromedp.ID("edits-restored")))
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		v, err := chromedp.Run(sctx, chromedp.Evaluate[string](`document.getElementById('f-web-login_attempts').value`))
+		cancel()
+		if err != nil || v != "9" {
+			t.Fatalf("after the login the field holds %q (%v), want the edit 9", v, err)
+		}
+		step(t, ctx, "save", chromedp.Click(chromedp.ID("save")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		if got := r.savedConfig().Web.LoginAttempts; got != 9 {
+			t.Errorf("saved login_attempts %d, want 9", got)
+		}
+	})
 	pages := append([]string{"/config?section=balancer", "/config?section=stream", "/config?section=dvbapi"}, pagePaths...)
 	for _, vp := range []struct {
 		name  string

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -170,7 +171,7 @@ func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, token 
 func (s *Server) page(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.loggedIn(r) {
-			to := "/login"
+			to := "/login?next=" + url.QueryEscape(r.URL.RequestURI())
 			if !s.pw.isSet() {
 				to = "/setup"
 			}
@@ -213,6 +214,14 @@ func (s *Server) authorised(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.loggedIn(r) {
 			s.opt.Metrics.auth("no_session")
+			if strings.Contains(r.Header.Get("Accept"), "text/html") && s.pw.isSet() {
+				// A browser whose session expired: the login page, which
+				// returns to the page the form was on (satd.js puts the
+				// edits back there). Still 401: nothing was done.
+				s.render(w, r, http.StatusUnauthorized, pageData{Title: "Log in", Content: loginForm{Next: returnPath(r)},
+					Error: "Your session has expired, so nothing was saved. Log in to return to the form with your edits."})
+				return
+			}
 			http.Error(w, "401 log in first", http.StatusUnauthorized)
 			return
 		}
@@ -234,4 +243,24 @@ func (s *Server) api(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// returnPath is the page a form was posted from (the Referer, which the
+// same-origin referrer policy sends), or "/".
+func returnPath(r *http.Request) string {
+	ref, err := url.Parse(r.Referer())
+	if err != nil || ref.Host != r.Host {
+		return "/"
+	}
+	return localPath(ref.RequestURI())
+}
+
+// localPath keeps p when it is a path on this site, else "/": a login never
+// sends the browser elsewhere.
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") ||
+		strings.HasPrefix(p, "/login") || strings.HasPrefix(p, "/logout") || strings.HasPrefix(p, "/setup") {
+		return "/"
+	}
+	return p
 }

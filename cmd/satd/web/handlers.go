@@ -347,7 +347,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/setup", http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, pageData{Title: "Log in", Content: loginForm{}})
+	s.render(w, r, http.StatusOK, pageData{Title: "Log in", Content: loginForm{Next: localPath(r.URL.Query().Get("next"))}})
 }
 
 // clientKey is the address the login throttle counts by: the IPv4 address,
@@ -393,13 +393,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.opt.Log.Warn("web: login locked out after repeated failures", "client", who)
 			msg = "Wrong password. Too many failures: this address is locked out for a while."
 		}
-		s.render(w, r, http.StatusUnauthorized, pageData{Title: "Log in", Content: loginForm{}, Error: msg})
+		s.render(w, r, http.StatusUnauthorized, pageData{Title: "Log in", Content: loginForm{Next: localPath(r.PostForm.Get("next"))}, Error: msg})
 		return
 	}
 	s.thr.succeed(who)
 	s.opt.Metrics.auth("login_ok")
 	s.setSessionCookie(w, r, s.sess.create(), 0)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, localPath(r.PostForm.Get("next")), http.StatusSeeOther)
 }
 
 // checkPassword checks password in a hashing slot (ErrBusy if none frees

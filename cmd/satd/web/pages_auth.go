@@ -2,12 +2,18 @@ package web
 
 // The login and first-password pages.
 
-// loginForm is the content of the login page.
-type loginForm struct{}
+// loginForm is the content of the login page; Next is the page to return
+// to after it.
+type loginForm struct{ Next string }
 
-func (loginForm) write(h html) {
-	h.raw("<form method=\"post\" action=\"/login\" class=\"narrow\">\n" +
-		"<label for=\"password\">Password</label>\n" +
+func (d loginForm) write(h html) {
+	h.raw("<form method=\"post\" action=\"/login\" class=\"narrow\">\n")
+	if d.Next != "" && d.Next != "/" {
+		h.raw(`<input type="hidden" name="next"`)
+		h.attr("value", d.Next)
+		h.raw(">\n")
+	}
+	h.raw("<label for=\"password\">Password</label>\n" +
 		"<input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required autofocus>\n" +
 		"<button id=\"login\">Log in</button>\n</form>")
 }

@@ -38,6 +38,37 @@
     setTimeout(refresh, 5000);
   }
 
+  // Configuration form: the edits survive an expired session. They are kept
+  // in sessionStorage on submit, dropped once the save went through (or the
+  // server showed them back), and put back when the form returns after a
+  // login.
+  var cf = document.getElementById("config-form");
+  if (cf && window.sessionStorage) {
+    var store = "satd-edits:" + cf.elements.section.value;
+    var kept = sessionStorage.getItem(store);
+    sessionStorage.removeItem(store);
+    if (kept && !document.querySelector(".flash, #page-error")) {
+      JSON.parse(kept).forEach(function (f) {
+        var el = cf.elements.namedItem(f[0]);
+        if (!el || el.length) { return; }
+        if (el.type === "checkbox") { el.checked = f[1] === "on"; } else { el.value = f[1]; }
+      });
+      var note = document.createElement("p");
+      note.className = "note";
+      note.id = "edits-restored";
+      note.textContent = "Your edits from before the login are back in the form; they are not saved yet.";
+      cf.parentNode.insertBefore(note, cf);
+    }
+    cf.addEventListener("submit", function () {
+      var out = [];
+      Array.prototype.forEach.call(cf.elements, function (el) {
+        if (!el.name || el.type === "password" || el.type === "file" || el.type === "hidden") { return; }
+        out.push([el.name, el.type === "checkbox" ? (el.checked ? "on" : "") : el.value]);
+      });
+      sessionStorage.setItem(store, JSON.stringify(out));
+    });
+  }
+
   // Confirm page after the form moved: go to the new address at once (the
   // old listener is closing); the user confirms from there.
   var moved = document.getElementById("new-url");
