@@ -389,9 +389,11 @@ func TestDecisionCacheCapped(t *testing.T) {
 		rawRequest(s.Addr(), fmt.Sprintf("GET /paid?x=%d HTTP/1.0\r\nAuthorization: Basic %s\r\n\r\n", i, basicAuth("u", "p")))
 	})
 	a := s.mount("/paid").adm.Load()
-	t.Logf("%d grants, cache %d entries, %d evicted", be.calls.Load(), a.cacheLen(), a.evicted.Load())
-	if a.cacheLen() > 100 || a.evicted.Load() < n-100 {
-		t.Fatalf("cache %d entries, %d evicted; want <= 100 and >= %d", a.cacheLen(), a.evicted.Load(), n-100)
+	waitFor(t, 10*time.Second, "backend calls to land", func() bool { return a.wait.Load() == 0 })
+	grants := be.calls.Load() // every call grants and is cached, even one that came late
+	t.Logf("%d grants, cache %d entries, %d evicted", grants, a.cacheLen(), a.evicted.Load())
+	if a.cacheLen() > 100 || int64(a.evicted.Load()) < grants-100 || grants < n/2 {
+		t.Fatalf("%d grants: cache %d entries, %d evicted; want <= 100 entries, the rest evicted", grants, a.cacheLen(), a.evicted.Load())
 	}
 }
 

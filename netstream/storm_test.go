@@ -335,7 +335,7 @@ func TestSplitReadmit(t *testing.T) {
 // back spread at the admission rate, not all at once.
 func TestRetryAfterSpreads(t *testing.T) {
 	cfg := testConfig(fileMount())
-	cfg.AdmissionRate, cfg.AdmissionBurst, cfg.AdmissionFloor = 10, 1, 10
+	cfg.AdmissionRate, cfg.AdmissionBurst, cfg.AdmissionFloor = 2, 1, 2 // slow refill: a slow machine still defers most
 	s := startServer(t, cfg)
 	waitFor(t, 5*time.Second, "source", func() bool { return s.mount("/demo").fresh(time.Now(), time.Second) })
 	seen := map[string]int{}
@@ -354,13 +354,13 @@ func TestRetryAfterSpreads(t *testing.T) {
 		}
 	}
 	t.Logf("Retry-After values: %v", seen)
-	// 10 per second: about ten listeners per second of Retry-After, over
-	// four seconds, rather than all of them at the same second.
+	// 2 per second: about two listeners per second of Retry-After, spread
+	// over many seconds, rather than all of them at the same second.
 	if len(seen) < 3 {
 		t.Fatalf("Retry-After not spread: %v", seen)
 	}
 	for v, k := range seen {
-		if k > 12 {
+		if k > 3 {
 			t.Fatalf("%d listeners told to return after %s s", k, v)
 		}
 	}
