@@ -86,7 +86,8 @@ type Limits struct {
 	// kernel's backlog (default: the web share of the descriptor limit).
 	Conns int
 	// PerClient is the most connections one client address (an IPv6 /64)
-	// holds open; more are closed at once. A browser opens about 6.
+	// holds open; more are closed at once. A browser opens about 6 per
+	// site, more with several tabs and its idle keep-alive pool.
 	PerClient int
 }
 
@@ -100,7 +101,7 @@ func DefaultLimits() Limits {
 		Upload:      10 * time.Minute,
 		HeaderBytes: 16 << 10,
 		Conns:       fdlimit.Share(fdlimit.ShareWeb),
-		PerClient:   16,
+		PerClient:   64,
 	}
 }
 
