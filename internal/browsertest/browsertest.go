@@ -123,10 +123,14 @@ func ArtifactDir(t *testing.T) string {
 	return dir
 }
 
+// ScreenshotTimeout bounds one full-page screenshot: a phone-width page of
+// cards is several thousand pixels tall, slow on a loaded machine.
+const ScreenshotTimeout = 3 * StepTimeout
+
 // Screenshot saves the whole page as web-NAME.png in ArtifactDir.
 func Screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, StepTimeout)
+	sctx, cancel := context.WithTimeout(ctx, ScreenshotTimeout)
 	defer cancel()
 	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
 	if err != nil {
