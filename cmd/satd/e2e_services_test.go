@@ -99,6 +99,9 @@ func TestServicesOnStatusPage(t *testing.T) {
 	e := startE2E(t, cfg)
 	form := startWeb(t, e)
 
+	// Log in first: the password hash is slow on a loaded machine and
+	// must not eat the time the client keeps its services running.
+	c := loggedIn(t, form)
 	sc, err := zap.Parse("services scenario", []byte(servicesZap))
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +118,6 @@ func TestServicesOnStatusPage(t *testing.T) {
 		t.Errorf("daemonStatus services %+v, want %+v descrambling", st.Services, servicesWanted)
 	}
 
-	c := loggedIn(t, form)
 	api := getOK(t, c, "http://"+form+"/api/status")
 	var doc struct {
 		Services []web.ServiceStatus `json:"services"`
