@@ -158,6 +158,10 @@ type runner struct {
 	tick *time.Ticker
 }
 
+// ErrNoRelease is returned by Run for a step that holds until release in
+// a scenario without a Release channel (it would hold forever).
+var ErrNoRelease = errors.New("hold_until_release needs the scenario's Release channel")
+
 type msgOrErr struct {
 	m   dvbapi.ServerMessage
 	err error
@@ -194,6 +198,15 @@ func Run(ctx context.Context, sc *Scenario, connect Connector) (*Report, error) 
 			return &r.report, err
 		}
 		if err := r.pump(ctx, time.Duration(st.Hold)); err != nil {
+			return &r.report, err
+		}
+		if !st.HoldUntilRelease {
+			continue
+		}
+		if sc.Release == nil {
+			return &r.report, fmt.Errorf("zap: step[%d] %s: %w", i, st.Do, ErrNoRelease)
+		}
+		if err := r.pumpUntil(ctx, nil, sc.Release); err != nil {
 			return &r.report, err
 		}
 	}
@@ -416,11 +429,19 @@ func (r *runner) write(b []byte) error {
 func (r *runner) pump(ctx context.Context, d time.Duration) error {
 	end := time.NewTimer(d)
 	defer end.Stop()
+	return r.pumpUntil(ctx, end.C, nil)
+}
+
+// pumpUntil runs the client (ECM deliveries, server messages) until end
+// fires or release is closed; a nil channel never ends it.
+func (r *runner) pumpUntil(ctx context.Context, end <-chan time.Time, release <-chan struct{}) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-end.C:
+		case <-end:
+			return nil
+		case <-release:
 			return nil
 		case <-r.tick.C:
 			if err := r.deliver(); err != nil {

@@ -35,6 +35,10 @@ type Scenario struct {
 	// Observe, when set, is called from Run with each service's first
 	// ECM_INFO after a zap (the demo logs these).
 	Observe func(Event) `toml:"-"`
+	// Release ends the holds of steps with hold_until_release: a test
+	// closes it once it has checked what it needs while the services
+	// run, however long that took on a loaded machine.
+	Release <-chan struct{} `toml:"-"`
 }
 
 // Service is a programme the receiver can tune.
@@ -78,6 +82,9 @@ type Step struct {
 	Service string   `toml:"service"`
 	PIDs    []uint16 `toml:"pids"` // update: new elementary PIDs
 	Hold    Duration `toml:"hold"` // time to run after the action
+	// HoldUntilRelease keeps running after Hold until the scenario's
+	// Release is closed (or Run's context ends).
+	HoldUntilRelease bool `toml:"hold_until_release"`
 	// File is set_constcw's rules file (relative to the scenario file):
 	// its content replaces the scenario's constcw file, which the server's
 	// constcw reader shares, so the server answers new CWs.

@@ -123,8 +123,9 @@ func run(cfgErr error, config, state, ready, pubkey, manifestURL string) error {
 	if err != nil {
 		return err
 	}
+	srv := &http.Server{Handler: mux(m)}
 	if mode != "noweb" {
-		go http.Serve(l, mux(m))
+		go srv.Serve(l)
 	}
 	b, _ := json.Marshal(Ready{Version: version, PID: os.Getpid(), URL: url})
 	if err := atomicfile.WriteFile(ready, b, 0o644); err != nil {
@@ -132,7 +133,12 @@ func run(cfgErr error, config, state, ready, pubkey, manifestURL string) error {
 	}
 	go m.ConfirmBoot(context.Background())
 	code := <-exit
-	time.Sleep(50 * time.Millisecond) // let the /update response go out
+	// Like satd's web component, drain the server before exiting: the
+	// POST /update that asked for the restart is answered first. The
+	// bound only keeps a stuck client from holding the restart forever.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	srv.Shutdown(ctx)
+	cancel()
 	os.Exit(code)
 	return nil
 }
