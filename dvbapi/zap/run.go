@@ -101,6 +101,10 @@ type filterKey struct{ demux, num uint8 }
 type filterState struct {
 	f   dvbapi.Filter
 	svc *svcState
+	// sent has bit p set once a section of parity p (table 0x80|p) was
+	// delivered on the filter: what the server can have seen before it
+	// sets the filter again.
+	sent uint8
 }
 
 type pending struct {
@@ -468,6 +472,20 @@ func (r *runner) period() uint32 {
 	return uint32(time.Since(r.t0) / time.Duration(r.sc.CryptoPeriod))
 }
 
+// rearmedToSeen reports whether f narrows to a parity that was the only
+// one delivered on the filter it replaces (sent, see filterState): the
+// server saw that parity and asks for it again instead of the other. When
+// both parities went out before the new filter came (a slow server, or
+// the open 0x80/0xF0 filter across a parity flip), re-arming to either
+// answers a section the server did see, so it is no violation.
+func rearmedToSeen(f dvbapi.Filter, sent uint8) bool {
+	if f.Mask[0] != 0xFF || f.Filter[0]&0xFE != 0x80 {
+		return false
+	}
+	p := f.Filter[0] & 1
+	return sent&(1<<p) != 0 && sent&(1<<(p^1)) == 0
+}
+
 // deliver sends the current ECM on every armed ECM filter that accepts it.
 func (r *runner) deliver() error {
 	n := r.period()
@@ -496,6 +514,7 @@ func (r *runner) deliver() error {
 		if !fs.f.Matches(sec) {
 			continue
 		}
+		fs.sent |= 1 << (sec[0] & 1)
 		if !s.sentAny || s.lastSent != n {
 			first := !s.sentAny
 			s.sentAny, s.lastSent = true, n
@@ -569,8 +588,9 @@ func (r *runner) handle(m *dvbapi.ServerMessage) {
 	case dvbapi.OpDmxSetFilter:
 		k := filterKey{m.Filter.Demux, m.Filter.Num}
 		s := r.serviceFor(m.MsgID, m.Filter.PID)
+		old := r.filters[k]
 		r.filters[k] = &filterState{f: m.Filter, svc: s}
-		if s != nil && s.sentAny && m.Filter.Mask[0] == 0xFF && m.Filter.Filter[0] == 0x80|byte(s.lastSent&1) {
+		if s != nil && old != nil && old.svc == s && rearmedToSeen(m.Filter, old.sent) {
 			r.violation("service %s: filter re-armed to the parity already delivered (0x%02X)", s.def.Name, m.Filter.Filter[0])
 		}
 	case dvbapi.OpDmxStop:

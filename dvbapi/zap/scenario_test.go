@@ -3,6 +3,8 @@ package zap
 import (
 	"strings"
 	"testing"
+
+	"satd.dev/satd/dvbapi"
 )
 
 // TestParseVerifyModes checks the system/verify combinations a scenario
@@ -31,6 +33,36 @@ func TestParseVerifyModes(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
 		case err == nil && sc.Services[0].Provider != 0x0064:
 			t.Errorf("%s: provider %04X", tc.name, sc.Services[0].Provider)
+		}
+	}
+}
+
+// TestRearmedToSeen: a re-arm to the parity that was the only one
+// delivered since the last filter is a violation; when both went out
+// before the new filter came, the server may answer either.
+func TestRearmedToSeen(t *testing.T) {
+	narrow := func(table byte) dvbapi.Filter {
+		var f dvbapi.Filter
+		f.Filter[0], f.Mask[0] = table, 0xFF
+		return f
+	}
+	var open dvbapi.Filter
+	open.Filter[0], open.Mask[0] = 0x80, 0xF0
+	for _, tc := range []struct {
+		name string
+		f    dvbapi.Filter
+		sent uint8
+		want bool
+	}{
+		{"same parity 0x80 after only 0x80", narrow(0x80), 0b01, true},
+		{"same parity 0x81 after only 0x81", narrow(0x81), 0b10, true},
+		{"other parity", narrow(0x81), 0b01, false},
+		{"both parities in flight", narrow(0x80), 0b11, false},
+		{"nothing delivered since", narrow(0x80), 0, false},
+		{"open filter", open, 0b01, false},
+	} {
+		if got := rearmedToSeen(tc.f, tc.sent); got != tc.want {
+			t.Errorf("%s: rearmedToSeen = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
