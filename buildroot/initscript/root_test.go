@@ -142,7 +142,7 @@ func (r *targetRoot) linkApplets(busybox string) {
 // buildSatd builds the static satd the way the Buildroot package does.
 func (r *targetRoot) buildSatd() {
 	r.t.Helper()
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -X main.version=inittest",
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-tags", "nethttpomithttp2 satd_nodemo", "-ldflags", "-s -w -X main.version=inittest",
 		"-o", r.path("usr/bin/satd"), "./cmd/satd")
 	cmd.Dir = repoRoot(r.t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

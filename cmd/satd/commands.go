@@ -4,5 +4,4 @@ package main
 // with its arguments and returns the process exit status.
 func init() {
 	register("atr", "decode ATRs given as hex: one JSON object each, with every deviation from ISO 7816-3 (exit 1 if one is rejected)", runATR)
-	register("lbsim", "replay an ECM trace through the real balancer on virtual time and print what happened (-config, -trace, -stats, -explain)", runLBSim)
 }

@@ -1,15 +1,56 @@
+//go:build !satd_nodemo
+
 package main
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"satd.dev/satd/cmd/satd/config"
 	"satd.dev/satd/dvbapi/zap"
+	"satd.dev/satd/internal/atomicfile"
 )
+
+// The demo (`satd -demo`, `make run`) lives in this file and in
+// readers_sim.go; release builds (tag satd_nodemo) leave it out and get the
+// refusals of nodemo.go instead.
+
+// demoConfig is the configuration of `satd -demo`.
+//
+//go:embed demo.toml
+var demoConfig []byte
+
+// demoMP3 is the demo stream's sample: 4 s of a generated 440 Hz tone,
+// 32 kbit/s mono, looped by the demo mount. It is embedded so `satd -demo`
+// works anywhere, not only from a source checkout, and kept small (16 KB)
+// for the builds that carry the demo.
+//
+//go:embed demo.mp3
+var demoMP3 []byte
+
+// loadDemoConfig parses the embedded demo configuration.
+func loadDemoConfig() (*config.Config, error) {
+	return config.Parse("demo.toml (embedded)", demoConfig)
+}
+
+// writeDemoSample puts the embedded sample where the demo mounts expect it
+// (<global.state_dir>/demo.mp3) unless it is already there.
+func writeDemoSample(cfg *config.Config) error {
+	path := filepath.Join(cfg.Global.StateDir, "demo.mp3")
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(cfg.Global.StateDir, 0o755); err != nil {
+		return fmt.Errorf("demo stream: %w", err)
+	}
+	return atomicfile.WriteFile(path, demoMP3, 0o644)
+}
 
 func init() {
 	registerComponent(componentSpec{name: "demo", order: 60, build: buildDemo})

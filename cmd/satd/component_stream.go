@@ -2,24 +2,11 @@ package main
 
 import (
 	"context"
-	_ "embed"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 
 	"satd.dev/satd/cmd/satd/config"
-	"satd.dev/satd/internal/atomicfile"
 	"satd.dev/satd/netstream"
 )
-
-// demoMP3 is the demo stream's sample: 4 s of a generated 440 Hz tone,
-// 32 kbit/s mono, looped by the demo mount. It is embedded so `satd -demo`
-// works anywhere, not only from a source checkout, and kept this small
-// (16 KB) because it ships in every binary on the box.
-//
-//go:embed demo.mp3
-var demoMP3 []byte
 
 func init() {
 	registerComponent(componentSpec{name: "stream", order: 50, build: buildStream})
@@ -45,19 +32,6 @@ func buildStream(e env) (component, error) {
 		return nil, err
 	}
 	return &streamComponent{e: e, srv: srv}, nil
-}
-
-// writeDemoSample puts the embedded sample where the demo mounts expect it
-// (<global.state_dir>/demo.mp3) unless it is already there.
-func writeDemoSample(cfg *config.Config) error {
-	path := filepath.Join(cfg.Global.StateDir, "demo.mp3")
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(cfg.Global.StateDir, 0o755); err != nil {
-		return fmt.Errorf("demo stream: %w", err)
-	}
-	return atomicfile.WriteFile(path, demoMP3, 0o644)
 }
 
 func (s *streamComponent) Start(ctx context.Context) error { return s.srv.Start(ctx) }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,9 +22,6 @@ import (
 	"satd.dev/satd/internal/atomicfile"
 	"satd.dev/satd/internal/fdlimit"
 )
-
-//go:embed demo.toml
-var demoConfig []byte
 
 // component is a part of the daemon with a lifecycle: the readers, the
 // balancer, the dvbapi front door, the stream relay, the web form.
@@ -150,7 +146,7 @@ func loadFor(f daemonFlags) (string, *config.Config, error) {
 		cfg, err := config.Load(f.config)
 		return f.config, cfg, err
 	case f.demo:
-		cfg, err := config.Parse("demo.toml (embedded)", demoConfig)
+		cfg, err := loadDemoConfig()
 		return "", cfg, err
 	}
 	cfg, err := config.Load(defaultConfigPath)

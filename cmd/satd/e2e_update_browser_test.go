@@ -125,11 +125,12 @@ new MutationObserver(() => window.__phases.push(document.getElementById("update-
 	return phase, msg, seen
 }
 
-// buildSatd builds this satd stamped with version into dir.
+// buildSatd builds this satd as a release (releaseTags: no demo, no sim
+// readers, which the update tests do not use) stamped with version into dir.
 func buildSatd(t *testing.T, dir, version string) string {
 	t.Helper()
 	out := filepath.Join(dir, "satd-"+version)
-	cmd := exec.Command("go", "build", "-tags", "nethttpomithttp2", "-ldflags", "-X main.version="+version, "-o", out, ".")
+	cmd := exec.Command("go", "build", "-tags", releaseTags, "-ldflags", "-X main.version="+version, "-o", out, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build satd %s: %v\n%s", version, err, b)

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"satd.dev/satd/cmd/satd/config"
 )
 
 // maxARMv7Size is the size budget of the stripped linux/arm GOARM=7 binary:
@@ -15,8 +17,8 @@ import (
 const maxARMv7Size = 10_000_000
 
 // releaseTags are the build tags of release builds (Makefile TAGS, Buildroot
-// SATD_TAGS).
-const releaseTags = "nethttpomithttp2"
+// SATD_TAGS): no HTTP/2, and no demo, simulated cards or `satd lbsim`.
+const releaseTags = "nethttpomithttp2 " + config.NoDemoTag
 
 // crossTargets are the release targets of `make cross`.
 var crossTargets = []struct{ name, arch, variable string }{

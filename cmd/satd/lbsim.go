@@ -1,3 +1,5 @@
+//go:build !satd_nodemo
+
 package main
 
 import (
@@ -9,6 +11,10 @@ import (
 
 	"satd.dev/satd/balancer/lbsim"
 )
+
+func init() {
+	register("lbsim", "replay an ECM trace through the real balancer on virtual time and print what happened (-config, -trace, -stats, -explain)", runLBSim)
+}
 
 // runLBSim implements `satd lbsim`: it replays a trace of ECMs through
 // the real load balancer on virtual time and prints one JSON line per ECM.

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"satd.dev/satd/hal/haltest"
 	"sync"
 	"sync/atomic"
 
 	"satd.dev/satd/balancer"
 	"satd.dev/satd/cardreader"
-	"satd.dev/satd/cardreader/cardsim/personality"
 	"satd.dev/satd/cardreader/system"
 )
 
@@ -26,11 +24,9 @@ type cardSource struct {
 	// slotErr says why the slot shows no card when its reader is out of
 	// reach (pcscd down, no such PC/SC reader); nil for other slots.
 	slotErr func() error
-	// simCard is the card side of a sim reader's virtual slot (nil for a
-	// real slot): where tests insert and pull the simulated card.
-	simCard *haltest.Card
-	// simMode switches how a sim reader's card answers ECMs (tests).
-	simMode func(personality.Mode)
+	// sim is the card side of a sim reader's virtual slot (nil for a real
+	// slot; see readers_sim.go).
+	sim *simSlot
 }
 
 type activeSystem struct{ system.System }

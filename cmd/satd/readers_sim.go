@@ -1,3 +1,5 @@
+//go:build !satd_nodemo
+
 package main
 
 import (
@@ -13,6 +15,32 @@ import (
 	"satd.dev/satd/cmd/satd/config"
 	"satd.dev/satd/hal/haltest"
 )
+
+// simSlot is the card side of a sim reader's virtual slot: where tests
+// insert and pull the simulated card and switch how it answers ECMs.
+type simSlot struct {
+	card    *haltest.Card
+	setMode func(personality.Mode)
+}
+
+// simCard returns the card side of a sim reader's slot, or nil for a real
+// slot.
+func (c *cardSource) simCard() *haltest.Card {
+	if c.sim == nil {
+		return nil
+	}
+	return c.sim.card
+}
+
+// simMode switches how a sim reader's card answers ECMs; it reports false
+// for a real slot or a simulated card without modes.
+func (c *cardSource) simMode(m personality.Mode) bool {
+	if c.sim == nil || c.sim.setMode == nil {
+		return false
+	}
+	c.sim.setMode(m)
+	return true
+}
 
 // simCard is the simulated card a sim reader gets.
 type simCard struct {
@@ -67,9 +95,9 @@ func newSimSource(r config.Reader) (*cardSource, error) {
 	src := newCardSource(rd, systems)
 	src.extra = func(ctx context.Context) { sim.Run(ctx) }
 	src.closeSlot = func() { slot.Close() }
-	src.simCard = card
+	src.sim = &simSlot{card: card}
 	if m, ok := sc.p.(interface{ SetMode(personality.Mode) }); ok {
-		src.simMode = m.SetMode
+		src.sim.setMode = m.SetMode
 	}
 	return src, nil
 }

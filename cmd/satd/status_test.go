@@ -307,10 +307,9 @@ func TestCardResetOnStatus(t *testing.T) {
 			src = s
 		}
 	}
-	if src == nil || src.simMode == nil {
+	if src == nil || !src.simMode(personality.Hang) {
 		t.Fatal("no sim reader card1")
 	}
-	src.simMode(personality.Hang)
 	solveOne(t, d, 1, balancer.NotFound)
 	src.simMode(personality.Normal)
 	deadline := time.Now().Add(30 * time.Second)

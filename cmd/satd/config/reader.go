@@ -76,6 +76,9 @@ func (r *Reader) Validate(report func(key, msg string)) {
 	if !ok {
 		report("protocol", fmt.Sprintf("%q is not one of %s", r.Protocol, strings.Join(Protocols, ", ")))
 	}
+	if r.Protocol == "sim" && !SimInBuild {
+		report("protocol", fmt.Sprintf("%q: %v", r.Protocol, ErrNotInBuild))
+	}
 	if r.Protocol == "pcsc" && strings.HasPrefix(r.Device, "/") {
 		report("device", fmt.Sprintf("%q: a pcsc reader's device is the reader's name or index in pcscd's list (e.g. 0), not a path", r.Device))
 	}
