@@ -53,6 +53,13 @@ type Config struct {
 	Location       string         `toml:"location" comment:"location shown in /status-json.xsl and /admin/stats (Icecast's <location>)"`
 	DenyIP         []string       `toml:"deny-ip" comment:"client addresses or CIDR prefixes whose connections are closed at once (Icecast's deny-ip)"`
 	AllowIP        []string       `toml:"allow-ip" comment:"if set, only these addresses or CIDR prefixes may connect (Icecast's allow-ip); deny-ip still applies"`
+	MasterServer   string         `toml:"master-server" comment:"host of an Icecast-compatible master whose mounts this relay also relays (Icecast's master-server; empty = none)"`
+	MasterPort     int            `toml:"master-server-port" comment:"port of master-server"`
+	MasterInterval Duration       `toml:"master-update-interval" comment:"how often the master's mount list is fetched"`
+	MasterUser     string         `toml:"master-username" comment:"user for the master's /admin/streamlist.txt and its mounts"`
+	MasterPassword string         `toml:"master-password" secret:"true" comment:"password of master-username"`
+	YPURLs         []string       `toml:"yp-url" comment:"YP directory URLs (Icecast's <directory><yp-url>) where public mounts are listed"`
+	YPTimeout      Duration       `toml:"yp-url-timeout" comment:"deadline of one YP directory request"`
 	AdminContact   string         `toml:"admin" comment:"admin contact shown in /status-json.xsl and /admin/stats (Icecast's <admin>)"`
 
 	Mounts []MountConfig `toml:"mount" comment:"one [[stream.mount]] table per mount point"`
@@ -151,6 +158,10 @@ func DefaultConfig() Config {
 		DrainWindow:    Duration(30 * time.Second),
 		AdminUser:      "admin",
 		Location:       "Earth",
+		MasterPort:     8000,
+		YPTimeout:      Duration(15 * time.Second),
+		MasterInterval: Duration(120 * time.Second),
+		MasterUser:     "relay",
 		AdminContact:   "icemaster@localhost",
 		AdmissionFloor: 50,
 		PassFailures:   5,
@@ -294,6 +305,17 @@ func (c Config) Validate(report func(key, msg string)) {
 		report("drain-window", "drain-delay and drain-window must not be negative")
 	}
 	c.validateSockets(report)
+	for i, u := range c.YPURLs {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			report(fmt.Sprintf("yp-url[%d]", i), fmt.Sprintf("%q must be an http(s) URL", u))
+		}
+	}
+	if len(c.YPURLs) > 0 && c.YPTimeout <= 0 {
+		report("yp-url-timeout", "must be greater than zero")
+	}
+	if c.MasterServer != "" && (c.MasterPort <= 0 || c.MasterPort > 65535 || c.MasterInterval <= 0 || strings.ContainsAny(c.MasterServer, "/@:?# ")) {
+		report("master-server", "needs a bare host, master-server-port 1-65535 and a positive master-update-interval")
+	}
 	for i, v := range c.DenyIP {
 		if _, err := parsePrefix(v); err != nil {
 			report(fmt.Sprintf("deny-ip[%d]", i), err.Error())

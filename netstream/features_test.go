@@ -5,8 +5,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -248,5 +250,98 @@ func TestMaxDevices(t *testing.T) {
 	}
 	if n := m.listeners.Load(); n != 2 {
 		t.Fatalf("%d live devices, want 2", n)
+	}
+}
+
+// TestMasterSlaveRelay: a relay with master-server relays every mount the
+// master lists in /admin/streamlist.txt, and drops one the master no longer
+// has.
+func TestMasterSlaveRelay(t *testing.T) {
+	two := fileMount()
+	two.Name = "/two"
+	mcfg := testConfig(fileMount(), two)
+	master := startServer(t, mcfg)
+	waitBurst(t, master.mount("/two"))
+	_, port, _ := net.SplitHostPort(master.Addr())
+	if code, list := adminGet(t, master.Addr(), "/admin/streamlist.txt"); code != 200 || list != "/demo\n/two\n" {
+		t.Fatalf("streamlist.txt: %d %q", code, list)
+	}
+	scfg := testConfig()
+	scfg.MasterServer = "127.0.0.1"
+	scfg.MasterPort, _ = strconv.Atoi(port)
+	scfg.MasterUser, scfg.MasterPassword = "admin", "adminpw"
+	scfg.MasterInterval = Duration(200 * time.Millisecond)
+	slave := startServer(t, scfg)
+	for _, name := range []string{"/demo", "/two"} {
+		waitFor(t, 10*time.Second, "the slave relaying "+name, func() bool {
+			m := slave.mount(name)
+			return m != nil && m.fresh(time.Now(), time.Second)
+		})
+	}
+	cl := dialListener(t, slave.Addr(), "/two", "Icy-MetaData: 1")
+	if f, _ := countFrames(t, cl.readFor(500*time.Millisecond)); f < 20 {
+		t.Fatalf("slave listener: %d frames", f)
+	}
+	next := mcfg
+	next.Mounts = next.Mounts[:1]
+	if err := master.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the slave dropping /two", func() bool { return slave.mount("/two") == nil })
+	if slave.mount("/demo") == nil {
+		t.Fatal("the slave dropped /demo too")
+	}
+}
+
+// TestYPListing: a public mount is added to the YP directory with the YP
+// protocol's fields, touched at the TouchFreq it asks for with the
+// listener count, and removed once it is no longer listed (hidden).
+func TestYPListing(t *testing.T) {
+	type call struct{ action, sid, sn, listenurl, typ, listeners string }
+	calls := make(chan call, 100)
+	yp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		calls <- call{r.Form.Get("action"), r.Form.Get("sid"), r.Form.Get("sn"), r.Form.Get("listenurl"), r.Form.Get("type"), r.Form.Get("listeners")}
+		w.Header().Set("YPResponse", "1")
+		w.Header().Set("SID", "sid-1")
+		w.Header().Set("TouchFreq", "1")
+	}))
+	t.Cleanup(yp.Close)
+	mc := fileMount()
+	mc.Public = true
+	cfg := testConfig(mc)
+	cfg.YPURLs = []string{yp.URL + "/cgi-bin/yp-cgi"}
+	s := startServer(t, cfg)
+	next := func(action string) call {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case c := <-calls:
+				if c.action == action {
+					return c
+				}
+			case <-deadline:
+				t.Fatalf("no YP %s", action)
+			}
+		}
+	}
+	add := next("add")
+	if add.sn != "satd demo" || add.typ != "audio/mpeg" || !strings.HasSuffix(add.listenurl, "/demo") {
+		t.Fatalf("add: %+v", add)
+	}
+	dialListener(t, s.Addr(), "/demo")
+	for i, c := 0, next("touch"); c.listeners != "1"; i, c = i+1, next("touch") {
+		if c.sid != "sid-1" || i == 15 {
+			t.Fatalf("touch %d: %+v", i, c)
+		}
+	}
+	mc.Hidden = true // no longer listed anywhere
+	cfg.Mounts = []MountConfig{mc}
+	if err := s.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if rm := next("remove"); rm.sid != "sid-1" {
+		t.Fatalf("remove: %+v", rm)
 	}
 }

@@ -55,6 +55,8 @@ type Server struct {
 	// the system's roots); tests set it to trust their own certificate.
 	upstreamTLS *tls.Config
 	started     time.Time // Icecast's server_start
+	base        Config    // the configuration without the mounts relayed from a master
+	relayed     []string  // mounts the master lists that the configuration lacks
 	ipRules     atomic.Pointer[ipRules]
 	ctx         context.Context
 	cancel      context.CancelFunc
@@ -126,6 +128,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.ln = ln
 	s.started = time.Now()
+	s.base = s.cfg
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	if s.sockets, _, err = s.bindSockets(s.cfg.ListenSockets, nil); err != nil {
 		_ = ln.Close()
@@ -142,6 +145,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.mounts.Store(&mounts)
 	s.wg.Add(3)
 	go s.acceptLoop(ln, false)
+	s.wg.Add(2)
+	go s.masterLoop()
+	go s.ypLoop()
 	go s.tickLoop()
 	go s.statsLoop()
 	for _, mc := range s.cfg.Mounts {
@@ -227,14 +233,24 @@ func (s *Server) mount(name string) *mount { return (*s.mounts.Load())[name] }
 // changes apply to new listeners. ring-size and writers apply to new mounts
 // and the next start only.
 func (s *Server) Reload(cfg Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.reloadLocked(s.withRelayed(cfg)); err != nil {
+		return err
+	}
+	s.base = cfg
+	return nil
+}
+
+// reloadLocked applies cfg (the configured mounts plus those relayed from
+// a master) with s.mu held.
+func (s *Server) reloadLocked(cfg Config) error {
 	cfg = cfg.WithDefaults()
 	var problems []string
 	cfg.Validate(func(k, msg string) { problems = append(problems, "stream."+k+": "+msg) })
 	if len(problems) > 0 {
 		return fmt.Errorf("netstream reload: %s", strings.Join(problems, "; "))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.ctx == nil {
 		return errors.New("netstream: reload before start")
 	}
@@ -462,6 +478,8 @@ func (s *Server) handle(conn net.Conn, ip string) {
 	case path == "/status-json.xsl":
 		writeSimple(conn, http.StatusOK, []string{"Content-Type: application/json; charset=utf-8", "Access-Control-Allow-Origin: *"},
 			bodyFor(req, s.statusJSON()+"\n"))
+	case path == "/admin/streamlist.txt":
+		s.streamList(conn, req)
 	case strings.HasPrefix(path, "/admin/") && path != "/admin/metadata" && s.adminAPI(conn, req):
 	case path == "/status.json":
 		b, _ := json.Marshal(s.Stats())
