@@ -2,7 +2,6 @@ package netstream
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"net"
 	"net/http"
 	"slices"
@@ -161,11 +160,22 @@ func objectString(keys []kv) string {
 	return b.String()
 }
 
-// xmlText escapes s for XML character data.
+// xmlEscaper escapes XML character data and attribute values. It stands
+// in for encoding/xml, which would add about 100 KB to the ARMv7 binary for
+// this alone.
+var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;",
+	"\t", "&#x9;", "\n", "&#xA;", "\r", "&#xD;")
+
+// xmlText escapes s for XML character data; other control characters,
+// which XML 1.0 cannot carry, become U+FFFD.
 func xmlText(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+	return xmlEscaper.Replace(s)
 }
 
 // xmlElems renders keys as <k>v</k>.
