@@ -47,7 +47,7 @@ type Config struct {
 
 	// Sockets and TLS (a group of their own keeps the alignment of the
 	// fields above untouched).
-	SSLCertificate string         `toml:"ssl-certificate" comment:"PEM certificate chain for ssl listen sockets (Icecast's <ssl-certificate>; may hold the key too, which must be ECDSA); re-read on reload (SIGHUP)"`
+	SSLCertificate string         `toml:"ssl-certificate" comment:"PEM certificate chain for ssl listen sockets (Icecast's <ssl-certificate>; may hold the key too: RSA, ECDSA or Ed25519); re-read on reload (SIGHUP)"`
 	SSLKey         string         `toml:"ssl-key" comment:"PEM private key of ssl-certificate (empty = in the certificate file)"`
 	ListenSockets  []ListenSocket `toml:"listen-socket" comment:"more sockets besides listen, like Icecast's <listen-socket> (port, bind-address, ssl)"`
 	Location       string         `toml:"location" comment:"location shown in /status-json.xsl and /admin/stats (Icecast's <location>)"`

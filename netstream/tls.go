@@ -2,12 +2,7 @@ package netstream
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -63,20 +58,17 @@ func loadCertificate(c *Config) (*tls.Certificate, error) {
 	if key == "" {
 		key = c.SSLCertificate
 	}
-	cert, err := loadECPair(c.SSLCertificate, key)
+	cert, err := loadPair(c.SSLCertificate, key)
 	if err != nil {
 		return nil, fmt.Errorf("netstream: ssl-certificate %s: %w", c.SSLCertificate, err)
 	}
 	return cert, nil
 }
 
-// ErrKeyType is returned for a private key that is not ECDSA.
-var ErrKeyType = errors.New("the private key must be ECDSA (EC PRIVATE KEY, or PKCS #8 EC)")
-
-// loadECPair reads a PEM certificate chain and an ECDSA private key. Only
-// ECDSA keys are accepted: RSA key parsing and signing would add their own
-// code to the ARMv7 binary, which has no room for it (see docs/stream.md).
-func loadECPair(certFile, keyFile string) (*tls.Certificate, error) {
+// loadPair reads a PEM certificate chain and its private key (RSA, ECDSA
+// or Ed25519, PKCS #1, SEC 1 or PKCS #8, as tls.X509KeyPair takes them),
+// each file capped at 1 MiB.
+func loadPair(certFile, keyFile string) (*tls.Certificate, error) {
 	cb, err := readCapped(certFile, 1<<20)
 	if err != nil {
 		return nil, err
@@ -87,55 +79,11 @@ func loadECPair(certFile, keyFile string) (*tls.Certificate, error) {
 			return nil, err
 		}
 	}
-	out := &tls.Certificate{}
-	for rest := cb; ; {
-		var blk *pem.Block
-		if blk, rest = pem.Decode(rest); blk == nil {
-			break
-		}
-		if blk.Type == "CERTIFICATE" {
-			out.Certificate = append(out.Certificate, blk.Bytes)
-		}
+	cert, err := tls.X509KeyPair(cb, kb)
+	if err != nil {
+		return nil, err
 	}
-	if len(out.Certificate) == 0 {
-		return nil, errors.New("no CERTIFICATE block")
-	}
-	for rest := kb; ; {
-		var blk *pem.Block
-		if blk, rest = pem.Decode(rest); blk == nil {
-			break
-		}
-		der := blk.Bytes
-		switch blk.Type {
-		case "PRIVATE KEY": // PKCS #8: the EC key sits in the OCTET STRING
-			var p8 struct {
-				Version int
-				Algo    pkix.AlgorithmIdentifier
-				Key     []byte
-			}
-			if _, err := asn1.Unmarshal(der, &p8); err != nil {
-				return nil, ErrKeyType
-			}
-			der = p8.Key
-		case "EC PRIVATE KEY":
-		default:
-			continue
-		}
-		k, err := x509.ParseECPrivateKey(der)
-		if err != nil {
-			return nil, ErrKeyType
-		}
-		leaf, err := x509.ParseCertificate(out.Certificate[0])
-		if err != nil {
-			return nil, err
-		}
-		if pub, ok := leaf.PublicKey.(*ecdsa.PublicKey); !ok || !pub.Equal(&k.PublicKey) {
-			return nil, errors.New("the private key does not match the certificate")
-		}
-		out.PrivateKey, out.Leaf = k, leaf
-		return out, nil
-	}
-	return nil, ErrKeyType
+	return &cert, nil
 }
 
 // serverTLS is the listener-side TLS configuration; the certificate is
