@@ -25,7 +25,7 @@ func TestApplyOutcomes(t *testing.T) {
 	if err := sc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	d.parts = append(d.parts, namedComponent{"stream", sc}) // stopped with the daemon
+	d.addPart("stream", sc) // stopped with the daemon
 
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

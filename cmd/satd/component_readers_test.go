@@ -36,7 +36,7 @@ func startReadersAndBalancer(t *testing.T, ctx context.Context, cfg *config.Conf
 		if err := c.Start(ctx); err != nil {
 			t.Fatalf("start %s: %v", s.name, err)
 		}
-		d.parts = append(d.parts, namedComponent{s.name, c})
+		d.addPart(s.name, c)
 	}
 	return d
 }

@@ -209,7 +209,7 @@ func (h daemonHealth) ReadyReaders() []string {
 			out = append(out, r.Label)
 		}
 	}
-	return append(out, collect(h.d.parts, readyReaders.ReadyReaders)...)
+	return append(out, collect(h.d.components(), readyReaders.ReadyReaders)...)
 }
 
 // UpMounts lists the stream mounts whose source is fresh (data arriving),
@@ -222,7 +222,7 @@ func (h daemonHealth) UpMounts() []string {
 			out = append(out, m.Name)
 		}
 	}
-	return append(out, collect(h.d.parts, upMounts.UpMounts)...)
+	return append(out, collect(h.d.components(), upMounts.UpMounts)...)
 }
 
 // collect gathers the names that the components implementing T report.

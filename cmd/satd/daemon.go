@@ -66,7 +66,10 @@ type daemon struct {
 	log        *logSetup
 	configPath string // "" for the embedded demo configuration
 	cfg        *config.Config
-	parts      []namedComponent
+	// partsMu guards parts: the web form (order 90, last) serves and
+	// collects metrics from its Start on, while start still appends it.
+	partsMu sync.Mutex
+	parts   []namedComponent
 	// restart asks run to stop every component and start satd again
 	// (the web form's Restart button).
 	restart chan struct{}
@@ -80,9 +83,24 @@ type namedComponent struct {
 	c    component
 }
 
+// addPart records a started component, stopped with the daemon.
+func (d *daemon) addPart(name string, c component) {
+	d.partsMu.Lock()
+	defer d.partsMu.Unlock()
+	d.parts = append(d.parts, namedComponent{name, c})
+}
+
+// components returns the started components in start order. Parts are
+// only appended, so the returned slice stays valid without the lock.
+func (d *daemon) components() []namedComponent {
+	d.partsMu.Lock()
+	defer d.partsMu.Unlock()
+	return d.parts[:len(d.parts):len(d.parts)]
+}
+
 // part returns the running component of type T, if any.
 func part[T component](d *daemon) (T, bool) {
-	for _, p := range d.parts {
+	for _, p := range d.components() {
 		if c, ok := p.c.(T); ok {
 			return c, true
 		}
@@ -256,7 +274,7 @@ func (d *daemon) start(ctx context.Context, demo bool) error {
 		if err := c.Start(ctx); err != nil {
 			return fmt.Errorf("start %s: %w", s.name, err)
 		}
-		d.parts = append(d.parts, namedComponent{s.name, c})
+		d.addPart(s.name, c)
 	}
 	return nil
 }
@@ -294,7 +312,7 @@ func (d *daemon) apply(cfg *config.Config, log *slog.Logger) web.ApplyResult {
 	d.log.reload(cfg.Log)
 	applyMemoryLimit(cfg.Global, log)
 	var res web.ApplyResult
-	for _, p := range d.parts {
+	for _, p := range d.components() {
 		r := web.ComponentResult{Component: p.name, Outcome: web.Applied}
 		err := p.c.Reload(cfg)
 		var later *restartError
@@ -369,8 +387,9 @@ func (d *daemon) stop(log *slog.Logger) int {
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Global.ShutdownTimeout.Std())
 	defer cancel()
 	code := 0
-	for i := len(d.parts) - 1; i >= 0; i-- {
-		p := d.parts[i]
+	parts := d.components()
+	for i := len(parts) - 1; i >= 0; i-- {
+		p := parts[i]
 		if err := p.c.Stop(ctx); err != nil {
 			log.Error("stop failed", "part", p.name, "err", err)
 			code = 1

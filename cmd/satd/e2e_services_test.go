@@ -174,7 +174,7 @@ func startWeb(t *testing.T, e *e2eDaemon) string {
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	e.d.parts = append(e.d.parts, namedComponent{"web", c})
+	e.d.addPart("web", c)
 	return c.(*webComponent).srv.Addr()
 }
 

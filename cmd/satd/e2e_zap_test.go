@@ -91,7 +91,7 @@ func startE2E(t *testing.T, cfg *config.Config, removable ...string) *e2eDaemon 
 		if err := c.Start(ctx); err != nil {
 			t.Fatalf("start %s: %v", s.name, err)
 		}
-		e.d.parts = append(e.d.parts, namedComponent{s.name, c})
+		e.d.addPart(s.name, c)
 	}
 	if e.tcp = e.d.dvbapiPart().TCPAddr(); e.tcp == "" {
 		t.Fatal("dvbapi bound no TCP address")

@@ -229,7 +229,7 @@ func updateDaemon(t testing.TB) *daemon {
 	if err != nil || c == nil {
 		t.Fatalf("buildUpdate: %v", err)
 	}
-	d.parts = append(d.parts, namedComponent{"update", c})
+	d.addPart("update", c)
 	return d
 }
 
