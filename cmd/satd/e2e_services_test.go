@@ -183,7 +183,9 @@ func startWeb(t *testing.T, e *e2eDaemon) string {
 func loggedIn(t *testing.T, addr string) *http.Client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	// The timeout only bounds a hung server: setting the password and
+	// logging in hash with argon2id, many seconds on a loaded machine.
+	c := &http.Client{Jar: jar, Timeout: 2 * time.Minute}
 	resp, err := c.PostForm("http://"+addr+"/setup", url.Values{"password": {"correct horse battery"}, "repeat": {"correct horse battery"}})
 	if err != nil {
 		t.Fatal(err)
