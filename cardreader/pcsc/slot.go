@@ -52,7 +52,9 @@ type Slot struct {
 	cfg    Config
 	events chan hal.Event
 	stop   chan struct{}
-	done   chan struct{}
+	// closeOnce makes concurrent Close calls close stop once.
+	closeOnce sync.Once
+	done      chan struct{}
 
 	mu      sync.Mutex
 	present bool
@@ -300,12 +302,11 @@ func (s *Slot) Deactivate(ctx context.Context) error {
 
 // Close stops following the reader and closes the connections.
 func (s *Slot) Close() error {
-	select {
-	case <-s.stop:
-		return nil
-	default:
+	closing := false
+	s.closeOnce.Do(func() { closing = true; close(s.stop) })
+	if !closing {
+		return nil // closed before, or by a concurrent Close
 	}
-	close(s.stop)
 	<-s.done
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -71,7 +71,9 @@ type Slot struct {
 	clock  int // card clock in Hz
 	events chan hal.Event
 	stop   chan struct{}
-	done   chan struct{}
+	// closeOnce makes concurrent Close calls close stop once.
+	closeOnce sync.Once
+	done      chan struct{}
 
 	mu      sync.Mutex // guards present and the ioctl buffers
 	present bool
@@ -312,12 +314,11 @@ func (s *Slot) Deactivate(context.Context) error {
 
 // Close stops polling and closes the device.
 func (s *Slot) Close() error {
-	select {
-	case <-s.stop:
-		return nil
-	default:
+	closing := false
+	s.closeOnce.Do(func() { closing = true; close(s.stop) })
+	if !closing {
+		return nil // closed before, or by a concurrent Close
 	}
-	close(s.stop)
 	<-s.done
 	close(s.events)
 	return s.dev.Close()
