@@ -55,8 +55,10 @@ type formField struct {
 	// empty submission keeps.
 	Secret bool
 	Set    int // number of values held (1 for a set string)
-	// Choices makes an enumeration a select (widgets.go).
+	// Choices makes an enumeration a select, Range bounds a number
+	// (widgets.go).
 	Choices []choice
+	Range   numRange
 }
 
 var textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
@@ -196,9 +198,7 @@ func buildField(key string, f reflect.StructField, fv, dv reflect.Value, problem
 	if r, ok := raw[key]; ok {
 		ff.Value = r
 	}
-	if cs := choicesFor(key, ff.Value); cs != nil && ff.Kind != "lines" {
-		ff.Kind, ff.Choices = "select", cs
-	}
+	typeWidget(&ff)
 	// URL passwords are masked; a save that sends them back unchanged
 	// keeps the real ones (applyTable).
 	ff.Value, ff.Default = redact.Text(ff.Value), redact.Text(ff.Default)
@@ -500,8 +500,8 @@ func restoreURLPasswords(v reflect.Value, olds []string) error {
 }
 
 // setField sets one field from the form. Checkboxes are absent when off, so
-// a bool is set from whether its key was submitted with the form's "present"
-// marker.
+// a bool (or a 0/1 switch) is set from whether its key was submitted with
+// the form's "present" marker.
 func setField(fv reflect.Value, key string, form url.Values) error {
 	switch {
 	case fv.Kind() == reflect.Bool:
@@ -509,6 +509,13 @@ func setField(fv reflect.Value, key string, form url.Values) error {
 			return nil
 		}
 		fv.SetBool(form.Get(key) != "")
+		return nil
+	case fv.Kind() >= reflect.Int && fv.Kind() <= reflect.Int64 && form.Has(key+".present"):
+		// A 0/1 switch shown as a checkbox: unchecked sends nothing.
+		fv.SetInt(0)
+		if form.Get(key) != "" {
+			fv.SetInt(1)
+		}
 		return nil
 	case isScalar(fv.Type()):
 		if _, ok := form[key]; !ok {

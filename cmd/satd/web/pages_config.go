@@ -222,6 +222,12 @@ func writeTextInput(h html, f *formField) {
 		h.raw(`<input type="text"`)
 	}
 	writeInputIDs(h, f)
+	if f.Range.Min != "" {
+		h.attr("min", f.Range.Min)
+	}
+	if f.Range.Max != "" {
+		h.attr("max", f.Range.Max)
+	}
 	h.attr("value", f.Value)
 	h.rawIf(f.ReadOnly, ` readonly`)
 	writeInvalid(h, f)
