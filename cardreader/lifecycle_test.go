@@ -52,7 +52,7 @@ func TestGuardTimeTC1(t *testing.T) {
 			if _, err := e.reader.Transmit(update, make([]byte, 10)); err != nil {
 				t.Fatal(err)
 			}
-			el := time.Since(start)
+			el := time.Since(start) // fake clock: bubble runs synctest
 			etu := e.slot.Config().ETU()
 			paced := time.Duration(7*(12+tc.guard)) * etu // 4 gaps in the header, 3 in the data
 			if tc.guard > 0 && el < paced {

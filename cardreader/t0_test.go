@@ -97,7 +97,7 @@ func TestT0NullRestartsWT(t *testing.T) {
 			if err != nil || n != 6 {
 				t.Fatalf("gap %v: n %d err %v", tc.gap, n, err)
 			}
-			if el := time.Since(start); el < 3*time.Second {
+			if el := time.Since(start); el < 3*time.Second { // fake clock: bubble runs synctest
 				t.Errorf("took %v, the card stalled longer", el)
 			}
 		})
@@ -112,7 +112,7 @@ func TestT0MuteCard(t *testing.T) {
 		if !errors.Is(err, cardreader.ErrMute) {
 			t.Fatalf("err %v, want ErrMute", err)
 		}
-		if el := time.Since(start); el < time.Second || el > time.Second+50*time.Millisecond {
+		if el := time.Since(start); el < time.Second || el > time.Second+50*time.Millisecond { // fake clock: bubble runs synctest
 			t.Errorf("gave up after %v, want WT = 1 s plus slack", el)
 		}
 	})
@@ -151,7 +151,7 @@ func TestRemovalAbortsWithin50ms(t *testing.T) {
 			if !errors.Is(err, cardreader.ErrCardRemoved) {
 				t.Fatalf("err %v, want ErrCardRemoved", err)
 			}
-			if d := time.Since(pulled); d > 50*time.Millisecond {
+			if d := time.Since(pulled); d > 50*time.Millisecond { // fake clock: bubble runs synctest
 				t.Errorf("aborted %v after removal, want <= 50 ms", d)
 			}
 		})

@@ -72,7 +72,7 @@ func TestT1WTX(t *testing.T) {
 	bubble(t, haltest.SlotOptions{Echo: true}, cfg, opts(), func(e *env) {
 		start := time.Now()
 		exchange(t, e.reader, 20)
-		if el := time.Since(start); el < 2*bwt4 {
+		if el := time.Since(start); el < 2*bwt4 { // fake clock: bubble runs synctest
 			t.Errorf("exchange took %v, card waited %v", el, 2*bwt4)
 		}
 		if e.sim.C.WTXResps.Load() != 1 || e.reader.Stats().WTX != 1 {
@@ -88,8 +88,8 @@ func TestT1SlowCardWithoutWTXTimesOut(t *testing.T) {
 	cfg := cardsim.Config{ATR: t1ATR(0x3B, 0x11, 254, false), Delay: 2 * bwt4}
 	bubble(t, haltest.SlotOptions{Echo: true}, cfg, opts(), func(e *env) {
 		start := time.Now()
-		exchange(t, e.reader, 20) // BWT expires, R-block, card answers late
-		if time.Since(start) < bwt4 {
+		exchange(t, e.reader, 20)     // BWT expires, R-block, card answers late
+		if time.Since(start) < bwt4 { // fake clock: bubble runs synctest
 			t.Error("no BWT timeout seen")
 		}
 	})
@@ -117,7 +117,7 @@ func TestT1Faults(t *testing.T) {
 				e.sim.Inject(tc.faults...)
 				start := time.Now()
 				exchange(t, e.reader, 40)
-				if el := time.Since(start); el < tc.minElapsed {
+				if el := time.Since(start); el < tc.minElapsed { // fake clock: bubble runs synctest
 					t.Errorf("recovered after %v, expected a timeout of %v first", el, tc.minElapsed)
 				}
 				c := &e.sim.C
@@ -140,7 +140,7 @@ func TestT1MuteCard(t *testing.T) {
 		e.sim.SetMute(true)
 		start := time.Now()
 		_, err := e.reader.Transmit(case4(10), make([]byte, 300))
-		el := time.Since(start)
+		el := time.Since(start) // fake clock: bubble runs synctest
 		if !errors.Is(err, cardreader.ErrT1Dead) {
 			t.Fatalf("err %v, want ErrT1Dead", err)
 		}

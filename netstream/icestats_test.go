@@ -47,7 +47,7 @@ func pushSource(t testing.TB, addr, mount, user, pass string) net.Conn {
 			if _, err := c.Write(frames[i%len(frames)]); err != nil {
 				return
 			}
-			if ahead := time.Duration(i+1)*frameDur - time.Since(start) - 2*time.Second; ahead > 0 {
+			if ahead := time.Duration(i+1)*frameDur - time.Since(start) - 2*time.Second; ahead > 0 { // pacing
 				time.Sleep(ahead) // two seconds ahead, like an encoder's first buffer
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -383,7 +384,7 @@ func TestAuthBackendDownOrHanging(t *testing.T) {
 	for _, c := range cases {
 		start := time.Now()
 		cl := dialListener(t, addr, c.path, "Authorization: Basic "+basicAuth("bob", "pw"))
-		took := time.Since(start)
+		took := time.Since(start) // figure
 		if cl.code() != c.want {
 			t.Errorf("%s: %q, want %d", c.path, cl.status, c.want)
 		}
@@ -492,7 +493,7 @@ func TestRelayDeathStorm(t *testing.T) {
 				fmt.Sscanf(string(buf[:k]), "HTTP/1.0 %d", &code)
 				mu.Lock()
 				codes[code]++
-				lat = append(lat, time.Since(start))
+				lat = append(lat, time.Since(start)) // figure
 				if bytes.Contains(bytes.ToLower(buf[:k]), []byte("www-authenticate")) {
 					challenged++
 				}
@@ -544,7 +545,7 @@ func TestBlipReconnect(t *testing.T) {
 	old.readFor(300 * time.Millisecond)
 	start := time.Now()
 	nw := dialListener(t, addr, "/paid", cred)
-	took := time.Since(start)
+	took := time.Since(start) // figure
 	if nw.code() != 200 {
 		t.Fatalf("reconnect: %q after %s", nw.status, took)
 	}
@@ -552,7 +553,7 @@ func TestBlipReconnect(t *testing.T) {
 	if be.calls.Load() != 1 {
 		t.Fatalf("backend calls %d, want 1 (reconnect served from cache)", be.calls.Load())
 	}
-	_ = old.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_ = old.conn.SetReadDeadline(time.Now().Add(hangGuard)) // the stale session ends at once; a hang guard
 	if _, err := io.Copy(io.Discard, old.br); err != nil {
 		t.Fatalf("stale session not closed: %v", err)
 	}
@@ -702,45 +703,98 @@ func TestReloadKeepsListeners(t *testing.T) {
 	}
 }
 
-// TestDrainStaggers: shutdown fails /readyz first, then closes listeners
-// spread over the drain window rather than all at once.
+// TestDrainStaggers: shutdown fails /readyz first, then schedules the
+// listeners' closes spread over the drain window rather than all at once.
+// The spread is read from the schedule (each listener's closeAt), not from
+// when the clients saw their connections end, which load would blur.
 func TestDrainStaggers(t *testing.T) {
-	cfg := testConfig(fileMount())
-	cfg.DrainDelay = Duration(300 * time.Millisecond)
-	cfg.DrainWindow = Duration(1500 * time.Millisecond)
-	s, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
+	start := func(t *testing.T, delay, window time.Duration) (*Server, []*streamClient) {
+		cfg := testConfig(fileMount())
+		cfg.DrainDelay = Duration(delay)
+		cfg.DrainWindow = Duration(window)
+		s, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, "demo", func() bool { return s.mount("/demo").fresh(time.Now(), time.Second) })
+		var cls []*streamClient
+		for range 20 {
+			cls = append(cls, dialListener(t, s.Addr(), "/demo"))
+		}
+		waitFor(t, 5*time.Second, "20 listeners", func() bool { return s.fan.lsn.Load() == 20 })
+		return s, cls
 	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
+	// shutdown starts the drain; cancelling its context ends it.
+	shutdown := func(t *testing.T, s *Server) (cancel func()) {
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Shutdown(ctx) }()
+		return func() {
+			stop()
+			select {
+			case <-done:
+			case <-time.After(hangGuard):
+				t.Fatal("hung: Shutdown did not return after its context was cancelled")
+			}
+		}
 	}
-	addr := s.Addr()
-	waitFor(t, 5*time.Second, "demo", func() bool { return s.mount("/demo").fresh(time.Now(), time.Second) })
-	var cls []*streamClient
-	for range 20 {
-		cls = append(cls, dialListener(t, addr, "/demo"))
-	}
-	start := time.Now()
-	go s.Shutdown(context.Background())
-	time.Sleep(100 * time.Millisecond)
-	if code, _ := getReady(t, addr); code != 503 {
-		t.Fatalf("readyz while draining: %d", code)
-	}
-	ends := make([]time.Duration, len(cls))
-	var wg sync.WaitGroup
-	for i, c := range cls {
-		wg.Add(1)
-		go func() { defer wg.Done(); c.readFor(5 * time.Second); ends[i] = time.Since(start) }()
-	}
-	wg.Wait()
-	sort.Slice(ends, func(i, j int) bool { return ends[i] < ends[j] })
-	if spread := ends[len(ends)-1] - ends[0]; spread < 500*time.Millisecond {
-		t.Fatalf("closes spread over %s only: %v", spread, ends)
-	}
-	if ends[0] < 300*time.Millisecond {
-		t.Fatalf("first close after %s, before the drain delay", ends[0])
-	}
+
+	t.Run("readyz fails while draining", func(t *testing.T) {
+		// A drain delay of an hour keeps the port open while /readyz is asked.
+		s, _ := start(t, time.Hour, time.Second)
+		end := shutdown(t, s)
+		defer end()
+		waitFor(t, 5*time.Second, "/readyz 503 while draining", func() bool {
+			code, _ := getReady(t, s.Addr())
+			return code == 503
+		})
+	})
+
+	t.Run("closes spread over the window", func(t *testing.T) {
+		// A window of a year: no scheduled close falls due while the test
+		// reads the schedule; cancelling the drain then closes everyone.
+		const delay, window = 300 * time.Millisecond, 365 * 24 * time.Hour
+		s, cls := start(t, delay, window)
+		begun := time.Now()
+		end := shutdown(t, s)
+		var at []int64
+		waitFor(t, 5*time.Second, "20 closes scheduled", func() bool {
+			at = at[:0]
+			s.fan.each(func(l *listener) {
+				if c := l.closeAt.Load(); c != 0 {
+					at = append(at, c)
+				}
+			})
+			return len(at) == 20
+		})
+		scheduled := time.Now()
+		end()
+		slices.Sort(at)
+		// Orderings, which load cannot break: nothing is scheduled before
+		// the drain delay has passed, nor beyond the window.
+		if first := time.Unix(0, at[0]); first.Before(begun.Add(delay)) {
+			t.Errorf("a close scheduled %v after shutdown began, inside the %v drain delay", first.Sub(begun), delay)
+		}
+		if last := time.Unix(0, at[len(at)-1]); last.After(scheduled.Add(window)) {
+			t.Errorf("a close scheduled beyond the %v window", window)
+		}
+		// 20 uniform draws over the window span less than a third of it
+		// with a probability of about 1e-8.
+		if spread := time.Duration(at[len(at)-1] - at[0]); spread < window/3 {
+			t.Errorf("closes scheduled over %v only, want most of the %v window", spread, window)
+		}
+		// Ending the drain closes every listener: each read ends in EOF,
+		// not in the hang guard's deadline.
+		for i, c := range cls {
+			_ = c.conn.SetReadDeadline(time.Now().Add(hangGuard))
+			if _, err := io.Copy(io.Discard, c.br); err != nil {
+				t.Errorf("listener %d not closed when the drain ended: %v", i, err)
+			}
+		}
+	})
 }
 
 func TestConfigValidateReportsEveryProblem(t *testing.T) {

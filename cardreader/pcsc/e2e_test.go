@@ -247,7 +247,7 @@ func runCard(t *testing.T, r *rig, c card, slotIdx int) {
 	for i := range ecms {
 		solve(t, sys, rd, c, i)
 	}
-	el := time.Since(start)
+	el := time.Since(start) // figure
 	apdus := rd.Stats().Exchanges - before
 	t.Logf("%s: %d ECMs, %d APDUs through pcscd in %v: APDU round-trip %v, ECM %v",
 		c.kind, ecms, apdus, el.Round(time.Millisecond), (el / time.Duration(apdus)).Round(time.Microsecond),

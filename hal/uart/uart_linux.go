@@ -56,6 +56,9 @@ type Port struct {
 	// ioctl hooks; tests check the encoding through them.
 	ioctlPtr func(fd int, req uint, arg int) error
 	ioctlGet func(fd int, req uint) (uint32, error)
+	// sleep waits out guard and repetition times; tests record the pacing
+	// through it instead of timing the write.
+	sleep func(time.Duration)
 
 	// Pre-bound closures for RawConn.Control, so the hot path does not
 	// allocate.
@@ -106,7 +109,7 @@ func Open(path string) (*Port, error) {
 		f.Close()
 		return nil, fmt.Errorf("open serial %s: %w", path, err)
 	}
-	p := &Port{path: path, f: f, rc: rc, ioctlPtr: unix.IoctlSetPointerInt, ioctlGet: unix.IoctlGetUint32, usb: IsUSB(path)}
+	p := &Port{path: path, f: f, rc: rc, ioctlPtr: unix.IoctlSetPointerInt, ioctlGet: unix.IoctlGetUint32, sleep: time.Sleep, usb: IsUSB(path)}
 	p.drainFn = func(fd uintptr) { p.ctlErr = unix.IoctlSetInt(int(fd), unix.TCSBRK, 1) }
 	p.flushFn = func(fd uintptr) { p.ctlErr = unix.IoctlSetInt(int(fd), unix.TCFLSH, unix.TCIFLUSH) }
 	if err := p.control(func(fd int) error { return unix.IoctlSetInt(fd, unix.TIOCEXCL, 0) }); err != nil {
@@ -330,7 +333,7 @@ func (p *Port) write(b []byte, cfg hal.LineConfig) (int, error) {
 				return i + 1, err
 			}
 		}
-		time.Sleep(guard)
+		p.sleep(guard)
 	}
 	return len(b), nil
 }
@@ -353,10 +356,10 @@ func (p *Port) writeRepeating(b []byte, cfg hal.LineConfig) (int, error) {
 			if try == cfg.Repeat {
 				return i, fmt.Errorf("write serial %s: byte %#02x refused %d times: %w", p.path, b[i], try+1, hal.ErrNACK)
 			}
-			time.Sleep(2 * cfg.ETU()) // ISO 7816-3: repeat >= 2 etu after the error signal
+			p.sleep(2 * cfg.ETU()) // ISO 7816-3: repeat >= 2 etu after the error signal
 		}
 		if guard > 0 && i < len(b)-1 {
-			time.Sleep(guard)
+			p.sleep(guard)
 		}
 	}
 	return len(b), nil
