@@ -314,7 +314,7 @@ func TestYPListing(t *testing.T) {
 	s := startServer(t, cfg)
 	next := func(action string) call {
 		t.Helper()
-		deadline := time.After(10 * time.Second)
+		deadline := time.After(hangGuard)
 		for {
 			select {
 			case c := <-calls:

@@ -260,7 +260,7 @@ func dialListener(t testing.TB, addr, path string, extra ...string) *streamClien
 	for _, e := range extra {
 		req += e + "\r\n"
 	}
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(hangGuard))
 	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
 		t.Fatal(err)
 	}

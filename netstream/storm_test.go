@@ -58,11 +58,11 @@ func stormConfig(file string, mounts ...MountConfig) Config {
 // get sends one GET and returns the status code, the head and the open
 // connection (closed unless the answer is 200).
 func get(addr, target, user string) (int, textproto.MIMEHeader, net.Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	c, err := net.DialTimeout("tcp", addr, hangGuard)
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(hangGuard))
 	req := "GET " + target + " HTTP/1.0\r\nUser-Agent: storm\r\nAuthorization: Basic " + basicAuth(user, "pw") + "\r\n\r\n"
 	if _, err := io.WriteString(c, req); err != nil {
 		c.Close()

@@ -68,11 +68,14 @@ const demoRounds = 25
 // a Seca and a constant-CW service every few seconds until Stop, so ECM
 // traffic, reader choices and CWs show in the log and the web form.
 type demoComponent struct {
-	e      env
-	addr   string
-	sc     string // scenario TOML
-	cancel context.CancelFunc
-	done   chan struct{}
+	e    env
+	addr string
+	sc   string // scenario TOML
+	// patience is the scenario's zap.Scenario.Patience: zero for the demo
+	// itself, a hang guard for its test on a loaded machine.
+	patience time.Duration
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 func buildDemo(e env) (component, error) {
@@ -165,6 +168,7 @@ func (c *demoComponent) run(ctx context.Context) {
 			c.e.log.Error("demo scenario", "err", err)
 			return
 		}
+		sc.Patience = c.patience
 		sc.Observe = func(ev zap.Event) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -52,11 +52,13 @@ func TestDemoZapsThroughSatd(t *testing.T) {
 	if err != nil || c == nil {
 		t.Fatalf("build demo: %v %v", c, err)
 	}
+	c.(*demoComponent).patience = zapPatience
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"service=conax-demo caid=0B00 reader=conax-sim", "service=seca-demo caid=0100 reader=seca-sim", "service=constcw-demo caid=2600 reader=fixed"}
-	deadline := time.Now().Add(30 * time.Second)
+	// A hang guard: the three zap lines normally come within seconds.
+	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) && !containsAll(logs.String(), want) {
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -131,9 +131,16 @@ func loadSatdScenario(t *testing.T, name string) *zap.Scenario {
 }
 
 // playZap runs sc and fails the test on a violation or failed service.
+// zapPatience turns the scenarios' deadlines (SERVER_INFO, cw_deadline,
+// cleanup) into hang guards: on a loaded machine an answer may take
+// seconds, which the report gives as a figure (first_cw, max_latency).
+const zapPatience = time.Minute
+
 func playZap(t *testing.T, label string, sc *zap.Scenario, c zap.Connector) *zap.Report {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	sc.Patience = zapPatience
+	// A hang guard: the longest scenario holds for 14 s, plus the patience.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rep, err := zap.Run(ctx, sc, c)
 	var b bytes.Buffer

@@ -215,9 +215,40 @@ func Run(ctx context.Context, sc *Scenario, connect Connector) (*Report, error) 
 		}
 	}
 	r.stopAll()
-	r.pump(ctx, time.Duration(sc.CWDeadline))
+	r.settle(ctx)
 	r.finish()
 	return &r.report, nil
+}
+
+// deadline is how long the run waits for something the scenario gives d:
+// d itself, or Patience when that is longer.
+func (r *runner) deadline(d time.Duration) time.Duration {
+	return max(d, r.sc.Patience)
+}
+
+// settle runs the client after the final stop: for cw_deadline, or with
+// Patience until every stopped service has cleaned up (at most Patience).
+func (r *runner) settle(ctx context.Context) {
+	if r.sc.Patience == 0 {
+		r.pump(ctx, time.Duration(r.sc.CWDeadline))
+		return
+	}
+	end := time.Now().Add(r.deadline(time.Duration(r.sc.CWDeadline)))
+	for time.Now().Before(end) && !r.allCleanedUp() {
+		if r.pump(ctx, r.sc.ECMInterval.Std()) != nil {
+			return
+		}
+	}
+}
+
+// allCleanedUp reports whether every stopped service has cleaned up.
+func (r *runner) allCleanedUp() bool {
+	for _, s := range r.order {
+		if !s.stopAt.IsZero() && !r.cleanedUp(s) {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *runner) violation(format string, args ...any) {
@@ -254,14 +285,15 @@ func (r *runner) open(ctx context.Context, steps []Step) error {
 	if _, err := c.Write(dvbapi.AppendClientInfo(nil, uint16(r.sc.Protocol), r.sc.ClientName)); err != nil {
 		return fmt.Errorf("zap: write CLIENT_INFO: %w", err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
+	wait := r.deadline(3 * time.Second)
+	deadline := time.Now().Add(wait)
 	for !r.gotInfo && time.Now().Before(deadline) {
 		if err := r.pump(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
 	if !r.gotInfo {
-		r.violation("no SERVER_INFO within 3s of CLIENT_INFO")
+		r.violation("no SERVER_INFO within %s of CLIENT_INFO", wait)
 	}
 	return nil
 }
@@ -361,7 +393,7 @@ func (r *runner) do(ctx context.Context, st Step) error {
 
 func (r *runner) stopping(s *svcState) {
 	s.active, s.wait = false, nil
-	s.stopAt = time.Now().Add(time.Duration(r.sc.CWDeadline))
+	s.stopAt = time.Now().Add(r.deadline(time.Duration(r.sc.CWDeadline)))
 }
 
 func (r *runner) sendPMT(s *svcState, lm, cmd uint8) error {
@@ -759,7 +791,7 @@ func (r *runner) checkStable(s *svcState, have [16]byte) {
 
 func (r *runner) checkDeadlines() {
 	now := time.Now()
-	dl := time.Duration(r.sc.CWDeadline)
+	dl := r.deadline(time.Duration(r.sc.CWDeadline))
 	for _, s := range r.order {
 		if w := s.wait; s.active && w != nil && !w.late && now.Sub(w.at) > dl+firstGrace(w) {
 			w.late = true

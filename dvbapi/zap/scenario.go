@@ -39,6 +39,13 @@ type Scenario struct {
 	// closes it once it has checked what it needs while the services
 	// run, however long that took on a loaded machine.
 	Release <-chan struct{} `toml:"-"`
+	// Patience, when set, turns the run's deadlines into hang guards, as
+	// tests on a shared, loaded machine need: SERVER_INFO, cw_deadline and
+	// the cleanup after a stop each wait up to the larger of their own
+	// value and Patience before they count as missed, and the run ends as
+	// soon as every stopped service has cleaned up. How long the answers
+	// took is still reported (FirstCW, MaxLatency).
+	Patience time.Duration `toml:"-"`
 }
 
 // Service is a programme the receiver can tune.
