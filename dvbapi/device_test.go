@@ -106,7 +106,7 @@ func TestLocalDeviceMode(t *testing.T) {
 	go func() { srv.ServeConn(server, true); close(done) }()
 	client.Write(h("FF FF 00 01 00 03 07 456E69676D6132"))
 	buf := make([]byte, 64)
-	client.SetReadDeadline(time.Now().Add(2 * time.Second))
+	client.SetReadDeadline(time.Now().Add(time.Minute)) // a hang guard
 	n, _ := client.Read(buf)
 	expectBytes(t, "SERVER_INFO", buf[:n], h("A5 00 00 00 00 FF FF 00 02 00 03 04 73617464"))
 	client.Write(h("A5 00 00 00 07" + exampleCAPMT))
@@ -141,13 +141,13 @@ func TestLocalDeviceMode(t *testing.T) {
 	}
 }
 
+// waitFor polls cond until it holds. The minute is a hang guard, not a
+// bound: what the tests wait for takes milliseconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for i := 0; i < 200; i++ {
-		if cond() {
-			return
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("hung: waiting for %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("timed out waiting for %s", what)
 }

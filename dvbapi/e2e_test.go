@@ -29,7 +29,7 @@ func testServer(t *testing.T, log io.Writer) *dvbapi.Server {
 		FilterTimeout: time.Second, AnswerTimeout: time.Second, RetryMin: 200 * time.Millisecond,
 	})
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
 		defer cancel()
 		if err := s.Close(ctx); err != nil {
 			t.Errorf("close: %v", err)

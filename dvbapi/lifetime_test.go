@@ -146,8 +146,8 @@ func TestConnectionLifetimeNoSendAfterClose(t *testing.T) {
 				sol.release() // what is still in flight arrives after the close
 				select {
 				case <-done:
-				case <-time.After(10 * time.Second):
-					t.Fatalf("round %d: connection not closed", i)
+				case <-time.After(time.Minute): // a hang guard, not a bound
+					t.Fatalf("hung: round %d: connection not closed", i)
 				}
 				sol.release()
 			}

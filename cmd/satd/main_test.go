@@ -80,7 +80,7 @@ func TestDaemonLifecycle(t *testing.T) {
 
 func waitLine(t *testing.T, lines <-chan string, want string) {
 	t.Helper()
-	timeout := time.After(20 * time.Second)
+	timeout := time.After(2 * time.Minute) // a hang guard: satd logs within a second or two
 	for {
 		select {
 		case l, ok := <-lines:
@@ -92,7 +92,7 @@ func waitLine(t *testing.T, lines <-chan string, want string) {
 				return
 			}
 		case <-timeout:
-			t.Fatalf("no log line %q", want)
+			t.Fatalf("hung: no log line %q", want)
 		}
 	}
 }
