@@ -25,8 +25,10 @@ type readersComponent struct {
 	e        env
 	units    []*readerUnit
 	disabled []config.Reader
+	ctx      context.Context // the units' parent, for a restart
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	restarts sync.Mutex // one reader restart at a time
 }
 
 func buildReaders(e env) (component, error) {
@@ -80,18 +82,25 @@ func seedDemoFile(path string) error {
 }
 
 func (c *readersComponent) Start(ctx context.Context) error {
-	ctx, c.cancel = context.WithCancel(ctx)
+	c.ctx, c.cancel = context.WithCancel(ctx)
 	for _, u := range c.units {
-		u.run(ctx, &c.wg)
+		u.run(c.ctx, &c.wg)
 		c.e.log.Info("reader started", "reader", u.cfg.Label, "protocol", u.cfg.Protocol)
 	}
 	return nil
 }
 
-// Reload reports reader changes, which need a restart: a reader added or
-// removed, enabled or disabled, or given another protocol keeps running as
-// it started (a disabled reader keeps descrambling) until then.
+// Reload takes a running reader that is disabled or removed out of the
+// balancer at once (and puts it back when enabled again). The other reader
+// changes need a restart: a reader added, enabled that did not start, or
+// given another protocol; a removed reader is dropped then.
 func (c *readersComponent) Reload(cfg *config.Config) error {
+	for _, u := range c.units {
+		r, ok := readerByLabel(cfg, u.cfg.Label)
+		if off := !ok || !r.Enable; off != u.off.Swap(off) {
+			c.e.log.Info("reader taken out of the balancer or put back", "reader", u.cfg.Label, "enabled", !off)
+		}
+	}
 	if diff := readerChanges(c.e.cfg.Readers, cfg.Readers); len(diff) > 0 {
 		return needsRestart("%s", strings.Join(diff, ", "))
 	}
@@ -115,14 +124,14 @@ func readerChanges(was, now []config.Reader) []string {
 		case b.Enable != r.Enable && r.Enable:
 			diff = append(diff, "reader "+r.Label+" enabled")
 		case b.Enable != r.Enable:
-			diff = append(diff, "reader "+r.Label+" disabled (it keeps running until the restart)")
+			// Disabled: out of the balancer already (Reload).
 		case b.Protocol != r.Protocol:
 			diff = append(diff, "reader "+r.Label+" protocol "+b.Protocol+" -> "+r.Protocol)
 		}
 	}
 	for _, r := range was {
 		if _, gone := before[r.Label]; gone {
-			diff = append(diff, "reader "+r.Label+" removed (it keeps running until the restart)")
+			diff = append(diff, "reader "+r.Label+" removed (no longer asked; dropped at the restart)")
 		}
 	}
 	return diff
@@ -132,7 +141,9 @@ func (c *readersComponent) Stop(ctx context.Context) error {
 	if c.cancel == nil {
 		return nil
 	}
+	c.restarts.Lock() // no reader restart adds to wg while it is waited for
 	c.cancel()
+	c.restarts.Unlock()
 	done := make(chan struct{})
 	go func() { c.wg.Wait(); close(done) }()
 	return waitTimeout(ctx, done)
@@ -148,6 +159,32 @@ func (c *readersComponent) statuses() []ReaderStatus {
 		out = append(out, ReaderStatus{Label: r.Label, Protocol: r.Protocol, State: "disabled"})
 	}
 	return out
+}
+
+// unit returns the running reader labelled label.
+func (c *readersComponent) unit(label string) (*readerUnit, error) {
+	for _, u := range c.units {
+		if u.cfg.Label == label {
+			return u, nil
+		}
+	}
+	return nil, fmt.Errorf("reader %s is not running (added or enabled since the start: restart satd)", label)
+}
+
+// restartReader closes one reader's card, slot or file and opens it again.
+func (c *readersComponent) restartReader(label string) error {
+	u, err := c.unit(label)
+	if err != nil {
+		return err
+	}
+	c.restarts.Lock()
+	defer c.restarts.Unlock()
+	if c.ctx == nil || c.ctx.Err() != nil {
+		return fmt.Errorf("reader %s: the readers are stopping", label)
+	}
+	err = u.restart(c.ctx, &c.wg, func() (readerSource, error) { return newSource(c.e, u.cfg) })
+	c.e.log.Info("reader restarted", "reader", label, "err", err)
+	return err
 }
 
 // readersPart returns the running readers component, or nil.

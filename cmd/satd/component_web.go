@@ -56,6 +56,7 @@ func buildWeb(e env) (component, error) {
 		Status:   daemonStatus{d},
 		Balancer: balancerView{d},
 		Updater:  daemonUpdater{d},
+		Readers:  readerControl{d},
 		Logs:     webLogs,
 		Metrics:  webMetrics,
 		Log:      e.log,
@@ -91,4 +92,28 @@ func (c *webComponent) Stop(ctx context.Context) error {
 		}
 	}
 	return c.srv.Stop(ctx)
+}
+
+// readerControl is the reader list's hold on the running readers.
+type readerControl struct{ d *daemon }
+
+var _ web.ReaderControl = readerControl{}
+
+func (rc readerControl) Restart(label string) error {
+	p := rc.d.readersPart()
+	if p == nil {
+		return web.ErrNotAvailable
+	}
+	return p.restartReader(label)
+}
+
+// ResetCounters zeroes a running reader's ECM counters; a reader that does
+// not run has none.
+func (rc readerControl) ResetCounters(label string) error {
+	if p := rc.d.readersPart(); p != nil {
+		if u, err := p.unit(label); err == nil {
+			u.resetCounters()
+		}
+	}
+	return nil
 }

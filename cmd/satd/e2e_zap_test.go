@@ -111,7 +111,7 @@ func (e *e2eDaemon) makeRemovable(t *testing.T, rc *readersComponent, labels []s
 	t.Helper()
 	for _, label := range labels {
 		for _, u := range rc.units {
-			if src, ok := u.src.(*cardSource); ok && u.cfg.Label == label && src.simCard() != nil {
+			if src, ok := u.source().(*cardSource); ok && u.cfg.Label == label && src.simCard() != nil {
 				e.cards[label] = src.simCard()
 			}
 		}

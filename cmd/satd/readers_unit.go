@@ -64,21 +64,26 @@ const minQueueLen = 32
 // queue, so a slow reader never delays another.
 type readerUnit struct {
 	cfg   config.Reader
-	src   readerSource
+	src   atomic.Pointer[readerSource] // replaced by a restart
 	queue chan balancer.Request
 	disp  atomic.Pointer[balancer.Dispatcher]
 	elig  atomic.Pointer[balancer.Status]
+	// off takes the reader out of the balancer at once (disabled or
+	// removed in the configuration in force) while it keeps running.
+	off atomic.Bool
 
 	ecms, found, notFound, refused atomic.Uint64
 
 	mu      sync.Mutex
 	lastErr string
+	halt    func() // stops run's goroutines and waits for them
 }
 
 var _ balancer.Reader = (*readerUnit)(nil)
 
 func newReaderUnit(cfg config.Reader, src readerSource, queueLen int) *readerUnit {
-	u := &readerUnit{cfg: cfg, src: src, queue: make(chan balancer.Request, max(queueLen, minQueueLen))}
+	u := &readerUnit{cfg: cfg, queue: make(chan balancer.Request, max(queueLen, minQueueLen))}
+	u.src.Store(&src)
 	u.elig.Store(&balancer.Status{Enabled: true})
 	return u
 }
@@ -89,8 +94,16 @@ func (u *readerUnit) Name() string { return u.cfg.Label }
 // Local reports whether the reader counts as a local card.
 func (u *readerUnit) Local() bool { return u.cfg.IsLocal() }
 
-// Status returns the eligibility published by the source.
-func (u *readerUnit) Status() balancer.Status { return *u.elig.Load() }
+// Status returns the eligibility published by the source; a reader taken
+// out of the balancer is not enabled.
+func (u *readerUnit) Status() balancer.Status {
+	st := *u.elig.Load()
+	st.Enabled = st.Enabled && !u.off.Load()
+	return st
+}
+
+// source returns the card, slot or file behind the unit.
+func (u *readerUnit) source() readerSource { return *u.src.Load() }
 
 // Submit queues req without blocking; a full queue refuses it.
 func (u *readerUnit) Submit(req balancer.Request) bool {
@@ -111,20 +124,55 @@ func (u *readerUnit) publish(s balancer.Status) {
 	u.elig.Store(&s)
 }
 
-// run starts the source and works through the queue until ctx ends.
+// run starts the source and works through the queue until ctx ends or
+// halt is called.
 func (u *readerUnit) run(ctx context.Context, wg *sync.WaitGroup) {
+	ctx, cancel := context.WithCancel(ctx)
+	var mine sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); u.src.run(ctx, u.publish) }()
-	go func() { defer wg.Done(); u.work(ctx) }()
+	mine.Add(2)
+	src := u.source()
+	go func() { defer wg.Done(); defer mine.Done(); src.run(ctx, u.publish) }()
+	go func() { defer wg.Done(); defer mine.Done(); u.work(ctx, src) }()
+	u.mu.Lock()
+	u.halt = func() { cancel(); mine.Wait() }
+	u.mu.Unlock()
 }
 
-func (u *readerUnit) work(ctx context.Context) {
+// restart stops the unit, puts src (a new source, built once the old one
+// let go of its slot) in and starts it again. ECMs queued meanwhile wait.
+func (u *readerUnit) restart(ctx context.Context, wg *sync.WaitGroup, build func() (readerSource, error)) error {
+	u.mu.Lock()
+	halt := u.halt
+	u.mu.Unlock()
+	if halt != nil {
+		halt()
+	}
+	src, err := build()
+	if err != nil {
+		src = noSlotSource{why: err.Error()}
+	}
+	u.src.Store(&src)
+	u.run(ctx, wg)
+	return err
+}
+
+// resetCounters zeroes the ECM counters.
+func (u *readerUnit) resetCounters() {
+	u.ecms.Store(0)
+	u.found.Store(0)
+	u.notFound.Store(0)
+	u.refused.Store(0)
+	u.setErr("")
+}
+
+func (u *readerUnit) work(ctx context.Context, src readerSource) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case req := <-u.queue:
-			rc, cw, why := u.src.solve(&req)
+			rc, cw, why := src.solve(&req)
 			u.ecms.Add(1)
 			if rc == balancer.Found {
 				u.found.Add(1)
@@ -149,14 +197,17 @@ func (u *readerUnit) setErr(s string) {
 func (u *readerUnit) snapshot() ReaderStatus {
 	st := u.elig.Load()
 	s := ReaderStatus{
-		Label: u.cfg.Label, Protocol: u.cfg.Protocol, Enabled: true,
+		Label: u.cfg.Label, Protocol: u.cfg.Protocol, Enabled: !u.off.Load(),
 		CAIDs: st.CAIDs, Providers: st.Providers, Services: st.Services,
 		ECMs: u.ecms.Load(), Found: u.found.Load(), NotFound: u.notFound.Load(), Refused: u.refused.Load(),
 	}
 	u.mu.Lock()
 	s.LastError = u.lastErr
 	u.mu.Unlock()
-	u.src.describe(&s)
+	u.source().describe(&s)
+	if !s.Enabled {
+		s.State = "disabled"
+	}
 	return s
 }
 
@@ -171,7 +222,7 @@ func resultFor(a system.Answer) balancer.Result {
 // info names the reader for ECM_INFO and /tmp/ecm.info without allocating.
 func (u *readerUnit) info() readerInfo {
 	sys := u.cfg.Protocol
-	if n, ok := u.src.(interface{ systemName() string }); ok {
+	if n, ok := u.source().(interface{ systemName() string }); ok {
 		if name := n.systemName(); name != "" {
 			sys = name
 		}
@@ -183,7 +234,7 @@ func (u *readerUnit) info() readerInfo {
 // it lists providers, prid.
 func (u *readerUnit) serves(caid uint16, prid uint32) bool {
 	st := u.Status()
-	if !st.Present || !slices.Contains(st.CAIDs, caid) {
+	if !st.Enabled || !st.Present || !slices.Contains(st.CAIDs, caid) {
 		return false
 	}
 	return len(st.Providers) == 0 || prid == 0 || slices.Contains(st.Providers, prid)

@@ -309,7 +309,7 @@ func TestCardResetOnStatus(t *testing.T) {
 	}
 	var src *cardSource
 	for _, u := range rc.units {
-		if s, ok := u.src.(*cardSource); ok && u.cfg.Label == "card1" {
+		if s, ok := u.source().(*cardSource); ok && u.cfg.Label == "card1" {
 			src = s
 		}
 	}

@@ -305,6 +305,7 @@ func TestBrowserScreenshots(t *testing.T) {
 		}
 	})
 	pages := append([]string{"/config?section=balancer", "/config?section=stream", "/config?section=dvbapi"}, pagePaths...)
+	pages = append(pages, readerPagePaths...)
 	for _, vp := range []struct {
 		name  string
 		w, h  int64
@@ -313,7 +314,7 @@ func TestBrowserScreenshots(t *testing.T) {
 		step(t, ctx, "viewport "+vp.name, chromedp.EmulateViewport(vp.w, vp.h))
 		for _, p := range pages {
 			step(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("main")))
-			name := vp.name + strings.NewReplacer("/", "-", "?section=", "-").Replace(p)
+			name := vp.name + strings.NewReplacer("/", "-", "?section=", "-", "?protocol=", "-").Replace(p)
 			if p == "/" {
 				name = vp.name + "-status"
 			}

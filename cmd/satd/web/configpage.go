@@ -109,10 +109,14 @@ func (s *Server) editSection(name string, form url.Values) (cfg *config.Config, 
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	if len(problems) > 0 {
-		return cfg, problems, raw, nil, nil
+	// Values that did not parse keep their old ones; the rest is validated
+	// all the same, so every bad field shows at once.
+	valid, other := problemMap(cfg.Validate(), name)
+	for k, m := range valid {
+		if _, ok := problems[k]; !ok {
+			problems[k] = m
+		}
 	}
-	problems, other = problemMap(cfg.Validate(), name)
 	return cfg, problems, raw, other, nil
 }
 

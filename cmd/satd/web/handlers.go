@@ -25,6 +25,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /config", s.page(s.handleConfig))
 	mux.HandleFunc("POST /config", s.action(s.handleConfigSave))
 	mux.HandleFunc("POST /config/import", s.upload(s.handleImport))
+	s.readerRoutes(mux)
 	mux.HandleFunc("GET /log", s.page(s.handleLog))
 	mux.HandleFunc("GET /log/events", s.api(s.handleLogEvents))
 	mux.HandleFunc("GET /system", s.page(s.handleSystem))

@@ -58,7 +58,11 @@ func writeTabs(h html, sections []string, current string) {
 	h.raw(`<nav class="tabs">`)
 	for _, name := range sections {
 		h.raw(`<a`)
-		h.url("href", "/config?section="+url.QueryEscape(name))
+		if name == "reader" {
+			h.url("href", readersPath) // one page per reader
+		} else {
+			h.url("href", "/config?section="+url.QueryEscape(name))
+		}
 		h.rawIf(name == current, ` class="on" aria-current="page"`)
 		h.raw(`>`)
 		h.text(name)

@@ -49,10 +49,13 @@ type Options struct {
 	Status   StatusSource
 	Balancer BalancerView
 	Updater  Updater
-	Logs     *LogRing // nil: the Log page says the tail is not connected
-	Metrics  *Metrics // nil: a private set is made
-	Log      *slog.Logger
-	Version  string
+	// Readers restarts readers and resets their counters (nil: the
+	// reader list offers no restart).
+	Readers ReaderControl
+	Logs    *LogRing // nil: the Log page says the tail is not connected
+	Metrics *Metrics // nil: a private set is made
+	Log     *slog.Logger
+	Version string
 
 	// ConfirmTimeout overrides web.confirm_timeout (tests).
 	ConfirmTimeout time.Duration

@@ -141,6 +141,16 @@ type ReaderWhy struct {
 	Reason string `json:"reason"`
 }
 
+// ReaderControl acts on the running readers for the reader list's
+// actions. Enabling and disabling go through the configuration (and the
+// daemon's apply, which takes a reader out of the balancer at once).
+type ReaderControl interface {
+	// Restart closes the reader's card, slot or file and opens it again.
+	Restart(label string) error
+	// ResetCounters zeroes the reader's ECM counters.
+	ResetCounters(label string) error
+}
+
 // Updater installs a firmware image uploaded through the System page.
 type Updater interface {
 	// Install verifies and installs the image read from r (size bytes, or

@@ -42,7 +42,7 @@
   // in sessionStorage on submit, dropped once the save went through (or the
   // server showed them back), and put back when the form returns after a
   // login.
-  var cf = document.getElementById("config-form");
+  var cf = document.getElementById("config-form") || document.getElementById("reader-form");
   if (cf && window.sessionStorage) {
     var store = "satd-edits:" + cf.elements.section.value;
     var kept = sessionStorage.getItem(store);
@@ -122,6 +122,11 @@
   var level = document.getElementById("level");
   if (level) {
     level.addEventListener("change", function () { level.form.submit(); });
+  }
+  // Reader page: a new protocol shows its fields at once.
+  var proto = document.querySelector("#protocol-form select");
+  if (proto) {
+    proto.addEventListener("change", function () { proto.form.submit(); });
   }
 
   // System page: firmware upload with progress bars for the upload and the
