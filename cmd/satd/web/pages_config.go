@@ -125,6 +125,8 @@ func writeField(h html, f *formField) {
 	}
 	h.raw("</label>\n")
 	switch {
+	case f.Key == mountsKey:
+		writeMountsLink(h, f)
 	case f.Secret:
 		writeSecret(h, f)
 	case f.Kind == "checkbox":

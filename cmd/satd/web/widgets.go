@@ -36,6 +36,11 @@ var enumChoices = map[string][]choice{
 	"board.sci_ioctl": {{"", "(not an sci board)"}, {"s", "s – modern drivers"}, {"0x64", "0x64 – older boxes"}},
 	"board.sci_clock": {{"", "(default)"}, {"mhz", "mhz"}, {"pll", "pll"}},
 	"update.install":  {{"binary", "binary – satd alone, under satd launch"}, {"rauc", "rauc – full image through RAUC"}},
+	"stream.mount.authentication.type": {{"none", "none – anyone may listen"}, {"url", "url – ask listener_add (Icecast URL auth)"},
+		{"users", "users – static Basic users"}, {"token", "token – signed tokens only"}},
+	"stream.mount.authentication.on-error": {{"open", "open – admit while the backend fails"}, {"closed", "closed – refuse (503) while the backend fails"}},
+	"stream.mount.type": {{"", "(from the source)"}, {"audio/mpeg", "audio/mpeg"}, {"audio/aac", "audio/aac"}, {"audio/aacp", "audio/aacp"},
+		{"application/ogg", "application/ogg"}, {"audio/ogg", "audio/ogg"}},
 }
 
 // switchKeys are the whole-number keys that are OSCam's 0/1 switches; the
@@ -61,7 +66,9 @@ var numRanges = map[string]numRange{
 	"reader.t1_retries": {"1", "10"}, "reader.t1_resynchs": {"1", "10"}, "reader.t0_max_nulls": {"1", "100000"},
 	"reader.t0_repeat": {"0", "7"}, "reader.mhz": {"100", "2000"}, "reader.reset_ms": {"1", "1000"},
 	"reader.debounce_ms": {"1", "500"}, "reader.poll_ms": {"5", "5000"}, "reader.activation_ms": {"1", "1000"},
-	"reader.deactivation_ms": {"100", "5000"},
+	"reader.deactivation_ms":     {"100", "5000"},
+	"stream.mount.max-listeners": {"0", ""}, "stream.mount.max-devices": {"0", ""}, "stream.mount.burst-size": {"0", ""},
+	"stream.mount.icy-metadata-interval": {"0", "1048576"},
 }
 
 // choicesFor returns the options of key, with value added when it is not
