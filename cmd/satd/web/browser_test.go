@@ -304,7 +304,7 @@ func TestBrowserScreenshots(t *testing.T) {
 			t.Errorf("saved login_attempts %d, want 9", got)
 		}
 	})
-	pages := append([]string{"/config?section=balancer", "/config?section=stream", "/config?section=dvbapi"}, pagePaths...)
+	pages := append([]string{"/config?section=balancer", "/config?section=stream", "/config?section=dvbapi", "/mounts", "/mounts/edit?i=new"}, pagePaths...)
 	pages = append(pages, readerPagePaths...)
 	for _, vp := range []struct {
 		name  string
@@ -314,7 +314,7 @@ func TestBrowserScreenshots(t *testing.T) {
 		step(t, ctx, "viewport "+vp.name, chromedp.EmulateViewport(vp.w, vp.h))
 		for _, p := range pages {
 			step(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("main")))
-			name := vp.name + strings.NewReplacer("/", "-", "?section=", "-", "?protocol=", "-").Replace(p)
+			name := vp.name + strings.NewReplacer("/", "-", "?section=", "-", "?protocol=", "-", "?i=", "-").Replace(p)
 			if p == "/" {
 				name = vp.name + "-status"
 			}

@@ -26,6 +26,9 @@ func TestEverySectionHasAForm(t *testing.T) {
 		sec, _ := buildSection(r.current(), name, nil, nil)
 		for _, tb := range sec.Tables {
 			for _, f := range tb.Fields {
+				if f.Key == mountsKey {
+					continue // edited on the mount pages (TestMountAddEditDelete)
+				}
 				if !strings.Contains(b, `name="`+f.Key+`"`) {
 					t.Errorf("section %s: no input for %s", name, f.Key)
 				}

@@ -99,6 +99,9 @@ func (s *Server) renderMount(w http.ResponseWriter, r *http.Request, status int,
 	m := reflect.ValueOf(&cfg.Stream.Mounts[i]).Elem()
 	t := buildTable(mountPrefix(i), m, reflect.ValueOf(netstream.DefaultMount()), problems, raw)
 	t.Title = "Mount " + cfg.Stream.Mounts[i].Name
+	for j := range t.Sub {
+		t.Sub[j].Title = strings.TrimPrefix(t.Sub[j].Prefix, mountPrefix(i)+".")
+	}
 	d.Title, d.Active = "Stream mount", "config"
 	if was == "" {
 		d.Title, t.Title = "New stream mount", "New mount"

@@ -76,8 +76,7 @@ func TestMaskSecretsReachesNestedLists(t *testing.T) {
 // TestNoSecretOnAnyPage (issue 16 rows 6 and 7): a mount with a password,
 // an auth backend password, users, token keys and an upstream URL with
 // user:password is shown on the Status page, /api/status, /api/config and
-// the stream tab without one of those values; saving the tab unchanged
-// keeps the upstream's real password.
+// the stream tab and the mount pages without one of those values.
 func TestNoSecretOnAnyPage(t *testing.T) {
 	secrets := []string{"upw-secret", "mountpw-secret", "backendpw-secret", "alice:userpw-secret", "00112233445566778899aabbccddeeff"}
 	r := newRig(t, "", func(c *config.Config) {
@@ -92,7 +91,7 @@ func TestNoSecretOnAnyPage(t *testing.T) {
 	r.status.st.Mounts = []MountStatus{{Name: "/paid", Upstream: "http://relay:upw-secret@192.0.2.1:8000/paid", Source: "http://relay:upw-secret@192.0.2.1:8000/paid"}}
 	r.start()
 	c := r.loggedInClient()
-	for _, path := range []string{"/", "/api/status", "/api/config", "/config?section=stream", "/system/backup"} {
+	for _, path := range []string{"/", "/api/status", "/api/config", "/config?section=stream", "/mounts", "/mounts/edit?i=0", "/system/backup"} {
 		page := get(t, c, r.url(path))
 		for _, s := range secrets {
 			if strings.Contains(page, s) && path != "/system/backup" {
@@ -100,8 +99,8 @@ func TestNoSecretOnAnyPage(t *testing.T) {
 			}
 		}
 	}
-	if page := get(t, c, r.url("/config?section=stream")); !strings.Contains(page, "relay:xxxxx@192.0.2.1") {
-		t.Errorf("the stream tab does not show the upstream with its password masked")
+	if page := get(t, c, r.url("/mounts/edit?i=0")); !strings.Contains(page, "relay:xxxxx@192.0.2.1") {
+		t.Errorf("the mount page does not show the upstream with its password masked")
 	}
 	if m := r.savedConfig().Stream.Mounts; len(m) != 1 || m[0].Upstreams[0] != "http://relay:upw-secret@192.0.2.1:8000/paid" {
 		t.Fatalf("setup: %+v", m)
