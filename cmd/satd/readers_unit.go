@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"satd.dev/satd/balancer"
 	"satd.dev/satd/cardreader/system"
@@ -32,7 +33,9 @@ type ReaderStatus struct {
 	Found         uint64                `json:"found"`
 	NotFound      uint64                `json:"not_found"`
 	Refused       uint64                `json:"queue_full"`
-	LastError     string                `json:"last_error,omitempty"`
+	// AvgFound is the average time from the request to a found answer.
+	AvgFound  time.Duration `json:"avg_found_ns"`
+	LastError string        `json:"last_error,omitempty"`
 	// Note says what the card stack tolerated on this card: an ATR
 	// accepted leniently, S(IFS) requests the card refused.
 	Note string `json:"note,omitempty"`
@@ -65,7 +68,7 @@ const minQueueLen = 32
 type readerUnit struct {
 	cfg   config.Reader
 	src   atomic.Pointer[readerSource] // replaced by a restart
-	queue chan balancer.Request
+	queue chan queued
 	disp  atomic.Pointer[balancer.Dispatcher]
 	elig  atomic.Pointer[balancer.Status]
 	// off takes the reader out of the balancer at once (disabled or
@@ -73,6 +76,10 @@ type readerUnit struct {
 	off atomic.Bool
 
 	ecms, found, notFound, refused atomic.Uint64
+	// foundNanos is the time the found answers took, from Submit to the
+	// answer: the reader's average ECM time on Status at every lb_mode
+	// (the balancer keeps no statistics at lb_mode 0, as OSCam).
+	foundNanos atomic.Uint64
 
 	mu      sync.Mutex
 	lastErr string
@@ -81,8 +88,14 @@ type readerUnit struct {
 
 var _ balancer.Reader = (*readerUnit)(nil)
 
+// queued is a request waiting in a reader's queue, with when it came.
+type queued struct {
+	req balancer.Request
+	at  time.Time
+}
+
 func newReaderUnit(cfg config.Reader, src readerSource, queueLen int) *readerUnit {
-	u := &readerUnit{cfg: cfg, queue: make(chan balancer.Request, max(queueLen, minQueueLen))}
+	u := &readerUnit{cfg: cfg, queue: make(chan queued, max(queueLen, minQueueLen))}
 	u.src.Store(&src)
 	u.elig.Store(&balancer.Status{Enabled: true})
 	return u
@@ -108,7 +121,7 @@ func (u *readerUnit) source() readerSource { return *u.src.Load() }
 // Submit queues req without blocking; a full queue refuses it.
 func (u *readerUnit) Submit(req balancer.Request) bool {
 	select {
-	case u.queue <- req:
+	case u.queue <- queued{req, time.Now()}:
 		return true
 	default:
 		u.refused.Add(1)
@@ -161,6 +174,7 @@ func (u *readerUnit) restart(ctx context.Context, wg *sync.WaitGroup, build func
 func (u *readerUnit) resetCounters() {
 	u.ecms.Store(0)
 	u.found.Store(0)
+	u.foundNanos.Store(0)
 	u.notFound.Store(0)
 	u.refused.Store(0)
 	u.setErr("")
@@ -171,10 +185,12 @@ func (u *readerUnit) work(ctx context.Context, src readerSource) {
 		select {
 		case <-ctx.Done():
 			return
-		case req := <-u.queue:
+		case q := <-u.queue:
+			req := q.req
 			rc, cw, why := src.solve(&req)
 			u.ecms.Add(1)
 			if rc == balancer.Found {
+				u.foundNanos.Add(uint64(max(time.Since(q.at), 0)))
 				u.found.Add(1)
 			} else {
 				u.notFound.Add(1)
@@ -185,6 +201,15 @@ func (u *readerUnit) work(ctx context.Context, src readerSource) {
 			}
 		}
 	}
+}
+
+// avgFound is the average time of the found answers (0 before the first).
+func (u *readerUnit) avgFound() time.Duration {
+	n := u.found.Load()
+	if n == 0 {
+		return 0
+	}
+	return time.Duration(u.foundNanos.Load() / n)
 }
 
 func (u *readerUnit) setErr(s string) {
@@ -200,6 +225,7 @@ func (u *readerUnit) snapshot() ReaderStatus {
 		Label: u.cfg.Label, Protocol: u.cfg.Protocol, Enabled: !u.off.Load(),
 		CAIDs: st.CAIDs, Providers: st.Providers, Services: st.Services,
 		ECMs: u.ecms.Load(), Found: u.found.Load(), NotFound: u.notFound.Load(), Refused: u.refused.Load(),
+		AvgFound: u.avgFound(),
 	}
 	u.mu.Lock()
 	s.LastError = u.lastErr

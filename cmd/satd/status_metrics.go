@@ -60,21 +60,18 @@ func (c *metricsCollector) collect() {
 	if rc == nil {
 		return
 	}
-	var avg map[string]time.Duration
 	for _, u := range rc.units {
 		cur := [3]uint64{u.found.Load(), u.notFound.Load(), u.refused.Load()}
 		prev := c.seen[u.cfg.Label]
 		if cur == prev {
 			continue
 		}
-		if avg == nil {
-			// The readers keep no per-ECM time: use the reader's average
-			// FOUND time from the balancer's statistics.
-			avg = foundAverages(b.StatViews())
-		}
+		// The readers keep no per-ECM time: each ECM is observed at the
+		// reader's average found time.
+		avg := u.avgFound()
 		for i, result := range [3]string{"found", "not found", "queue full"} {
 			for range cur[i] - prev[i] {
-				c.m.ECM(u.cfg.Label, result, avg[u.cfg.Label])
+				c.m.ECM(u.cfg.Label, result, avg)
 			}
 		}
 		c.seen[u.cfg.Label] = cur

@@ -28,6 +28,12 @@ import (
 // with a constant-CW reader and a simulated Conax card, both ready.
 func startRig(t *testing.T) *daemon {
 	t.Helper()
+	return startRigMode(t, 1)
+}
+
+// startRigMode is startRig at lb_mode mode.
+func startRigMode(t *testing.T, mode int) *daemon {
+	t.Helper()
 	// The global log ring's change channel may have been made inside an
 	// earlier test's synctest bubble; closing it from outside is fatal.
 	webLogs = web.NewLogRing(1000)
@@ -38,7 +44,7 @@ func startRig(t *testing.T) *daemon {
 	}
 	cfg := config.Default()
 	cfg.Global.StateDir = dir
-	cfg.Balancer.LBMode = 1
+	cfg.Balancer.LBMode = mode
 	conax := readerCfg("card1", "sim")
 	conax.System = "conax"
 	cfg.Readers = []config.Reader{readerCfg("fixed", "constcw"), conax}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"satd.dev/satd/balancer"
 	"satd.dev/satd/cmd/satd/web"
@@ -53,15 +52,9 @@ var _ web.StatusSource = daemonStatus{}
 
 // Status returns the readers, services and mounts now.
 func (s daemonStatus) Status() web.Status {
-	var avg map[string]time.Duration
-	if b := s.d.balancer(); b != nil {
-		avg = foundAverages(b.StatViews())
-	}
 	var st web.Status
 	for _, r := range s.d.readers() {
-		w := webReader(r)
-		w.AvgTime = avg[r.Label]
-		st.Readers = append(st.Readers, w)
+		st.Readers = append(st.Readers, webReader(r))
 	}
 	st.Services = serviceStatus(s.d)
 	st.Mounts = streamStatus(s.d)
@@ -73,7 +66,7 @@ func webReader(r ReaderStatus) web.ReaderStatus {
 	w := web.ReaderStatus{
 		Label: r.Label, State: r.State, ATR: r.ATR, Protocol: r.Protocol, Baud: r.Baud, CardSystem: r.System,
 		Serial: r.Serial, ECMOK: r.Found, ECMNotFound: r.NotFound, LastError: r.LastError,
-		Note: r.Note, CardResets: r.CardResets,
+		Note: r.Note, CardResets: r.CardResets, AvgTime: r.AvgFound,
 	}
 	if r.ATR != "" {
 		// A card answered: show its transmission protocol, not the reader kind.
@@ -93,30 +86,6 @@ func webReader(r ReaderStatus) web.ReaderStatus {
 		w.Subscriptions = append(w.Subscriptions, web.Subscription{Name: name, Start: sub.Start, End: sub.End})
 	}
 	return w
-}
-
-// foundAverages is each reader's average FOUND time over its statistics,
-// weighted by the number of ECMs behind each entry.
-func foundAverages(views []balancer.StatView) map[string]time.Duration {
-	type acc struct {
-		sum time.Duration
-		n   int
-	}
-	sums := map[string]acc{}
-	for _, v := range views {
-		if v.Result != balancer.Found || v.Avg == 0 || v.Count <= 0 {
-			continue
-		}
-		a := sums[v.Reader]
-		a.sum += v.Avg * time.Duration(v.Count)
-		a.n += v.Count
-		sums[v.Reader] = a
-	}
-	out := make(map[string]time.Duration, len(sums))
-	for r, a := range sums {
-		out[r] = a.sum / time.Duration(a.n)
-	}
-	return out
 }
 
 // balancerView is the web form's BalancerView over the running Dispatcher.
