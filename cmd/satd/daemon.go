@@ -300,7 +300,13 @@ func (d *daemon) reload(log *slog.Logger) {
 		log.Error("SIGHUP: configuration not reloaded, keeping the one in force", "config", d.configPath, "problems", err.Error())
 		return
 	}
-	d.apply(cfg, log)
+	res := d.apply(cfg, log)
+	// The web form shows what the reload left waiting for a restart (its
+	// banner), and the channel names file may have been replaced too.
+	if w, ok := part[*webComponent](d); ok {
+		w.srv.Reloaded(res)
+	}
+	d.loadNames()
 }
 
 // apply makes cfg the configuration in force, component by component, and
@@ -360,7 +366,7 @@ func needsRestart(format string, args ...any) error {
 // skipped, a missing file is no names.
 func (d *daemon) loadNames() {
 	log := d.log.component("main")
-	path := filepath.Join(d.cfg.Global.StateDir, channels.File)
+	path := filepath.Join(d.config().Global.StateDir, channels.File)
 	t, probs, err := channels.Load(path)
 	for _, p := range probs {
 		log.Warn("channel names: line skipped", "problem", p.String())

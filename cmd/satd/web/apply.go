@@ -105,6 +105,10 @@ func (s *Server) commit(cfg *config.Config) (ApplyResult, error) {
 	return res, nil
 }
 
+// Reloaded records the outcome of a configuration the daemon put in force
+// without the form (a SIGHUP reload), so that the restart banner follows it.
+func (s *Server) Reloaded(res ApplyResult) { s.restartNeeded.Store(&res) }
+
 // lastResult returns every component's outcome of the last apply.
 func (s *Server) lastResult() ApplyResult {
 	if p := s.restartNeeded.Load(); p != nil {
