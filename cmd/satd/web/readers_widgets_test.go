@@ -25,6 +25,13 @@ func TestTypedWidgetEveryKey(t *testing.T) {
 	c := r.loggedInClient()
 	pages := map[string]string{}
 	page := func(key string) (string, string) {
+		if rest, ok := strings.CutPrefix(key, mountsKey+"."); ok {
+			// The mounts have pages of their own (pages_mounts.go).
+			if _, ok := pages[mountsKey]; !ok {
+				pages[mountsKey] = get(t, c, r.url("/mounts/edit?i=new"))
+			}
+			return pages[mountsKey], fieldID(mountsKey + "[0]." + rest)
+		}
 		sec, _, _ := strings.Cut(key, ".")
 		if _, ok := pages[sec]; !ok {
 			pages[sec] = get(t, c, r.url("/config?section="+sec))
