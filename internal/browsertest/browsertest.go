@@ -14,8 +14,10 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// StepTimeout bounds one step of a browser test.
-const StepTimeout = 20 * time.Second
+// StepTimeout bounds one step of a browser test. It is a hang guard, not a
+// bound on speed: a step waits for its condition (an element shown), which
+// takes well under a second, and many seconds on a loaded machine.
+const StepTimeout = time.Minute
 
 // Chromium finds Debian's chromium, installing it when missing and the test
 // runs as root with apt-get. It skips when no browser can be had, except

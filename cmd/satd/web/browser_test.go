@@ -51,7 +51,7 @@ const weightJS = `(() => {
 
 func measure(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, browsertest.StepTimeout)
 	defer cancel()
 	// Paint timing is recorded a frame after load.
 	w, err := chromedp.Run(sctx, chromedp.Poll[pageWeight](`document.readyState === 'complete' && performance.getEntriesByName('first-contentful-paint').length > 0 && `+weightJS))
@@ -150,7 +150,7 @@ func TestBrowser(t *testing.T) {
 		moved := freeAddr(t)
 		step(t, ctx, "move the form", chromedp.Navigate(base+"/config?section=web"), chromedp.WaitVisible(chromedp.ID("f-web-listen")),
 			chromedp.SetValue(chromedp.ID("f-web-listen"), moved), chromedp.Click(chromedp.ID("save")))
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, browsertest.StepTimeout) // a hang guard
 		err := chromedp.Do(sctx, chromedp.WaitVisible(chromedp.ID("countdown")))
 		cancel()
 		if err != nil {
@@ -179,7 +179,7 @@ func TestBrowser(t *testing.T) {
 		step(t, ctx, "system", chromedp.Navigate(base+"/system"), chromedp.WaitVisible(chromedp.ID("backup")))
 		measure(t, ctx, "system")
 		screenshot(t, ctx, "system")
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, browsertest.StepTimeout)
 		backup, err := chromedp.Run(sctx, chromedp.Evaluate[string](`fetch(document.getElementById('backup').href).then(r => r.text())`, chromedp.EvalAwaitPromise))
 		cancel()
 		if err != nil {
@@ -201,7 +201,7 @@ func TestBrowser(t *testing.T) {
 		measure(t, ctx, "log")
 		r.srv.opt.Log.Warn("live tail marker <b>not bold</b>", "reader", "slot0")
 		r.srv.opt.Log.Debug("debug marker below the filter")
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, browsertest.StepTimeout)
 		_, err := chromedp.Run(sctx, chromedp.Poll[bool](`document.getElementById('log-body').textContent.includes('live tail marker <b>not bold</b>')`))
 		cancel()
 		if err != nil {
@@ -216,7 +216,7 @@ func TestBrowser(t *testing.T) {
 		// An attacker page on another origin auto-submits a restart.
 		attacker := newAttacker(t, r.url("/system/restart"))
 		step(t, ctx, "attack", chromedp.Navigate(attacker), chromedp.WaitVisible(chromedp.CSS("body")))
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, browsertest.StepTimeout)
 		_, err := chromedp.Run(sctx, chromedp.Poll[bool](`document.body && document.body.textContent.includes('cross-origin request refused')`))
 		cancel()
 		if err != nil {
@@ -271,7 +271,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	step(t, ctx, "log in", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.ID("password")),
 		chromedp.SetValue(chromedp.ID("password"), "correct horse"), chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("uptime")))
 	t.Run("status refreshes in place", func(t *testing.T) {
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, browsertest.StepTimeout)
 		defer cancel()
 		if _, err := chromedp.Run(sctx, chromedp.Evaluate[bool](`window.__notReloaded = true`)); err != nil {
 			t.Fatal(err)
@@ -293,7 +293,7 @@ func TestBrowserScreenshots(t *testing.T) {
 		}
 		step(t, ctx, "log in again", chromedp.SetValue(chromedp.ID("password"), "correct horse"), chromedp.Click(chromedp.ID("login")),
 			chromedp.WaitVisible(chromedp.ID("edits-restored")))
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, browsertest.StepTimeout)
 		v, err := chromedp.Run(sctx, chromedp.Evaluate[string](`document.getElementById('f-web-login_attempts').value`))
 		cancel()
 		if err != nil || v != "9" {
@@ -322,7 +322,7 @@ func TestBrowserScreenshots(t *testing.T) {
 			if !vp.phone {
 				continue
 			}
-			sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			sctx, cancel := context.WithTimeout(ctx, browsertest.StepTimeout)
 			wide, err := chromedp.Run(sctx, chromedp.Evaluate[[]string](overflowJS))
 			cancel()
 			if err != nil {

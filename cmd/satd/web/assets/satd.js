@@ -85,9 +85,21 @@
       var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
       cd.textContent = String(left);
       if (left <= 0) {
-        // After a revert the form listens where it did before.
+        // After a revert the form listens where it did before. satd binds
+        // the old address before it lets go of this one, so once this
+        // address stops answering the old one is there; a loaded receiver
+        // may take a while to get to the revert.
         var back = cd.getAttribute("data-revert-url");
-        setTimeout(function () { if (back) { location.href = back; } else { location.reload(); } }, 1500);
+        if (!back) {
+          setTimeout(function () { location.reload(); }, 1500);
+          return;
+        }
+        var follow = function () {
+          fetch(location.pathname, { cache: "no-store" }).then(
+            function () { setTimeout(follow, 500); },
+            function () { location.href = back; });
+        };
+        setTimeout(follow, 1500);
         return;
       }
       setTimeout(tick, 1000);
