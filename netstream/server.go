@@ -431,7 +431,10 @@ func (c *capReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+// brPool holds the readers of heads that need net/http (credentials,
+// tokens, sources, admin). 1 KiB: textproto joins longer lines itself, and
+// the pool keeps one per concurrent handshake of an auth storm.
+var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1024) }}
 
 // handle reads one request and dispatches it. Listener connections are
 // handed to a writer shard and this goroutine ends.

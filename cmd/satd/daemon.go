@@ -21,6 +21,7 @@ import (
 	"satd.dev/satd/cmd/satd/web"
 	"satd.dev/satd/internal/atomicfile"
 	"satd.dev/satd/internal/fdlimit"
+	"satd.dev/satd/internal/memtrim"
 )
 
 // component is a part of the daemon with a lifecycle: the readers, the
@@ -195,6 +196,9 @@ func (d *daemon) run(demo bool) int {
 	cleanTemps(d.configPath, d.cfg.Global.StateDir, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// Pages freed after a connect storm or a listener ramp go back to the
+	// kernel within seconds, not over the scavenger's minutes.
+	go memtrim.Run(ctx, memtrim.Default)
 	if err := d.start(ctx, demo); err != nil {
 		log.Error("start failed", "err", err)
 		d.stop(log)
