@@ -33,8 +33,12 @@ func (s *Server) applyLimits(cfg *Config) {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
 		reserved := fdReserve
 		for _, m := range cfg.Mounts {
-			// sources and dials, plus the checks that may wait for the backend
-			reserved += 4 + max(m.Auth.Handlers, 1) + sizeAdmission(s.budget, m.Auth.Pending).pending
+			reserved += 4 // sources and upstream dials
+			if m.Auth.Type == "url" || m.Auth.ListenerRemove != "" || m.Auth.StatsURL != "" {
+				// backend connections, plus the checks that may wait for them
+				// (a mount without a backend has neither)
+				reserved += max(m.Auth.Handlers, 1) + sizeAdmission(s.budget, m.Auth.Pending).pending
+			}
 		}
 		clients = clientsForFDs(cfg.Clients, int(hs), reserved, rl.Cur)
 		if clients < int64(cfg.Clients) {

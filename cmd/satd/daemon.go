@@ -413,9 +413,24 @@ func (d *daemon) stop(log *slog.Logger) int {
 	return code
 }
 
-// applyMemoryLimit sets the Go runtime's soft memory limit unless the
-// environment already did.
+// limitedGCPercent is the collector's GOGC when global.memory_limit is set:
+// the heap may grow by half its live size between collections instead of
+// doubling. The steady paths (ECM, stream fan-out) allocate nothing, so the
+// extra collections cost only during bursts — a 10,000-listener auth storm
+// spent about 3 % of its CPU in the collector at 100 — while the burst's
+// peak RSS falls by about the headroom (48.7 to 42.2 MB in that storm).
+const limitedGCPercent = 50
+
+// applyMemoryLimit sets the Go runtime's soft memory limit, and with it a
+// tighter GOGC, unless the environment already did.
 func applyMemoryLimit(g config.Global, log *slog.Logger) {
+	if os.Getenv("GOGC") == "" {
+		if g.MemoryLimit > 0 {
+			debug.SetGCPercent(limitedGCPercent)
+		} else {
+			debug.SetGCPercent(100) // a reload may have removed the limit
+		}
+	}
 	if os.Getenv("GOMEMLIMIT") != "" {
 		log.Debug("memory limit from GOMEMLIMIT environment", "value", os.Getenv("GOMEMLIMIT"))
 		return
