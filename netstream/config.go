@@ -53,6 +53,7 @@ type Config struct {
 	Location       string         `toml:"location" comment:"location shown in /status-json.xsl and /admin/stats (Icecast's <location>)"`
 	DenyIP         []string       `toml:"deny-ip" comment:"client addresses or CIDR prefixes whose connections are closed at once (Icecast's deny-ip)"`
 	AllowIP        []string       `toml:"allow-ip" comment:"if set, only these addresses or CIDR prefixes may connect (Icecast's allow-ip); deny-ip still applies"`
+	TrustedProxies []string       `toml:"trusted-proxies" comment:"load balancers (addresses or CIDR prefixes) whose X-Forwarded-For names the listener's address for auth, fail-open quotas and stats; anyone else's is ignored (empty = none)"`
 	MasterServer   string         `toml:"master-server" comment:"host of an Icecast-compatible master whose mounts this relay also relays (Icecast's master-server; empty = none)"`
 	MasterPort     int            `toml:"master-server-port" comment:"port of master-server"`
 	MasterInterval Duration       `toml:"master-update-interval" comment:"how often the master's mount list is fetched"`
@@ -324,6 +325,11 @@ func (c Config) Validate(report func(key, msg string)) {
 	for i, v := range c.AllowIP {
 		if _, err := parsePrefix(v); err != nil {
 			report(fmt.Sprintf("allow-ip[%d]", i), err.Error())
+		}
+	}
+	for i, v := range c.TrustedProxies {
+		if _, err := parsePrefix(v); err != nil {
+			report(fmt.Sprintf("trusted-proxies[%d]", i), err.Error())
 		}
 	}
 	seen := map[string]bool{}

@@ -33,6 +33,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 // ipRules are the parsed deny-ip and allow-ip lists.
 type ipRules struct {
 	deny, allow []netip.Prefix
+	trusted     []netip.Prefix // trusted-proxies
 }
 
 func newIPRules(c *Config) *ipRules {
@@ -45,6 +46,11 @@ func newIPRules(c *Config) *ipRules {
 	for _, v := range c.AllowIP {
 		if p, err := parsePrefix(v); err == nil {
 			r.allow = append(r.allow, p)
+		}
+	}
+	for _, v := range c.TrustedProxies {
+		if p, err := parsePrefix(v); err == nil {
+			r.trusted = append(r.trusted, p)
 		}
 	}
 	return r

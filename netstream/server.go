@@ -679,7 +679,7 @@ func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
 	uri, readmit := splitReadmit(req.URL.RequestURI())
 	ar := admitRequest{
 		uri: uri, user: user, pass: pass, token: req.URL.Query().Get("token"), readmit: readmit,
-		ip: clientIP(conn), agent: req.UserAgent(), header: req.Header,
+		ip: s.ipRules.Load().listenerIP(clientIP(conn), req.Header), agent: req.UserAgent(), header: req.Header,
 	}
 	return s.serveListener(conn, m, req.Method == http.MethodHead, req.Header.Get("Icy-MetaData") == "1", ar)
 }
