@@ -31,6 +31,14 @@ import (
 // readmitParam is the query parameter carrying a re-admission token.
 const readmitParam = "readmit"
 
+// redirectHop is how long after issuing a token its first use on this relay
+// counts as the redirect's own second connection (not reported: the
+// backend was just asked). Behind a balancer that hop may land on another
+// relay, which reports it; the same token coming back here later is a
+// re-admission (this listener's relay died) and is reported. A player
+// follows a 302 at once; the window allows for a loaded machine.
+const redirectHop = 10 * time.Second
+
 // splitReadmit removes the readmit parameter from a request URI and returns
 // the URI without it and the token.
 func splitReadmit(uri string) (rest, token string) {
@@ -71,8 +79,8 @@ func (a *admission) issueReadmit(r admitRequest, limit time.Duration, now time.T
 }
 
 // redirect turns a synchronous grant into a 302 to the same URI with a
-// re-admission token, remembering the token so its first use here does not
-// report the listener to the backend a second time.
+// re-admission token, remembering the token so its first use here within
+// redirectHop does not report the listener to the backend a second time.
 func (a *admission) redirect(v verdict, r admitRequest, now time.Time) verdict {
 	tok := a.issueReadmit(r, v.limit, now)
 	sep := "?"
@@ -106,9 +114,10 @@ func (a *admission) checkReadmit(r admitRequest, identity string, now time.Time)
 	}
 	sig := tokenSig(r.readmit)
 	a.mu.Lock()
-	_, fresh := a.issued.get(sig)
+	at, fresh := a.issued.get(sig)
 	if fresh {
 		a.issued.remove(sig)
+		fresh = now.Sub(at) < redirectHop
 	}
 	a.mu.Unlock()
 	a.readmits.Add(1)

@@ -443,3 +443,46 @@ func TestAdmissionEntryCosts(t *testing.T) {
 	runtime.KeepAlive(cache)
 	runtime.KeepAlive(q)
 }
+
+// TestReadmitReportedWhenHopLandsElsewhere: behind a balancer the redirect's
+// second connection may land on the other relay (which reports it); when
+// that relay dies, the listener comes back to the relay that issued its
+// token, and that is a re-admission the backend must hear of, not the
+// redirect's own hop.
+func TestReadmitReportedWhenHopLandsElsewhere(t *testing.T) {
+	mc := authMount("/paid", "http://127.0.0.1:1/auth", "closed")
+	mc.Auth.TokenKeys = []string{strings.Repeat("ab", 16)}
+	mc.Auth.ReadmitTTL = Duration(time.Hour)
+	s := startServer(t, testConfig(mc))
+	a := newAdmission(s, "/paid", mc.Auth)
+	r := admitRequest{uri: "/paid", user: "alice", pass: "pw", ip: "127.0.0.1"}
+	tok := func(issued time.Time) admitRequest {
+		v := a.redirect(verdict{code: admitOK}, r, issued)
+		_, t, _ := strings.Cut(v.location, readmitParam+"=")
+		rr := r
+		rr.readmit = t
+		return rr
+	}
+	now := time.Now()
+	for _, tt := range []struct {
+		name   string
+		issued time.Time
+		report bool
+	}{
+		{"the redirect's own hop, here at once", now.Add(-time.Second), false},
+		{"back here after the hop went elsewhere", now.Add(-redirectHop - time.Second), true},
+	} {
+		v, ok := a.checkReadmit(tok(tt.issued), "u:alice", now)
+		if !ok || v.code != admitOK || v.readmitted != tt.report {
+			t.Fatalf("%s: %+v %v, want admitted with report=%v", tt.name, v, ok, tt.report)
+		}
+	}
+	// The same token used twice is reported the second time whatever the clock.
+	rr := tok(now)
+	if v, _ := a.checkReadmit(rr, "u:alice", now); v.readmitted {
+		t.Fatal("first use of a just-issued token reported")
+	}
+	if v, _ := a.checkReadmit(rr, "u:alice", now); !v.readmitted {
+		t.Fatal("second use of a token not reported")
+	}
+}

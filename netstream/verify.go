@@ -148,6 +148,7 @@ func (v *verifier) process(ctx context.Context, it *verifyItem) bool {
 	<-a.sem
 	a.record(err == nil)
 	if err != nil {
+		a.srv.log.Debug("stream: background listener_add failed; retrying later", "mount", a.mount, "report", it.report, "tries", it.tries, "err", err)
 		it.notBefore = time.Now().Add(backoff(time.Second, 30*time.Second, it.tries) + time.Second)
 		it.tries++
 		return false

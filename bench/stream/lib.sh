@@ -106,3 +106,16 @@ measure() {
 	awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$hz" -v t="$secs" -v max="$max" \
 		'BEGIN{printf "%.1f %d %.1f %.1f\n", 100*(u+s)/hz/t, max, 100*u/hz/t, 100*s/hz/t}'
 }
+
+# free_ports N: N distinct free TCP ports on 127.0.0.1, asked of the kernel
+# (bound at once, then released), so runs do not collide with `make run` or
+# with each other.
+free_ports() {
+	python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+' "$1"
+}

@@ -1,7 +1,9 @@
 // Command authsrv is an Icecast URL-auth backend for the e2e test: it grants
 // every listener after a fixed delay, serves at most -limit requests at once
 // (503 beyond), and reports its call counts on GET /count (listener_add
-// calls flagged readmit=1 apart: they are answered at once).
+// calls flagged readmit=1 apart: they are answered at once). With -log it
+// also writes one line per call: unix milliseconds, kind (add, readmit,
+// remove), the relay's port and the user.
 package main
 
 import (
@@ -19,6 +21,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:18080", "listen address (127.0.0.1 only)")
 	delay := flag.Duration("delay", 200*time.Millisecond, "answer delay")
 	limit := flag.Int("limit", 20, "requests served at once")
+	logName := flag.String("log", "", "append one line per call to this file")
 	flag.Parse()
 	if !strings.HasPrefix(*addr, "127.0.0.1:") {
 		fmt.Fprintln(os.Stderr, "authsrv: refusing non-loopback address")
@@ -28,6 +31,20 @@ func main() {
 	var mu sync.Mutex
 	distinct := map[string]bool{} // relay port + user
 	sem := make(chan struct{}, *limit)
+	logCall := func(string, *http.Request) {}
+	if *logName != "" {
+		f, err := os.OpenFile(*logName, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "authsrv:", err)
+			os.Exit(2)
+		}
+		var lmu sync.Mutex
+		logCall = func(kind string, r *http.Request) {
+			lmu.Lock()
+			defer lmu.Unlock()
+			fmt.Fprintf(f, "%d %s %s %s\n", time.Now().UnixMilli(), kind, r.PostForm.Get("port"), r.PostForm.Get("user"))
+		}
+	}
 	http.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		d := len(distinct)
@@ -37,14 +54,17 @@ func main() {
 	http.HandleFunc("/auth", func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		if r.PostForm.Get("action") == "listener_remove" {
+			logCall("remove", r)
 			removes.Add(1)
 			return
 		}
 		if r.PostForm.Get("readmit") == "1" { // satd's asynchronous report of a token re-admission
+			logCall("readmit", r)
 			readmits.Add(1)
 			w.Header().Set("icecast-auth-user", "1")
 			return
 		}
+		logCall("add", r)
 		calls.Add(1)
 		mu.Lock()
 		distinct[r.PostForm.Get("port")+"/"+r.PostForm.Get("user")] = true

@@ -35,6 +35,7 @@ type stats struct {
 	paths     []string // per listener: the path of its 200 (after a redirect)
 
 	active, ok, disconnects, reconnects atomic.Int64
+	tokenReconnects                     atomic.Int64 // reconnects whose first request carried a re-admission token
 	bytes                               atomic.Int64
 	maxGap                              atomic.Int64 // longest run of silent MP3 frames, in frames
 	silentFrames                        atomic.Int64
@@ -54,13 +55,19 @@ func main() {
 	headOnly := flag.Bool("headonly", false, "close each listener after the response head")
 	pathsOut := flag.String("pathsout", "", "write each listener's final path (after redirects) to this file, one a line")
 	pathsIn := flag.String("pathsin", "", "read each listener's path from this file (as -pathsout wrote it)")
+	ownAddr := flag.Bool("ownaddr", false, "each listener connects from its own loopback address (127.1.x.y), like players on their own hosts")
+	originalEvery := flag.Int("original-every", 0, "every k-th listener reconnects to the URL it started with, not the one it was redirected to (0 = none)")
 	flag.Parse()
 	if !strings.HasPrefix(*addr, "127.0.0.1:") {
 		fmt.Fprintln(os.Stderr, "icyload: refusing non-loopback address", *addr)
 		os.Exit(2)
 	}
+	if *ownAddr && *n > 250*256 {
+		fmt.Fprintln(os.Stderr, "icyload: -ownaddr gives at most 64,000 listeners an address of their own")
+		os.Exit(2)
+	}
 	st := &stats{codes: map[int]int{}, paths: make([]string, *n)}
-	opt := options{follow: *follow, headOnly: *headOnly}
+	opt := options{follow: *follow, headOnly: *headOnly, ownAddr: *ownAddr, originalEvery: *originalEvery}
 	if *pathsIn != "" {
 		b, err := os.ReadFile(*pathsIn)
 		if err != nil {
@@ -91,6 +98,8 @@ func main() {
 	issued := time.Since(start)
 	usr := make(chan os.Signal, 4)
 	signal.Notify(usr, syscall.SIGUSR1)
+	term := make(chan os.Signal, 1) // SIGTERM/SIGINT: report now and exit
+	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
 	tick := time.NewTicker(*every)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -102,9 +111,14 @@ loop:
 		select {
 		case <-done:
 			break loop
+		case <-term:
+			break loop
 		case <-usr:
-			fmt.Printf("mark t=%.1fs active=%d disconnects=%d reconnects=%d challenges=%d\n",
-				time.Since(start).Seconds(), st.active.Load(), st.disconnects.Load(), st.reconnects.Load(), st.challengeCount())
+			if *pathsOut != "" {
+				st.writePaths(*pathsOut + ".mark")
+			}
+			fmt.Printf("mark t=%.1fs active=%d admitted=%d disconnects=%d reconnects=%d token_reconnects=%d challenges=%d\n",
+				time.Since(start).Seconds(), st.active.Load(), st.admittedCount(), st.disconnects.Load(), st.reconnects.Load(), st.tokenReconnects.Load(), st.challengeCount())
 		case now := <-tick.C:
 			b := st.bytes.Load()
 			act := max(st.active.Load(), 1)
@@ -116,20 +130,32 @@ loop:
 	}
 	st.report()
 	if *pathsOut != "" {
-		if err := os.WriteFile(*pathsOut, []byte(strings.Join(st.paths, "\n")+"\n"), 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "icyload:", err)
-		}
+		st.writePaths(*pathsOut)
+	}
+}
+
+// writePaths writes each listener's path (the one it reconnects to), one a
+// line, in listener order.
+func (st *stats) writePaths(name string) {
+	st.mu.Lock()
+	b := []byte(strings.Join(st.paths, "\n") + "\n")
+	st.mu.Unlock()
+	if err := os.WriteFile(name, b, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "icyload:", err)
 	}
 }
 
 // options are the per-session switches.
 type options struct {
 	follow, headOnly bool
+	ownAddr          bool // listener i dials from 127.1.x.y
+	originalEvery    int  // every k-th listener reconnects to its original URL
 	paths            []string
 }
 
 func (st *stats) challengeCount() int { st.mu.Lock(); defer st.mu.Unlock(); return st.challenge }
 func (st *stats) failCount() int      { st.mu.Lock(); defer st.mu.Unlock(); return st.fails }
+func (st *stats) admittedCount() int  { st.mu.Lock(); defer st.mu.Unlock(); return len(st.first) }
 
 func pct(d []time.Duration, p int) time.Duration {
 	if len(d) == 0 {
@@ -156,8 +182,8 @@ func (st *stats) report() {
 	fmt.Printf("result codes=%s served=%d fail=%d challenges=%d\n", strings.Join(codes, ","), served, st.fails, st.challenge)
 	fmt.Printf("result listeners_admitted=%d admit_p50=%s admit_p99=%s admit_max=%s\n", len(st.first), pct(st.first, 50), pct(st.first, 99), pct(st.first, 100))
 	fmt.Printf("result ttfb_p50=%s ttfb_p90=%s ttfb_p99=%s ttfb_max=%s\n", pct(st.ttfb, 50), pct(st.ttfb, 90), pct(st.ttfb, 99), pct(st.ttfb, 100))
-	fmt.Printf("result disconnects=%d reconnects=%d reconnect_p50=%s reconnect_p99=%s reconnect_max=%s\n",
-		st.disconnects.Load(), st.reconnects.Load(), pct(st.reconn, 50), pct(st.reconn, 99), pct(st.reconn, 100))
+	fmt.Printf("result disconnects=%d reconnects=%d token_reconnects=%d reconnect_p50=%s reconnect_p99=%s reconnect_max=%s\n",
+		st.disconnects.Load(), st.reconnects.Load(), st.tokenReconnects.Load(), pct(st.reconn, 50), pct(st.reconn, 99), pct(st.reconn, 100))
 	fmt.Printf("result bytes=%d max_silence_gap=%s silent_frames=%d\n", st.bytes.Load(),
 		time.Duration(st.maxGap.Load())*26122*time.Microsecond, st.silentFrames.Load())
 }
@@ -167,18 +193,26 @@ func listen(st *stats, opt options, addr, path string, id int, users, reconnect,
 	var lostAt time.Time
 	t0 := time.Now()
 	admitted := false
+	original := path
+	keepOriginal := opt.originalEvery > 0 && id%opt.originalEvery == 0
 	for attempt := 0; time.Now().Before(stop); attempt++ {
 		r := session(st, opt, addr, path, id, users, gaps, stop, lostAt, func(final string) {
+			st.mu.Lock()
+			defer st.mu.Unlock()
 			if !admitted {
 				admitted = true
-				st.mu.Lock()
 				st.first = append(st.first, time.Since(t0))
-				st.paths[id] = final
-				st.mu.Unlock()
 			}
+			if keepOriginal {
+				final = original
+			}
+			st.paths[id] = final // where it reconnects to
 		})
-		if r.location != "" {
-			path = r.location // players reconnect to where they were sent
+		if r.location != "" && !keepOriginal {
+			path = r.location // players reconnect to where they were sent (ffmpeg keeps the redirected URL)
+		}
+		if keepOriginal {
+			path = original // players that re-open the URL they were given
 		}
 		if !reconnect || !time.Now().Before(stop) {
 			return
@@ -212,10 +246,16 @@ type result struct {
 func session(st *stats, opt options, addr, path string, id int, users, gaps bool, stop, lostAt time.Time, admitted func(string)) result {
 	t0 := time.Now()
 	res := result{}
+	withToken := strings.Contains(path, "readmit=")
 	for hop := 0; ; hop++ {
-		code, hdr, c, br := request(st, addr, path, id, users, stop)
+		code, hdr, c, br := request(st, opt, addr, path, id, users, stop)
 		if c == nil {
 			return res
+		}
+		if hdr.challenged {
+			st.mu.Lock()
+			st.challenge++
+			st.mu.Unlock()
 		}
 		if code == 302 && opt.follow && hop == 0 && hdr.location != "" {
 			c.Close()
@@ -226,12 +266,12 @@ func session(st *stats, opt options, addr, path string, id int, users, gaps bool
 		st.mu.Lock()
 		st.codes[code]++
 		st.ttfb = append(st.ttfb, time.Since(t0))
-		if hdr.challenged {
-			st.challenge++
-		}
 		if code == 200 && !lostAt.IsZero() {
 			st.reconn = append(st.reconn, time.Since(lostAt))
 			st.reconnects.Add(1)
+			if withToken {
+				st.tokenReconnects.Add(1)
+			}
 		}
 		st.mu.Unlock()
 		if code != 200 {
@@ -253,9 +293,13 @@ type head struct {
 }
 
 // request sends one GET and reads the response head; c is nil on failure.
-func request(st *stats, addr, path string, id int, users bool, stop time.Time) (int, head, net.Conn, *bufio.Reader) {
+func request(st *stats, opt options, addr, path string, id int, users bool, stop time.Time) (int, head, net.Conn, *bufio.Reader) {
 	var h head
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if opt.ownAddr {
+		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 1, byte(id/250), byte(id%250+1))}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		st.mu.Lock()
 		st.fails++
