@@ -63,6 +63,7 @@ type verdict struct {
 	// issued the token moments ago after a synchronous grant.
 	readmitted bool
 	location   string // redirect target for admitRedirect
+	cookie     string // Set-Cookie value sent with the redirect (the same token)
 }
 
 type cacheEntry struct {

@@ -3,6 +3,7 @@ package netstream
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -19,10 +20,12 @@ import (
 //	r1|<mount>|<identity>|<expiry unix seconds>|<end of the time limit, unix seconds, 0 = none>
 //
 // where identity is base64url of the first 12 bytes of SHA-256 over the
-// request URI without the readmit parameter and the Basic-auth user. A
-// player reconnects to the URL it was redirected to, so when its relay dies
-// any relay holding the key admits it on the token alone, with no backend
-// call, and tells the backend afterwards (listener_add with readmit=1,
+// request URI without the readmit parameter and the Basic-auth user. The
+// redirect also sets the token as a cookie (Path = the mount): some players
+// reconnect to the URL they were redirected to, others (ffmpeg, mpv) to the
+// URL they were first given, carrying the cookie. Either way, when its relay
+// dies any relay holding the key admits it on the token alone, with no
+// backend call, and tells the backend afterwards (listener_add with readmit=1,
 // through the verifier: a deny then closes the listener after the grace).
 // The time limit travels as an absolute end, so reconnecting never renews
 // it. An invalid, foreign or expired token is ignored: the listener is
@@ -38,6 +41,19 @@ const readmitParam = "readmit"
 // re-admission (this listener's relay died) and is reported. A player
 // follows a 302 at once; the window allows for a loaded machine.
 const redirectHop = 10 * time.Second
+
+// readmitCookie returns the re-admission token of a request's readmit
+// cookie, or "".
+func readmitCookie(h http.Header) string {
+	for _, line := range h.Values("Cookie") {
+		for _, kv := range strings.Split(line, ";") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(kv), readmitParam+"="); ok {
+				return v
+			}
+		}
+	}
+	return ""
+}
 
 // splitReadmit removes the readmit parameter from a request URI and returns
 // the URI without it and the token.
@@ -79,7 +95,8 @@ func (a *admission) issueReadmit(r admitRequest, limit time.Duration, now time.T
 }
 
 // redirect turns a synchronous grant into a 302 to the same URI with a
-// re-admission token, remembering the token so its first use here within
+// re-admission token (also set as a cookie: ffmpeg and mpv reconnect to the
+// URL they were first given, but send the cookies they were handed), remembering the token so its first use here within
 // redirectHop does not report the listener to the backend a second time.
 func (a *admission) redirect(v verdict, r admitRequest, now time.Time) verdict {
 	tok := a.issueReadmit(r, v.limit, now)
@@ -90,7 +107,8 @@ func (a *admission) redirect(v verdict, r admitRequest, now time.Time) verdict {
 	a.mu.Lock()
 	a.issued.put(tokenSig(tok), now)
 	a.mu.Unlock()
-	return verdict{code: admitRedirect, location: r.uri + sep + readmitParam + "=" + tok, reason: "granted; redirected with a re-admission token"}
+	cookie := readmitParam + "=" + tok + "; Path=" + a.mount + "; Max-Age=" + strconv.Itoa(int(a.cfg.ReadmitTTL.Std().Seconds())) + "; HttpOnly"
+	return verdict{code: admitRedirect, location: r.uri + sep + readmitParam + "=" + tok, cookie: cookie, reason: "granted; redirected with a re-admission token"}
 }
 
 // checkReadmit admits r on its re-admission token. ok is false when the

@@ -677,6 +677,9 @@ func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
 	}
 	user, pass, _ := req.BasicAuth()
 	uri, readmit := splitReadmit(req.URL.RequestURI())
+	if readmit == "" {
+		readmit = readmitCookie(req.Header)
+	}
 	ar := admitRequest{
 		uri: uri, user: user, pass: pass, token: req.URL.Query().Get("token"), readmit: readmit,
 		ip: s.ipRules.Load().listenerIP(clientIP(conn), req.Header), agent: req.UserAgent(), header: req.Header,
@@ -744,7 +747,11 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 	switch v.code {
 	case admitOK:
 	case admitRedirect:
-		writeSimple(conn, http.StatusFound, []string{"Location: " + v.location}, "re-admission token issued; follow the redirect\n")
+		hdr := []string{"Location: " + v.location}
+		if v.cookie != "" {
+			hdr = append(hdr, "Set-Cookie: "+v.cookie)
+		}
+		writeSimple(conn, http.StatusFound, hdr, "re-admission token issued; follow the redirect\n")
 		return false
 	case admitChallenge:
 		writeSimple(conn, http.StatusUnauthorized, []string{`WWW-Authenticate: Basic realm="` + m.name + `"`}, "authentication required\n")

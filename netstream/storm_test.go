@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -146,15 +147,14 @@ func TestRelayDeathReadmitTokens(t *testing.T) {
 	}
 	user := func(i int) string { return fmt.Sprintf("listener%d", i) }
 	start := time.Now()
-	parallel("first connect to A", func(i int) error {
+	// Each listener follows its redirect at once, as players do (the
+	// issuing relay does not report a token's first use within redirectHop).
+	parallel("first connect to A and follow the redirect", func(i int) error {
 		code, h, _, err := getRetry(a.Addr(), fmt.Sprintf("/paid?sub=%d", i), user(i))
 		if err != nil || code != 302 || !strings.Contains(h.Get("Location"), "readmit=") {
 			return fmt.Errorf("listener %d: %d %v %v", i, code, h, err)
 		}
 		locations[i] = h.Get("Location")
-		return nil
-	})
-	parallel("follow the redirect on A", func(i int) error {
 		code, h, c, err := getRetry(a.Addr(), locations[i], user(i))
 		if err != nil || code != 200 {
 			return fmt.Errorf("listener %d: %d %v %v", i, code, h, err)
@@ -484,5 +484,59 @@ func TestReadmitReportedWhenHopLandsElsewhere(t *testing.T) {
 	}
 	if v, _ := a.checkReadmit(rr, "u:alice", now); !v.readmitted {
 		t.Fatal("second use of a token not reported")
+	}
+}
+
+// TestReadmitCookie: ffmpeg and mpv reconnect to the URL they were first
+// given, not the one they were redirected to, but send the cookies they were
+// handed; the redirect sets the token as a cookie too, so such a player
+// comes back on its token with no backend call.
+func TestReadmitCookie(t *testing.T) {
+	be := newAuthBackend(t, 0, 8)
+	mc := authMount("/paid", be.url, "closed")
+	mc.Auth.TokenKeys = []string{strings.Repeat("5a", 32)}
+	mc.Auth.ListenerRemove = ""
+	s := startServer(t, testConfig(mc))
+	waitFor(t, 5*time.Second, "source", func() bool { return s.mount("/paid").fresh(time.Now(), time.Second) })
+	do := func(target, cookie string) *http.Response {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", s.Addr(), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		req := "GET " + target + " HTTP/1.0\r\nAuthorization: Basic " + basicAuth("alice", "pw") + "\r\n"
+		if cookie != "" {
+			req += "Cookie: other=1; " + cookie + "\r\n"
+		}
+		if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	first := do("/paid", "")
+	cookies := first.Cookies()
+	if first.StatusCode != http.StatusFound || len(cookies) != 1 || cookies[0].Name != "readmit" || cookies[0].Path != "/paid" ||
+		!cookies[0].HttpOnly || cookies[0].MaxAge != 3600 || !strings.HasSuffix(first.Header.Get("Location"), "readmit="+cookies[0].Value) {
+		t.Fatalf("first connect: %d, Location %q, cookies %+v; want 302 with the same token in the URL and a cookie", first.StatusCode, first.Header.Get("Location"), cookies)
+	}
+	calls := be.calls.Load()
+	a := s.mount("/paid").adm.Load()
+	readmits := a.readmits.Load()
+	if r := do("/paid", "readmit="+cookies[0].Value); r.StatusCode != http.StatusOK {
+		t.Fatalf("original URL with the cookie: %d, want 200", r.StatusCode)
+	}
+	if be.calls.Load() != calls || a.readmits.Load() != readmits+1 {
+		t.Fatalf("backend calls %d -> %d, token admissions %d -> %d: want none and one", calls, be.calls.Load(), readmits, a.readmits.Load())
+	}
+	// A forged token is ignored: a normal check (here from the decision
+	// cache) and a fresh redirect.
+	if r := do("/paid", "readmit=forged."+cookies[0].Value); r.StatusCode != http.StatusFound || a.readmits.Load() != readmits+1 {
+		t.Fatalf("forged cookie: %d, token admissions %d -> %d; want 302 and no token admission", r.StatusCode, readmits, a.readmits.Load())
 	}
 }
