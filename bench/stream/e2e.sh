@@ -9,8 +9,9 @@
 #   (trusted-proxies)
 #   HAProxy in front, health-checking /readyz, option forwardfor
 #   N listeners (bench/stream/icyload), each from its own loopback address,
-#   following the 302 to their token URL like ffmpeg; every 10th re-opens the
-#   URL it started with instead, like a player that forgets redirects.
+#   following the 302 to their token URL and keeping its cookie; most
+#   reconnect to the redirected URL, every 10th to the URL it started with,
+#   carrying the cookie, as ffmpeg 5.1 and mpv do.
 # Then: kill the primary ingest (nobody may disconnect), kill one relay (its
 # listeners come back through HAProxy on their tokens: no synchronous backend
 # call for a token holder, the backend told of every re-admission with
@@ -131,7 +132,7 @@ get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2" | head -1; }
 
 echo "== $N listeners through haproxy, arriving over ${RAMP}s"
 "$WORK/bin/icyload" -addr "127.0.0.1:$P_LB" -path /live -n "$N" -ramp "${RAMP}s" -dur 600s -users -reconnect -follow \
-	-ownaddr -original-every "$ORIGINAL_EVERY" -gapsample 200 -pathsout "$WORK/paths.txt" >"$WORK/load.log" 2>&1 &
+	-ownaddr -cookies -original-every "$ORIGINAL_EVERY" -gapsample 200 -pathsout "$WORK/paths.txt" >"$WORK/load.log" 2>&1 &
 LOAD=$!
 PIDS+=($LOAD)
 mark() { kill -USR1 $LOAD; sleep 0.5; grep '^mark' "$WORK/load.log" | tail -1; }
@@ -189,7 +190,7 @@ echo "auth backend: $counts"
 
 # Token holders at the kill (their reconnect URL carries readmit=): users
 # whose listener_add calls after the kill were anything but readmit reports.
-awk '/readmit=/{print "user" NR-1}' "$WORK/paths-at-kill.txt" | LC_ALL=C sort >"$WORK/holders.txt"
+awk '/readmit=|\tcookie$/{print "user" NR-1}' "$WORK/paths-at-kill.txt" | LC_ALL=C sort >"$WORK/holders.txt"
 holders=$(wc -l <"$WORK/holders.txt")
 awk -v t="$t_kill" '$1 >= t && $2 == "add" {print $4}' "$WORK/auth-calls.log" | LC_ALL=C sort >"$WORK/adds-after.txt"
 holder_calls=$(LC_ALL=C join "$WORK/holders.txt" "$WORK/adds-after.txt" | wc -l)
@@ -198,6 +199,7 @@ d_ingest=$(($(get disconnects "$after") - $(get disconnects "$before")))
 d_relay=$(($(get disconnects "$final") - d0))
 reconn=$(($(get reconnects "$final") - $(get reconnects "$after")))
 plain=$((reconn - tok))
+cookie=$(get cookie_reconnects "$(grep '^result disconnects' "$WORK/load.log")")
 ch=$(get challenges "$(grep '^result codes' "$WORK/load.log")")
 gap=$(get max_silence_gap "$(grep '^result bytes' "$WORK/load.log")")
 rline=$(grep '^result disconnects' "$WORK/load.log")
@@ -218,13 +220,13 @@ printf '%-66s %s\n' "listeners (each from its own address, through haproxy)" "$N
 	"disconnects caused by killing the primary ingest" "$d_ingest" \
 	"longest audio gap bridged with silence (200 sampled listeners)" "$gap" \
 	"listeners of the killed relay that disconnected / came back" "$d_relay / $reconn" \
-	"  back on their re-admission token / on the URL they started with" "$tok / $plain" \
+	"  back on a re-admission token (of which original URL + cookie) / without" "$tok ($cookie) / $plain" \
 	"reconnect time p50 / p99 / max (hang guard ${BOUND} s)" "$rp50 / $rp99 / $rmax" \
 	"responses with WWW-Authenticate (load client + relay logs)" "$((ch + wwwauth))" \
 	"first admissions: synchronous backend calls / listeners" "$first_calls / $N" \
 	"fail-open admissions / verify-later backend calls" "$fail_opens / $verify_later" \
 	"token holders at the kill / their backend calls after it" "$holders / $holder_calls" \
-	"re-admissions: synchronous backend calls (all from the plain URL)" "$readmit_calls" \
+	"re-admissions: synchronous backend calls" "$readmit_calls" \
 	"token admissions counted by the surviving relay" "$((e2_readmits - s2_readmits))" \
 	"re-admission reports to the backend (readmit=1) / token re-admissions" "$reports / $tok"
 fail=0

@@ -36,6 +36,7 @@ type stats struct {
 
 	active, ok, disconnects, reconnects atomic.Int64
 	tokenReconnects                     atomic.Int64 // reconnects whose first request carried a re-admission token
+	cookieReconnects                    atomic.Int64 // of which in a cookie only (original URL)
 	bytes                               atomic.Int64
 	maxGap                              atomic.Int64 // longest run of silent MP3 frames, in frames
 	silentFrames                        atomic.Int64
@@ -56,7 +57,8 @@ func main() {
 	pathsOut := flag.String("pathsout", "", "write each listener's final path (after redirects) to this file, one a line")
 	pathsIn := flag.String("pathsin", "", "read each listener's path from this file (as -pathsout wrote it)")
 	ownAddr := flag.Bool("ownaddr", false, "each listener connects from its own loopback address (127.1.x.y), like players on their own hosts")
-	originalEvery := flag.Int("original-every", 0, "every k-th listener reconnects to the URL it started with, not the one it was redirected to (0 = none)")
+	originalEvery := flag.Int("original-every", 0, "every k-th listener reconnects to the URL it started with, not the one it was redirected to, like ffmpeg and mpv (0 = none)")
+	cookies := flag.Bool("cookies", false, "keep the cookies of responses and send them on later requests, like ffmpeg and mpv")
 	flag.Parse()
 	if !strings.HasPrefix(*addr, "127.0.0.1:") {
 		fmt.Fprintln(os.Stderr, "icyload: refusing non-loopback address", *addr)
@@ -67,7 +69,7 @@ func main() {
 		os.Exit(2)
 	}
 	st := &stats{codes: map[int]int{}, paths: make([]string, *n)}
-	opt := options{follow: *follow, headOnly: *headOnly, ownAddr: *ownAddr, originalEvery: *originalEvery}
+	opt := options{follow: *follow, headOnly: *headOnly, ownAddr: *ownAddr, originalEvery: *originalEvery, cookies: *cookies}
 	if *pathsIn != "" {
 		b, err := os.ReadFile(*pathsIn)
 		if err != nil {
@@ -150,6 +152,7 @@ type options struct {
 	follow, headOnly bool
 	ownAddr          bool // listener i dials from 127.1.x.y
 	originalEvery    int  // every k-th listener reconnects to its original URL
+	cookies          bool // keep and send cookies
 	paths            []string
 }
 
@@ -182,8 +185,8 @@ func (st *stats) report() {
 	fmt.Printf("result codes=%s served=%d fail=%d challenges=%d\n", strings.Join(codes, ","), served, st.fails, st.challenge)
 	fmt.Printf("result listeners_admitted=%d admit_p50=%s admit_p99=%s admit_max=%s\n", len(st.first), pct(st.first, 50), pct(st.first, 99), pct(st.first, 100))
 	fmt.Printf("result ttfb_p50=%s ttfb_p90=%s ttfb_p99=%s ttfb_max=%s\n", pct(st.ttfb, 50), pct(st.ttfb, 90), pct(st.ttfb, 99), pct(st.ttfb, 100))
-	fmt.Printf("result disconnects=%d reconnects=%d token_reconnects=%d reconnect_p50=%s reconnect_p99=%s reconnect_max=%s\n",
-		st.disconnects.Load(), st.reconnects.Load(), st.tokenReconnects.Load(), pct(st.reconn, 50), pct(st.reconn, 99), pct(st.reconn, 100))
+	fmt.Printf("result disconnects=%d reconnects=%d token_reconnects=%d cookie_reconnects=%d reconnect_p50=%s reconnect_p99=%s reconnect_max=%s\n",
+		st.disconnects.Load(), st.reconnects.Load(), st.tokenReconnects.Load(), st.cookieReconnects.Load(), pct(st.reconn, 50), pct(st.reconn, 99), pct(st.reconn, 100))
 	fmt.Printf("result bytes=%d max_silence_gap=%s silent_frames=%d\n", st.bytes.Load(),
 		time.Duration(st.maxGap.Load())*26122*time.Microsecond, st.silentFrames.Load())
 }
@@ -195,8 +198,9 @@ func listen(st *stats, opt options, addr, path string, id int, users, reconnect,
 	admitted := false
 	original := path
 	keepOriginal := opt.originalEvery > 0 && id%opt.originalEvery == 0
+	jar := map[string]string{} // cookie name -> value, for -cookies
 	for attempt := 0; time.Now().Before(stop); attempt++ {
-		r := session(st, opt, addr, path, id, users, gaps, stop, lostAt, func(final string) {
+		r := session(st, opt, jar, addr, path, id, users, gaps, stop, lostAt, func(final string) {
 			st.mu.Lock()
 			defer st.mu.Unlock()
 			if !admitted {
@@ -205,6 +209,9 @@ func listen(st *stats, opt options, addr, path string, id int, users, reconnect,
 			}
 			if keepOriginal {
 				final = original
+			}
+			if _, ok := jar["readmit"]; ok {
+				final += "\tcookie" // it reconnects with a re-admission token in a cookie
 			}
 			st.paths[id] = final // where it reconnects to
 		})
@@ -243,12 +250,14 @@ type result struct {
 
 // session makes one connection (and follows one redirect with -follow).
 // admitted is called with the final path when the head says 200.
-func session(st *stats, opt options, addr, path string, id int, users, gaps bool, stop, lostAt time.Time, admitted func(string)) result {
+func session(st *stats, opt options, jar map[string]string, addr, path string, id int, users, gaps bool, stop, lostAt time.Time, admitted func(string)) result {
 	t0 := time.Now()
 	res := result{}
-	withToken := strings.Contains(path, "readmit=")
+	_, cookie := jar["readmit"]
+	withToken := strings.Contains(path, "readmit=") || cookie
+	cookieOnly := cookie && !strings.Contains(path, "readmit=")
 	for hop := 0; ; hop++ {
-		code, hdr, c, br := request(st, opt, addr, path, id, users, stop)
+		code, hdr, c, br := request(st, opt, jar, addr, path, id, users, stop)
 		if c == nil {
 			return res
 		}
@@ -272,6 +281,9 @@ func session(st *stats, opt options, addr, path string, id int, users, gaps bool
 			if withToken {
 				st.tokenReconnects.Add(1)
 			}
+			if cookieOnly {
+				st.cookieReconnects.Add(1)
+			}
 		}
 		st.mu.Unlock()
 		if code != 200 {
@@ -293,7 +305,7 @@ type head struct {
 }
 
 // request sends one GET and reads the response head; c is nil on failure.
-func request(st *stats, opt options, addr, path string, id int, users bool, stop time.Time) (int, head, net.Conn, *bufio.Reader) {
+func request(st *stats, opt options, jar map[string]string, addr, path string, id int, users bool, stop time.Time) (int, head, net.Conn, *bufio.Reader) {
 	var h head
 	d := net.Dialer{Timeout: 10 * time.Second}
 	if opt.ownAddr {
@@ -310,6 +322,14 @@ func request(st *stats, opt options, addr, path string, id int, users bool, stop
 	req := "GET " + path + " HTTP/1.0\r\nHost: " + addr + "\r\nUser-Agent: icyload\r\n"
 	if users {
 		req += "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("user"+strconv.Itoa(id)+":pw")) + "\r\n"
+	}
+	if opt.cookies && len(jar) > 0 {
+		var kv []string
+		for k, v := range jar {
+			kv = append(kv, k+"="+v)
+		}
+		sort.Strings(kv)
+		req += "Cookie: " + strings.Join(kv, "; ") + "\r\n"
 	}
 	fail := func() (int, head, net.Conn, *bufio.Reader) {
 		c.Close()
@@ -342,6 +362,13 @@ func request(st *stats, opt options, addr, path string, id int, users bool, stop
 			h.challenged = true
 		case "location":
 			h.location = v
+		case "set-cookie":
+			if opt.cookies {
+				nv, _, _ := strings.Cut(v, ";")
+				if k, val, ok := strings.Cut(strings.TrimSpace(nv), "="); ok {
+					jar[k] = val
+				}
+			}
 		case "retry-after":
 			if s, err := strconv.Atoi(v); err == nil {
 				h.retryAfter = time.Duration(s) * time.Second
