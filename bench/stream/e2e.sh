@@ -24,7 +24,8 @@ cd "$(dirname "$0")/../.."
 N=${N:-2000}
 RAMP=${RAMP:-25}           # seconds over which the listeners arrive
 BOUND=${BOUND:-30}         # hang guard: every dropped listener back within this many seconds
-ORIGINAL_EVERY=${ORIGINAL_EVERY:-10}
+ORIGINAL_EVERY=${ORIGINAL_EVERY:-10} # these reconnect to their first URL with the cookie
+# RELAY_LOG=debug raises the relays' log level; KEEP=1 keeps $WORK.
 WORK=$(mktemp -d /tmp/e2e-stream.XXXXXX)
 chmod 755 "$WORK"
 trap cleanup EXIT INT TERM
@@ -147,9 +148,13 @@ wait_until() {
 	done
 	return 1
 }
+for ((i = 0; i < 100; i++)); do # its signal handlers are set before this line
+	grep -q '^issued connects' "$WORK/load.log" && break
+	sleep 0.2
+done
 t_load=$(date +%s)
 wait_until $((RAMP + 60)) '[ "$(get admitted "$m")" -ge "$N" ] && [ "$(get active "$m")" -ge "$N" ]' ||
-	echo "not every listener admitted: $m"
+	{ echo "FAIL: not every listener admitted: $m"; exit 1; }
 echo "all admitted after $(($(date +%s) - t_load)) s: $m"
 sleep 5
 before=$(mark)
@@ -178,7 +183,6 @@ tok=$(($(get token_reconnects "$final") - $(get token_reconnects "$after")))
 for ((i = 0; i < 60; i++)); do
 	reports=$(awk -v t="$t_kill" -v p="$P_R2" '$1 >= t && $2 == "readmit" && $3 == p' "$WORK/auth-calls.log" | wc -l)
 	[ "$reports" -ge "$tok" ] && break
-	[ -n "${DEBUG:-}" ] && curl -s "http://127.0.0.1:$P_R2/status.json" | tr '{' '\n' | grep '"/live"' | cut -c1-600
 	sleep 0.5
 done
 read -r e2_calls e2_async e2_readmits e2_fo <<<"$(status "$P_R2")"

@@ -78,6 +78,10 @@ func main() {
 		}
 		opt.paths = strings.Split(strings.TrimSpace(string(b)), "\n")
 	}
+	usr := make(chan os.Signal, 4) // SIGUSR1: print a mark line
+	signal.Notify(usr, syscall.SIGUSR1)
+	term := make(chan os.Signal, 1) // SIGTERM/SIGINT: report now and exit
+	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
 	start := time.Now()
 	stop := start.Add(*dur)
 	var wg sync.WaitGroup
@@ -98,10 +102,6 @@ func main() {
 		}()
 	}
 	issued := time.Since(start)
-	usr := make(chan os.Signal, 4)
-	signal.Notify(usr, syscall.SIGUSR1)
-	term := make(chan os.Signal, 1) // SIGTERM/SIGINT: report now and exit
-	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
 	tick := time.NewTicker(*every)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
