@@ -97,8 +97,9 @@ buildroot-check:
 	SATD_BUILDROOT_CHECK=1 SATD_REQUIRE_STREAM=1 $(GO) test -count=1 ./buildroot/...
 
 # The seed's scenario end to end: two Icecast ingests fed by ffmpeg, two satd
-# relays, HAProxy on /readyz, a slow auth backend, 2000 listeners; kills the
-# primary ingest, then a relay, and prints the figures.
+# daemons relaying with URL auth (200 ms backend) and shared re-admission
+# tokens, HAProxy on /readyz with X-Forwarded-For, 2000 listeners; kills the
+# primary ingest, then a relay, and prints the figures (free ports, ~3 min).
 e2e-stream:
 	@.ci/deps stream
 	bash bench/stream/e2e.sh
