@@ -180,8 +180,9 @@ func TestReaderActions(t *testing.T) {
 	}
 }
 
-// TestReaderActionRefusals: an unknown reader or action is a 404; an action
-// from another origin or without a session does nothing.
+// TestReaderActionRefusals: an unknown reader or action is a 404; every
+// reader route refuses a POST without a session (401) or from another
+// origin (403), and an action is POST only.
 func TestReaderActionRefusals(t *testing.T) {
 	r, fr, c := readersRig(t)
 	for _, p := range []string{"/config/readers/nobody/disable", "/config/readers/slot0/explode", "/config/readers/nobody"} {
@@ -191,10 +192,32 @@ func TestReaderActionRefusals(t *testing.T) {
 			t.Errorf("%s: %d", p, resp.StatusCode)
 		}
 	}
-	resp, err := http.PostForm(r.url("/config/readers/slot0/restart"), url.Values{"confirmed": {"1"}})
+	routes := []string{"/config/readers/slot0", "/config/newreader"}
+	for act := range readerActions {
+		routes = append(routes, "/config/readers/slot0/"+act)
+	}
+	for _, p := range routes {
+		resp, err := http.PostForm(r.url(p), url.Values{"confirmed": {"1"}, "index": {"0"}, "reader[0].label": {"x"}})
+		body(t, resp, err)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("POST %s without a session: %d, want 401", p, resp.StatusCode)
+		}
+		req, _ := http.NewRequest("POST", r.url(p), strings.NewReader("confirmed=1"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "http://evil.example")
+		resp, err = c.Do(req)
+		body(t, resp, err)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-origin POST %s: %d, want 403", p, resp.StatusCode)
+		}
+	}
+	resp, err := c.Get(r.url("/config/readers/slot0/disable"))
 	body(t, resp, err)
-	if fr.restarts["slot0"] != 0 {
-		t.Errorf("a restart without a session went through")
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET of an action: %d, want 405", resp.StatusCode)
+	}
+	if fr.restarts["slot0"] != 0 || r.applies != 0 || !r.current().Readers[0].Enable {
+		t.Errorf("a refused request acted")
 	}
 }
 
