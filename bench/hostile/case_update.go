@@ -148,6 +148,25 @@ func updateKeysNeedPassword(ctx context.Context, t *Target) (string, error) {
 	return "public_keys refused without the password (403); a build signed with another key refused (unknown key)", nil
 }
 
+// pollRefused logs in and waits for the outcome of the updater's first
+// poll of the offered release: it must fail with an error containing why.
+func pollRefused(ctx context.Context, t *Target, why string) (*http.Client, updateState, error) {
+	c, err := t.Login(ctx)
+	if err != nil {
+		return nil, updateState{}, err
+	}
+	st, err := t.WaitUpdate(ctx, c, firstPoll, func(s updateState) bool {
+		return s.Phase == "failed" || s.Phase == "installing" || s.Phase == "restarting"
+	})
+	if err != nil {
+		return nil, st, fmt.Errorf("no outcome of the poll: %w", err)
+	}
+	if !strings.Contains(st.Message, why) {
+		return nil, st, fmt.Errorf("polled %q: %s %q, want refused: %s", t.Updates.release().version(), st.Phase, st.Message, why)
+	}
+	return c, st, nil
+}
+
 // rc9 is offered over the running 1.1.0-rc10 (semver's ASCII order of
 // pre-release identifiers would rank it higher).
 const rc9 = "1.1.0-rc9"
@@ -157,18 +176,9 @@ const rc9 = "1.1.0-rc9"
 func rc9OverRC10(ctx context.Context, t *Target) (string, error) {
 	srv := t.Updates
 	rel := srv.release()
-	c, err := t.Login(ctx)
+	c, st, err := pollRefused(ctx, t, "would downgrade")
 	if err != nil {
 		return "", err
-	}
-	st, err := t.WaitUpdate(ctx, c, firstPoll, func(s updateState) bool {
-		return s.Phase == "failed" || s.Phase == "installing" || s.Phase == "restarting"
-	})
-	if err != nil {
-		return "", fmt.Errorf("no outcome of the poll: %w", err)
-	}
-	if !strings.Contains(st.Message, "would downgrade") {
-		return "", fmt.Errorf("polled rc9 over rc10: %s %q, want refused as a downgrade", st.Phase, st.Message)
 	}
 	code, page, err := t.Upload(ctx, c, rel)
 	if err != nil {
@@ -180,7 +190,8 @@ func rc9OverRC10(ctx context.Context, t *Target) (string, error) {
 	if n, bin := srv.payloadGets(), binFiles(t); n > 0 || len(bin) > 0 || link(t, "current") != "" {
 		return "", fmt.Errorf("rc9 went further: %d payload downloads, bin/ %v, current %q", n, bin, link(t, "current"))
 	}
-	return "polled and uploaded rc9 refused: " + firstLine(st.Message[strings.Index(st.Message, "would downgrade"):], 80), nil
+	why, _, _ := strings.Cut(st.Message[strings.Index(st.Message, "would downgrade"):], " (set")
+	return "polled and uploaded rc9 refused: " + firstLine(why, 100), nil
 }
 
 // escapeVersions are signed versions that would name files outside the
@@ -193,18 +204,9 @@ var escapeVersions = []string{"1.2.0/../../../hostile-escape", "../../../../host
 // no file appears outside the update directory and `current` stays.
 func versionPathEscape(ctx context.Context, t *Target) (string, error) {
 	srv := t.Updates
-	c, err := t.Login(ctx)
+	c, _, err := pollRefused(ctx, t, "malformed manifest")
 	if err != nil {
 		return "", err
-	}
-	st, err := t.WaitUpdate(ctx, c, firstPoll, func(s updateState) bool {
-		return s.Phase == "failed" || s.Phase == "installing" || s.Phase == "restarting"
-	})
-	if err != nil {
-		return "", fmt.Errorf("no outcome of the poll: %w", err)
-	}
-	if !strings.Contains(st.Message, "malformed manifest") {
-		return "", fmt.Errorf("polled version %q: %s %q, want a malformed manifest", escapeVersions[0], st.Phase, st.Message)
 	}
 	for _, v := range escapeVersions {
 		code, page, err := t.Upload(ctx, c, signedRelease(v, crashingBuild(v), nil))

@@ -139,6 +139,13 @@ func signedRelease(version string, payload []byte, key *minisign.PrivateKey) rel
 	return release{Manifest: doc, Sig: sig, Payload: payload}
 }
 
+// version is the version the release's manifest names.
+func (r release) version() string {
+	var m manifest
+	json.Unmarshal(r.Manifest, &m)
+	return m.Version
+}
+
 // image is the release as the System page uploads it: a tar of manifest,
 // signature and payload, in that order.
 func (r release) image() []byte {
