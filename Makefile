@@ -80,8 +80,9 @@ lint:
 
 # Issue 16's attacks against a built satd, one case per row, each on a fresh
 # daemon on loopback ports with a deadline; prints `held N/N` (bench/hostile).
+# The OTA rows build satd again with a version stamped (same flags).
 hostile: build
-	$(GO) run ./bench/hostile -satd dist/satd
+	$(GO) run ./bench/hostile -satd dist/satd -go $(GO)
 
 # Regenerate the configuration reference in README.md from the code.
 docs:

@@ -43,7 +43,7 @@
 //
 // Usage:
 //
-//	go run ./bench/hostile -satd dist/satd [-src .] [-run REGEXP] [-timeout 60s] [-v]
+//	go run ./bench/hostile -satd dist/satd [-src .] [-go go] [-run REGEXP] [-timeout 60s] [-v]
 //
 // Cases register themselves from their own files (case_*.go) with register,
 // so that rows are added without touching a shared table.
@@ -106,6 +106,7 @@ func register(c Case) {
 func main() {
 	satd := flag.String("satd", "dist/satd", "the satd binary to attack")
 	flag.StringVar(&srcDir, "src", ".", "the module the OTA cases build their versioned satd from")
+	flag.StringVar(&goTool, "go", "go", "the go command that builds them")
 	run := flag.String("run", "", "run only the cases whose name matches this regular expression")
 	timeout := flag.Duration("timeout", 60*time.Second, "deadline of each case, the daemon's start included")
 	verbose := flag.Bool("v", false, "print the daemon's log of a case that failed")

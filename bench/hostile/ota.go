@@ -31,8 +31,9 @@ import (
 // otaBoard is the board the OTA cases' daemons are and their builds name.
 const otaBoard = "hostile-board"
 
-// srcDir is the module the versioned builds come from (-src).
-var srcDir = "."
+// srcDir is the module the versioned builds come from (-src), and goTool
+// the go command that builds them (-go).
+var srcDir, goTool = ".", "go"
 
 // ota is the run's kit; its key pair lives only in this process.
 var ota otaKit
@@ -78,7 +79,7 @@ func (k *otaKit) build(version string) (string, error) {
 		k.dir, k.builds = dir, map[string]string{}
 	}
 	exe := filepath.Join(k.dir, "satd-"+version)
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-tags", "nethttpomithttp2 satd_nodemo",
+	cmd := exec.Command(goTool, "build", "-trimpath", "-buildvcs=false", "-tags", "nethttpomithttp2 satd_nodemo",
 		"-ldflags", "-s -w -X main.version="+version, "-o", exe, "./cmd/satd")
 	cmd.Dir = srcDir
 	if out, err := cmd.CombinedOutput(); err != nil {
