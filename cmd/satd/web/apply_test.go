@@ -52,7 +52,10 @@ func TestAddingReaderNeedsRestart(t *testing.T) {
 		t.Fatalf("an unconfirmed restart: restarts %d", r.restarts)
 	}
 	resp, err = c.PostForm(r.url("/system/restart"), url.Values{"confirmed": {"1"}})
-	body(t, resp, err)
+	// POST, redirect, GET: a reload of the answer does not restart again.
+	if b := body(t, resp, err); resp.Request.Method != http.MethodGet || !strings.Contains(b, "satd is restarting") {
+		t.Errorf("a confirmed restart ends on %s %s", resp.Request.Method, resp.Request.URL)
+	}
 	if r.restarts != 1 {
 		t.Fatalf("restarts %d", r.restarts)
 	}

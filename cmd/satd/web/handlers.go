@@ -249,6 +249,8 @@ func (s *Server) handleSystem(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Query().Get("done") {
 	case "password":
 		d.Flash = "Password changed; other sessions were logged out."
+	case "restarting":
+		d.Flash = "satd is restarting; reload this page in a few seconds."
 	case "restored":
 		d.Result = s.lastResult()
 		d.Flash = savedFlash("Configuration restored", d.Result)
@@ -270,7 +272,9 @@ func (s *Server) handleRestart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.restartNeeded.Store(nil) // the restart puts everything saved in force
-	s.render(w, r, http.StatusAccepted, pageData{Title: "Restarting", Content: backLink{}, Flash: "satd is restarting; reload this page in a few seconds."})
+	// POST, redirect, GET: reloading the page after a restart must not
+	// post the confirmed restart again.
+	http.Redirect(w, r, "/system?done=restarting", http.StatusSeeOther)
 }
 
 func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {

@@ -73,7 +73,7 @@ func TestCrossOriginPostRefused(t *testing.T) {
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	resp, err := c.Do(req)
 	body(t, resp, err)
-	if resp.StatusCode != http.StatusAccepted || r.restarts != 1 {
+	if resp.Request.URL.RequestURI() != "/system?done=restarting" || r.restarts != 1 {
 		t.Errorf("same-origin POST: %d, restarts %d", resp.StatusCode, r.restarts)
 	}
 }
