@@ -12,16 +12,19 @@
 #
 # RSS per listener is computed the same way for both servers: (RSS under
 # load - RSS with the source running and no listener) / listeners, the idle
-# RSS taken once the source has run for a few seconds and 20 listeners have
-# come and gone (warm-up: the code pages of the listener path and the
-# allocator's first-use metadata are paid once, not per listener); the
+# RSS taken once the source has run for a few seconds and 200 listeners have
+# come and gone (warm-up: the code pages of the listener path, 0.3 MB for
+# satd, and the collector's metadata of its first cycles, 0.6 MB, are paid
+# once, not per listener; 20 warm-up listeners were too few under load); the
 # marginal column gives (RSS - RSS of the previous row) / added listeners.
 #
 # Environment: LEVELS (default "500 2000 5000 19000"), SERVERS (default
 # "icecast satd"), STORM (listeners of the storm, default 10000, 0 = none),
 # STORM_WINDOW (how long the storm's listeners keep trying, default 40 s),
 # KEEP=1 keeps the logs, PPROF=1 builds satd with -tags satd_pprof and saves
-# a heap profile and the runtime's memory figures at each level.
+# a heap profile and the runtime's memory figures at each level (writing a
+# profile allocates a few MB: PPROF runs are for finding costs, their RSS
+# rows are not the reference).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . bench/stream/lib.sh
@@ -60,8 +63,8 @@ row() {
 run_load() {
 	local name=$1 port=$2 pid=$3 idle n ramp m rss per marginal rate prev_n=0 prev_rss capacity=0 lo drops conn
 	sleep 3
-	"$WORK/bin/icyload" -addr "127.0.0.1:$port" -path /live -n 20 -ramp 1s -dur 4s -every 2s >"$WORK/$name-warmup.log" 2>&1 || true
-	sleep 8
+	"$WORK/bin/icyload" -addr "127.0.0.1:$port" -path /live -n 200 -ramp 1s -dur 5s -every 2s >"$WORK/$name-warmup.log" 2>&1 || true
+	sleep 12
 	m=$(measure "$pid" 5)
 	idle=$(echo "$m" | awk '{print $2}')
 	prev_rss=$idle
