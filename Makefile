@@ -8,7 +8,11 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 # tools; ~0.18 MB). `make run` and the tests build without these tags.
 TAGS     := nethttpomithttp2 satd_nodemo
 GOFLAGS_STATIC := CGO_ENABLED=0
-BUILD    := $(GO) build -trimpath -buildvcs=false -tags "$(TAGS)" -ldflags "$(LDFLAGS)"
+# Cold packages (configuration, JSON, the updater's certificates) are built
+# without inlining: ~0.33 MB less; the list and why: cmd/satd/noinline.txt.
+NOINLINE := $(shell sed -n 's/^\([a-z][^ ]*\)$$/\1/p' cmd/satd/noinline.txt)
+GCFLAGS  := $(foreach p,$(NOINLINE),-gcflags=$(p)=-l)
+BUILD    := $(GO) build -trimpath -buildvcs=false -tags "$(TAGS)" -ldflags "$(LDFLAGS)" $(GCFLAGS)
 # GOOS/GOARCH/variant triples for `make cross`: name:GOARCH:variable=value
 CROSS    := armv7:arm:GOARM=7 armv5:arm:GOARM=5 arm64:arm64: mipsle:mipsle:GOMIPS=softfloat
 QEMU_TESTS := arm:GOARM=7:qemu-arm-static mipsle:GOMIPS=softfloat:qemu-mipsel-static

@@ -49,7 +49,8 @@ func TestCrossBinariesStaticAndSmall(t *testing.T) {
 	dir := t.TempDir()
 	for _, tg := range crossTargets {
 		out := filepath.Join(dir, "satd-"+tg.name)
-		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-tags", releaseTags, "-ldflags", "-s -w", "-o", out, ".")
+		args := append([]string{"build", "-trimpath", "-buildvcs=false", "-tags", releaseTags, "-ldflags", "-s -w"}, noInlineFlags(t)...)
+		cmd := exec.Command("go", append(args, "-o", out, ".")...)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+tg.arch)
 		if tg.variable != "" {
 			cmd.Env = append(cmd.Env, tg.variable)
@@ -64,6 +65,26 @@ func TestCrossBinariesStaticAndSmall(t *testing.T) {
 			t.Errorf("stripped ARMv7 binary is %d bytes, over the %d-byte budget", fi.Size(), maxARMv7Size)
 		}
 	}
+}
+
+// noInlineFlags returns the -gcflags of release builds for the cold packages
+// listed in noinline.txt, as the Makefile and Buildroot's satd.mk pass them.
+func noInlineFlags(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("noinline.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			flags = append(flags, "-gcflags="+line+"=-l")
+		}
+	}
+	if len(flags) == 0 {
+		t.Fatal("noinline.txt lists no package")
+	}
+	return flags
 }
 
 func checkStaticELF(t *testing.T, path string) {

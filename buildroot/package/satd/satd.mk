@@ -26,6 +26,11 @@ SATD_LDFLAGS = -s -w -X main.version=$(SATD_VERSION)
 # out saves about 0.5 MB. satd_nodemo leaves out the demo, simulated cards
 # and `satd lbsim`, developer tools a box never runs (about 0.18 MB).
 SATD_TAGS = nethttpomithttp2 satd_nodemo
+# Cold packages are built without inlining (about 0.33 MB less); the list,
+# shared with the top-level Makefile, is cmd/satd/noinline.txt in the source.
+SATD_GCFLAGS = $(foreach p,$(shell sed -n 's/^\([a-z][^ ]*\)$$/\1/p' \
+	$(SATD_SRCDIR)/cmd/satd/noinline.txt 2>/dev/null),-gcflags=$(p)=-l)
+SATD_BUILD_OPTS = $(SATD_GCFLAGS)
 
 SATD_CONFIG_PATH = $(call qstrip,$(BR2_PACKAGE_SATD_CONFIG_PATH))
 
@@ -97,7 +102,8 @@ define SATD_BUILD_CMDS
 	cd $(@D) && $(HOST_GO_COMMON_ENV) CGO_ENABLED=0 GOOS=linux \
 		GOARCH=$(SATD_GOARCH) GOMIPS=softfloat \
 		$(GO_BIN) build -mod=vendor -trimpath -buildvcs=false \
-		-tags "$(SATD_TAGS)" -ldflags "$(SATD_LDFLAGS)" -o $(@D)/bin/satd ./$(SATD_BUILD_TARGETS)
+		-tags "$(SATD_TAGS)" -ldflags "$(SATD_LDFLAGS)" $(SATD_GCFLAGS) \
+		-o $(@D)/bin/satd ./$(SATD_BUILD_TARGETS)
 endef
 
 define SATD_INSTALL_TARGET_CMDS
