@@ -101,8 +101,17 @@ func TestReaderListAddDelete(t *testing.T) {
 	}
 	form := url.Values{"section": {"reader"}, "reader.count": {"2"},
 		"reader[0].label": {"slot0"}, "reader[0].protocol": {"internal"}, "reader[0].delete": {"1"},
-		"reader[1].label": {"fixed"}, "reader[1].protocol": {"constcw"}, "reader[1].enable.present": {"1"}, "reader[1].enable": {"on"}}
+		"reader[1].label": {"fixed"}, "reader[1].protocol": {"constcw"}, "reader[1].enable.present": {"1"}, "reader[1].enable": {"on"},
+		"current": {"typed password"}}
+	// A save that deletes asks first, and the question page does not carry
+	// the current password (deletionConfirmed).
 	resp, err := c.PostForm(r.url("/config"), form)
+	if b = body(t, resp, err); !strings.Contains(b, `id="confirm-question"`) || !strings.Contains(b, "Delete reader 1") ||
+		strings.Contains(b, "typed password") || len(r.savedConfig().Readers) != 1 || r.savedConfig().Readers[0].Label != "slot0" {
+		t.Fatalf("a delete was not asked first:\n%s", b)
+	}
+	form.Set("confirmed", "1")
+	resp, err = c.PostForm(r.url("/config"), form)
 	body(t, resp, err)
 	got := r.savedConfig().Readers
 	if len(got) != 1 || got[0].Label != "fixed" || got[0].Protocol != "constcw" || !got[0].Enable {

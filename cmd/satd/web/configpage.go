@@ -137,6 +137,9 @@ func (s *Server) handleConfigSave(w http.ResponseWriter, r *http.Request) {
 		s.renderConfig(w, r, http.StatusUnprocessableEntity, cfg, name, problems, raw, other, d)
 		return
 	}
+	if !s.deletionConfirmed(w, r, name) {
+		return
+	}
 	if status, err := s.guardChange(r, cfg, r.PostForm.Get("current")); err != nil {
 		d.Error = "Not saved: " + err.Error()
 		s.renderConfig(w, r, status, cfg, name, nil, nil, nil, d)
