@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,6 +16,11 @@ import (
 // reaches the running child, which reloads its configuration on it.
 func TestLauncherForwardsHangup(t *testing.T) {
 	skipUnlessHostTools(t, "sh")
+	// Under nohup the test binary starts with SIGHUP ignored, and an ignored
+	// signal stays ignored across exec: the child shell could not trap it.
+	// A handled signal is reset to its default on exec instead.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
 	dir := t.TempDir()
 	got := filepath.Join(dir, "hups")
 	child := filepath.Join(dir, "child.sh")
