@@ -215,12 +215,17 @@ func TestInitScript(t *testing.T) {
 	// window backs off to 2 s.
 	for i, wantDelay := range []string{"restarting in 1 s", "restarting in 2 s"} {
 		old := r.pid()
+		starts := strings.Count(r.readFile(logFile), "satd starting")
 		if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
+		// The pid file names the new child as soon as it is forked; satd
+		// handles SIGTERM once it has logged "satd starting". A stop before
+		// that ends a half-started process by the signal's default action,
+		// and the clean-shutdown check below would fail for the test's haste.
 		r.eventually(fmt.Sprintf("satd is respawned after kill -9 #%d", i+1), func() bool {
 			p := r.pid()
-			return p != old && alive(p)
+			return p != old && alive(p) && strings.Count(r.readFile(logFile), "satd starting") > starts
 		})
 		if msgs := r.readFile("var/log/messages"); !strings.Contains(msgs, "exited with status 137, "+wantDelay) &&
 			!strings.Contains(msgs, "exited with status 9, "+wantDelay) {
