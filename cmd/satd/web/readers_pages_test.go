@@ -321,3 +321,26 @@ func TestReaderPageSave(t *testing.T) {
 		t.Errorf("stale page saved: %d", resp.StatusCode)
 	}
 }
+
+// TestCancelGoesBack checks that a confirmation's Cancel returns to the page
+// the action came from, not to Status.
+func TestCancelGoesBack(t *testing.T) {
+	tests := []struct {
+		action string
+		form   map[string][]string
+		want   string
+	}{
+		{"/config/readers/card1/disable", nil, "/config/readers"},
+		{"/config", map[string][]string{"section": {"board"}}, "/config?section=board"},
+		{"/config", nil, "/config"},
+		{"/balancer/reset", nil, "/balancer"},
+		{"/system/restart", nil, "/system"},
+		{"/mounts/delete", nil, "/mounts"},
+		{"/x", nil, "/"},
+	}
+	for _, tc := range tests {
+		if got := cancelTarget(tc.action, tc.form); got != tc.want {
+			t.Errorf("cancelTarget(%q, %v) = %q, want %q", tc.action, tc.form, got, tc.want)
+		}
+	}
+}

@@ -2,7 +2,9 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 
 	"satd.dev/satd/cmd/satd/config"
 )
@@ -186,7 +188,28 @@ func (d confirmAction) write(h html) {
 	}
 	h.raw(`<input type="hidden" name="confirmed" value="1"><button id="confirm-action" class="danger">`)
 	h.text(d.Button)
-	h.raw("</button> <a href=\"/\">Cancel</a></form>\n")
+	h.raw("</button> <a id=\"confirm-cancel\"")
+	h.url("href", cancelTarget(d.Action, d.Values))
+	h.raw(">Cancel</a></form>\n")
+}
+
+// cancelTarget is the page a confirmation's Cancel goes back to: the page
+// the action was posted from (the reader list for a reader's action, the
+// section for a configuration save, the parent page otherwise).
+func cancelTarget(action string, form map[string][]string) string {
+	switch {
+	case strings.HasPrefix(action, "/config/readers"):
+		return "/config/readers"
+	case action == "/config":
+		if v := form["section"]; len(v) > 0 && v[0] != "" {
+			return "/config?section=" + url.QueryEscape(v[0])
+		}
+		return "/config"
+	}
+	if i := strings.LastIndexByte(action, '/'); i > 0 {
+		return action[:i]
+	}
+	return "/"
 }
 
 // confirmed reports whether a destructive action was confirmed. When not,
