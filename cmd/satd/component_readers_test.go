@@ -47,12 +47,14 @@ func readerCfg(label, protocol string) config.Reader {
 	return r
 }
 
-// waitReady waits until the labelled reader is ready.
+// waitReady waits until the labelled reader is ready and the balancer
+// sees it so: a card turns ready before its watcher publishes the card
+// system to the balancer, and an ECM in between is not sent to it.
 func waitReady(t *testing.T, d *daemon, label string) ReaderStatus {
 	t.Helper()
 	for range 600 {
 		for _, s := range d.readers() {
-			if s.Label == label && s.State == "ready" {
+			if s.Label == label && s.State == "ready" && balancerSees(d, label) {
 				return s
 			}
 		}
@@ -60,6 +62,21 @@ func waitReady(t *testing.T, d *daemon, label string) ReaderStatus {
 	}
 	t.Fatalf("reader %s not ready: %+v", label, d.readers())
 	return ReaderStatus{}
+}
+
+// balancerSees reports whether the balancer sees the labelled reader
+// present (or the daemon has no readers component to ask).
+func balancerSees(d *daemon, label string) bool {
+	rc, ok := part[*readersComponent](d)
+	if !ok {
+		return true
+	}
+	for _, u := range rc.units {
+		if u.cfg.Label == label {
+			return u.Status().Present
+		}
+	}
+	return false
 }
 
 // TestReadersFeedBalancer starts the readers and balancer components with

@@ -325,7 +325,10 @@ func TestCardResetOnStatus(t *testing.T) {
 	solveOne(t, d, 1, balancer.NotFound)
 	src.simMode(personality.Normal)
 	deadline := time.Now().Add(30 * time.Second)
-	for st := d.readers()[1]; st.CardResets == 0 || st.State != "ready"; st = d.readers()[1] {
+	// The reader turns ready before its watcher hands the card system to
+	// the balancer (cardSource.update); src.solve below bypasses the
+	// balancer, so wait for both.
+	for st := d.readers()[1]; st.CardResets == 0 || st.State != "ready" || src.active.Load() == nil; st = d.readers()[1] {
 		if time.Now().After(deadline) {
 			t.Fatalf("no card reset: %+v", st)
 		}
@@ -337,7 +340,9 @@ func TestCardResetOnStatus(t *testing.T) {
 	if res, cw, why := src.solve(&balancer.Request{CAID: 0x0B00, SrvID: 1, ECM: ecm}); res != balancer.Found || cw != personality.ExpectedCW("conax", ecm) {
 		t.Errorf("after the reset: %v % X %s", res, cw, why)
 	}
-	if card := (daemonStatus{d}).Status().Readers[1]; card.CardResets != 1 {
-		t.Errorf("Status page reader %+v, want 1 card reset", card)
+	// A loaded machine may let the reader retry its reset while the card
+	// still hangs: at least one reset, and the count the reader keeps.
+	if card, want := (daemonStatus{d}).Status().Readers[1], d.readers()[1].CardResets; card.CardResets == 0 || card.CardResets != want {
+		t.Errorf("Status page reader %+v, want the reader's %d card resets (at least 1)", card, want)
 	}
 }
