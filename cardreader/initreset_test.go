@@ -84,3 +84,40 @@ func TestRequestReset(t *testing.T) {
 		exchange(t, e.reader, 5)
 	})
 }
+
+// TestRequestResetCountedWhenLeavingReady: a reader seen Ready with its
+// reset count raised has come back from that reset. The reset waits for a
+// command in flight; meanwhile the count must not show a reset that has
+// not begun (a test or a status page would take the old session for the
+// new one, and its commands fail with ErrNotReady).
+func TestRequestResetCountedWhenLeavingReady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := &countingSystem{}
+		cfg := cardsim.Config{ATR: t0ATR(0x3B, 0x11, 0), Delay: 200 * time.Millisecond}
+		e, stop := setup(t, haltest.SlotOptions{Echo: true}, cfg, opts(), sys)
+		defer stop()
+		e.ready()
+		inFlight := make(chan error, 1)
+		go func() {
+			_, err := e.reader.Transmit(case4(3), make([]byte, 64))
+			inFlight <- err
+		}()
+		synctest.Wait() // the command holds the card, the card is slow
+		e.reader.RequestReset("card hangs (test)")
+		synctest.Wait() // the lifecycle waits for the card
+		if st := e.reader.Stats(); st.CardResets != 0 || st.State != cardreader.StateReady {
+			t.Errorf("with the reset waiting for a command: %d card resets in state %s, want 0 in ready", st.CardResets, st.State)
+		}
+		if err := <-inFlight; err != nil {
+			t.Errorf("command in flight: %v", err)
+		}
+		for {
+			ch := e.reader.Changed()
+			if st := e.reader.Stats(); st.CardResets == 1 && st.State == cardreader.StateReady {
+				break
+			}
+			<-ch
+		}
+		exchange(t, e.reader, 5)
+	})
+}

@@ -340,15 +340,16 @@ func (r *Reader) Run(ctx context.Context) error {
 			continue
 		}
 		r.removed.Store(false)
-		err = r.bringUp(ctx, hal.ColdReset)
+		err = r.bringUp(ctx, hal.ColdReset, nil)
 		for err == nil {
 			backoff = time.Duration(r.opts.BackoffMin)
 			err = r.serve(ctx)
-			if ctx.Err() != nil || r.removed.Load() || !r.warmResetFor(err) {
+			counter := r.warmResetCounter(err)
+			if ctx.Err() != nil || r.removed.Load() || counter == nil {
 				break
 			}
 			r.recordError(err)
-			err = r.bringUp(ctx, hal.WarmReset)
+			err = r.bringUp(ctx, hal.WarmReset, counter)
 		}
 		if ctx.Err() != nil {
 			break
@@ -365,19 +366,18 @@ func (r *Reader) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// warmResetFor reports whether err from serve is answered with a warm
-// reset rather than a fault, and counts it.
-func (r *Reader) warmResetFor(err error) bool {
+// warmResetCounter reports whether err from serve is answered with a warm
+// reset rather than a fault by returning the counter that counts it, or
+// nil.
+func (r *Reader) warmResetCounter(err error) *atomic.Uint64 {
 	switch {
 	case errors.Is(err, ErrResetRequested):
-		r.counters.CardResets.Add(1)
+		return &r.counters.CardResets
 	case errors.Is(err, ErrT1Dead):
 		// ISO 7816-3 §11.6: after failed RESYNCHs comes a warm reset.
-		r.counters.Faults.Add(1)
-	default:
-		return false
+		return &r.counters.Faults
 	}
-	return true
+	return nil
 }
 
 // watchEvents turns card-detect edges into the removal flag and wake-ups.
@@ -422,13 +422,18 @@ func (r *Reader) waitWake(ctx context.Context, d time.Duration) {
 }
 
 // bringUp activates the card with a reset of kind and runs the card-system
-// hooks.
-func (r *Reader) bringUp(ctx context.Context, kind hal.ResetKind) error {
+// hooks. It adds one to counted (when not nil) once the reader has left
+// Ready, so that a reader seen Ready with the count raised has come back
+// from that reset rather than not yet begun it.
+func (r *Reader) bringUp(ctx context.Context, kind hal.ResetKind, counted *atomic.Uint64) error {
 	r.lockCard()
 	defer r.unlockCard()
 	r.sess = nil
 	r.resetReq.Store(false)
 	r.setState(StateActivating)
+	if counted != nil {
+		counted.Add(1)
+	}
 	r.mu.Lock()
 	noPPS := r.defaults
 	r.mu.Unlock()
