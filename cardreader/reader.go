@@ -190,13 +190,16 @@ func (r *Reader) Stats() Stats {
 	s := r.stats
 	r.mu.Unlock()
 	c := &r.counters
-	s.State = r.State()
 	s.Exchanges, s.Errors = c.Exchanges.Load(), c.Errors.Load()
 	s.ColdResets, s.WarmResets, s.Removals = c.ColdResets.Load(), c.WarmResets.Load(), c.Removals.Load()
 	s.Retransmits, s.Resynchs, s.WTX = c.Retransmits.Load(), c.Resynchs.Load(), c.WTX.Load()
 	s.PPSFailures, s.Faults = c.PPSFailures.Load(), c.Faults.Load()
 	s.IFSRefused = c.IFSRefusals.Load()
 	s.CardResets = c.CardResets.Load()
+	// The state is read after the counters: a reset is counted after the
+	// reader left Ready (bringUp), so a snapshot that shows the count
+	// raised and Ready shows the Ready that came after that reset.
+	s.State = r.State()
 	return s
 }
 
