@@ -252,7 +252,7 @@ type streamClient struct {
 
 func dialListener(t testing.TB, addr, path string, extra ...string) *streamClient {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := net.DialTimeout("tcp", addr, hangGuard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,10 @@ func dialListener(t testing.TB, addr, path string, extra ...string) *streamClien
 	return sc
 }
 
-// readFor reads the body for d and returns it.
+// readFor reads the body for d and returns it. What arrives within d
+// depends on the machine's speed: use it only to drain, or for an absence
+// (nothing must arrive), never to count what must arrive; readUntil,
+// readFrames and readAtLeast wait for that instead.
 func (sc *streamClient) readFor(d time.Duration) []byte {
 	_ = sc.conn.SetReadDeadline(time.Now().Add(d))
 	var out []byte
@@ -288,6 +291,77 @@ func (sc *streamClient) readFor(d time.Duration) []byte {
 			return out
 		}
 	}
+}
+
+// readUntil reads the body until done holds for all that was read, and
+// returns it. It fails the test if the stream ends first, or as hung if
+// done does not hold within hangGuard: it waits for an amount, not a time.
+func (sc *streamClient) readUntil(t testing.TB, what string, done func(body []byte) bool) []byte {
+	t.Helper()
+	out, err := sc.tryReadUntil(done)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return out
+}
+
+// tryReadUntil is readUntil for a goroutine: it returns the error instead
+// of failing the test.
+func (sc *streamClient) tryReadUntil(done func(body []byte) bool) ([]byte, error) {
+	_ = sc.conn.SetReadDeadline(time.Now().Add(hangGuard))
+	var out []byte
+	buf := make([]byte, 32<<10)
+	for !done(out) {
+		n, err := sc.br.Read(buf)
+		out = append(out, buf[:n]...)
+		if done(out) {
+			break
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return out, fmt.Errorf("hung: not there after %s (%d bytes read)", hangGuard, len(out))
+		}
+		if err != nil {
+			return out, fmt.Errorf("stream ended after %d bytes: %w", len(out), err)
+		}
+	}
+	return out, nil
+}
+
+// readAtLeast reads until at least n bytes of body have arrived.
+func (sc *streamClient) readAtLeast(t testing.TB, n int) []byte {
+	t.Helper()
+	return sc.readUntil(t, fmt.Sprintf("%d bytes", n), func(b []byte) bool { return len(b) >= n })
+}
+
+// readFrames reads until n MP3 frames that are not silence have arrived
+// (silence is not counted as audio) and returns the body.
+func (sc *streamClient) readFrames(t testing.TB, n int) []byte {
+	t.Helper()
+	return sc.readUntil(t, fmt.Sprintf("%d frames of audio", n), func(b []byte) bool {
+		f, sil := countFrames(t, b)
+		return f-sil >= n
+	})
+}
+
+// readSilence reads until n silence frames have arrived and returns the body.
+func (sc *streamClient) readSilence(t testing.TB, n int) []byte {
+	t.Helper()
+	return sc.readUntil(t, fmt.Sprintf("%d frames of silence", n), func(b []byte) bool {
+		_, sil := countFrames(t, b)
+		return sil >= n
+	})
+}
+
+// readToEnd reads until the relay closes the stream, failing as hung if it
+// is still open after hangGuard.
+func (sc *streamClient) readToEnd(t testing.TB) []byte {
+	t.Helper()
+	_ = sc.conn.SetReadDeadline(time.Now().Add(hangGuard))
+	b, err := io.ReadAll(sc.br)
+	if err != nil {
+		t.Fatalf("stream not closed (hung after %s?): %v after %d bytes", hangGuard, err, len(b))
+	}
+	return b
 }
 
 func (sc *streamClient) code() int {
@@ -330,4 +404,11 @@ func waitBurst(t testing.TB, m *mount) {
 		defer m.mu.Unlock()
 		return m.bytesIn > 72<<10
 	})
+}
+
+// playedBytes is how much real audio the mount has played so far.
+func playedBytes(m *mount) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bytesIn
 }

@@ -360,7 +360,7 @@ func TestPasswordGuessingLockedOut(t *testing.T) {
 		}
 	}
 	// Another address is not locked out.
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: hangGuard}
 	c, err := d.Dial("tcp", s.Addr())
 	if err != nil {
 		t.Skipf("no 127.0.0.2: %v", err)
@@ -467,7 +467,7 @@ func TestIdleConnectionsBounded(t *testing.T) {
 		}
 	}()
 	for range n {
-		c, err := net.DialTimeout("tcp", s.Addr(), 5*time.Second)
+		c, err := net.DialTimeout("tcp", s.Addr(), hangGuard) // a full backlog retries SYNs for seconds under load
 		if err != nil {
 			t.Fatalf("dial %d: %v", len(conns), err)
 		}

@@ -35,7 +35,7 @@ func pushSource(t testing.TB, addr, mount, user, pass string) net.Conn {
 	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(hangGuard)) // a hang guard: the answer takes milliseconds
 	status, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil || !strings.Contains(status, " 200") {
 		t.Fatalf("PUT %s to %s: %q %v", mount, addr, status, err)
@@ -275,9 +275,7 @@ func TestIcecastStatusJSONShape(t *testing.T) {
 	waitFor(t, 5*time.Second, "the listener on /other", func() bool {
 		return s.mount("/other").listeners.Load() == 1 && s.mount("/live").listeners.Load() == 0
 	})
-	if f, _ := countFrames(t, cl.readFor(time.Second+writeBatch)); f < 20 {
-		t.Fatalf("after the move the listener got %d frames", f)
-	}
+	cl.readFrames(t, 20) // still streaming after the move
 
 	// killclient on the new mount closes it; an unknown ID is reported.
 	_, l2 := adminGet(t, s.Addr(), "/admin/listclients?mount=/other")

@@ -51,9 +51,15 @@ func TestProtocolConformance(t *testing.T) {
 	if get.header.Get("Icy-Metaint") != "" {
 		t.Fatal("icy-metaint sent without Icy-MetaData: 1")
 	}
-	body := get.readFor(1500 * time.Millisecond)
-	if len(body) < 64<<10 {
-		t.Fatalf("burst: got %d bytes, want >= 64 KiB", len(body))
+	// The burst: the first 64 KiB arrive while the mount plays less than
+	// that, so they came from its history at once, not paced in real time.
+	// Measured against the mount's own playing, not a wall-clock window:
+	// it fails only if reading 64 KiB from loopback stalls for the 4 s the
+	// mount takes to play them.
+	played := playedBytes(s.mount("/demo"))
+	body := get.readAtLeast(t, 64<<10)
+	if p := playedBytes(s.mount("/demo")) - played; p >= 64<<10 {
+		t.Fatalf("burst: the mount played %d bytes while the listener got its first 64 KiB", p)
 	}
 	if n, _ := countFrames(t, body); n*417 < len(body)*9/10 {
 		t.Fatalf("body without metadata is not a clean MP3 stream: %d frames in %d bytes", n, len(body))
@@ -93,7 +99,10 @@ func TestProtocolConformance(t *testing.T) {
 	if meta.header.Get("Icy-Metaint") != "16000" {
 		t.Fatalf("icy-metaint %q", meta.header.Get("Icy-Metaint"))
 	}
-	mbody := meta.readFor(1500 * time.Millisecond)
+	mbody := meta.readUntil(t, "the first ICY title", func(b []byte) bool {
+		_, titles, err := readICY(b, 16000)
+		return err != nil || len(titles) > 0
+	})
 	audio, titles, err := readICY(mbody, 16000)
 	if err != nil {
 		t.Fatal(err)
@@ -199,31 +208,29 @@ func TestUpstreamLossKeepsListeners(t *testing.T) {
 		t.Fatalf("upstream title not relayed: %q", s.mount("/relay").meta.Load().title)
 	}
 	cl := dialListener(t, addr, "/relay")
-	cl.readFor(500 * time.Millisecond)
+	cl.readAtLeast(t, 64<<10) // the burst
 
 	upAddr := up.addr
 	up.stop()
-	outage := 3 * time.Second
-	var during []byte
+	// During the outage the listener stays connected and gets silence (40
+	// frames, about a second of it) while /readyz fails: both are waited
+	// for, the outage lasts until the upstream is started again.
+	var duringErr error
 	done := make(chan struct{})
-	go func() { during = cl.readFor(outage); close(done) }()
-	time.Sleep(outage / 2)
-	if code, body := getReady(t, addr); code != 503 {
-		t.Fatalf("readyz during outage: %d %q", code, body)
-	}
+	go func() {
+		defer close(done)
+		_, duringErr = cl.tryReadUntil(func(b []byte) bool { _, sil := countFrames(t, b); return sil >= 40 })
+	}()
+	waitFor(t, 5*time.Second, "readyz failing during the outage", func() bool { code, _ := getReady(t, addr); return code == 503 })
 	<-done
-	frames, silent := countFrames(t, during)
-	if silent < 40 || frames < silent {
-		t.Fatalf("during a %s outage the listener got %d frames, %d silent", outage, frames, silent)
+	if duringErr != nil {
+		t.Fatalf("during the outage: %v", duringErr)
 	}
 	back := time.Now()
 	up.start(upAddr)
 	waitFor(t, 10*time.Second, "upstream reconnect", func() bool { return s.mount("/relay").fresh(time.Now(), 100*time.Millisecond) })
 	t.Logf("reconnected %s after the upstream returned", time.Since(back).Round(time.Millisecond))
-	after := cl.readFor(time.Second + writeBatch) // audio may reach a listener writeBatch late
-	if f, sil := countFrames(t, after); f-sil < 20 {
-		t.Fatalf("after reconnect: %d frames, %d silent", f, sil)
-	}
+	cl.readFrames(t, 20) // audio again, not silence
 	if code, why := getReady(t, addr); code != 200 {
 		t.Fatalf("readyz %d after recovery: %s", code, why)
 	}
@@ -559,9 +566,7 @@ func TestBlipReconnect(t *testing.T) {
 	if _, err := io.Copy(io.Discard, old.br); err != nil {
 		t.Fatalf("stale session not closed: %v", err)
 	}
-	if b := nw.readFor(300 * time.Millisecond); len(b) == 0 {
-		t.Fatal("new session gets no data")
-	}
+	nw.readAtLeast(t, 1) // the new session gets data
 }
 
 // TestSlowReader is acceptance test 4: a client that stops reading never
@@ -618,22 +623,26 @@ func TestSlowReader(t *testing.T) {
 	for i := range fast {
 		fast[i] = dialListener(t, addr, "/fast")
 	}
+	// The fast listeners must each get fastWant bytes while the slow one
+	// reads nothing: more than the slow one's queue and socket buffers can
+	// hold, so a fan-out that waited for it would stall them (and the wait
+	// fail as hung). An amount, not a rate: load only makes it take longer.
+	const fastWant = 512 << 10
 	var wg sync.WaitGroup
-	got := make([]int, len(fast))
+	errs := make([]error, len(fast))
 	before := sent.Load()
 	for i, f := range fast {
 		wg.Add(1)
-		go func() { defer wg.Done(); got[i] = len(f.readFor(4 * time.Second)) }()
+		go func() {
+			defer wg.Done()
+			_, errs[i] = f.tryReadUntil(func(b []byte) bool { return len(b) >= fastWant })
+		}()
 	}
 	wg.Wait()
-	// The fast listeners must keep up with what the source actually sent
-	// meanwhile (8x real time on a quiet machine, less under load or qemu),
-	// whatever the slow one does.
-	want := int(sent.Load() - before)
-	t.Logf("source sent %d bytes while the fast listeners read for 4 s", want)
-	for i, g := range got {
-		if g < want*6/10 {
-			t.Fatalf("fast listener %d got %d bytes, want about the %d the source sent", i, g, want)
+	t.Logf("source sent %d bytes while each fast listener read %d", sent.Load()-before, fastWant) // figure
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("fast listener %d: %v", i, err)
 		}
 	}
 	waitFor(t, 5*time.Second, "slow listener dropped", func() bool { return m.drops.Load() > 0 })
@@ -658,10 +667,19 @@ func TestPushSource(t *testing.T) {
 		}
 		t.Cleanup(func() { c.Close() })
 		io.WriteString(c, req)
-		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-		b := make([]byte, 512)
-		n, _ := io.ReadAtLeast(c, b, 12)
-		return string(b[:n])
+		// Read the answer's head (an error answer also its body, up to the
+		// close); the deadline is only a hang guard.
+		_ = c.SetReadDeadline(time.Now().Add(hangGuard))
+		var b []byte
+		buf := make([]byte, 512)
+		for !bytes.Contains(b, []byte("\r\n\r\n")) || !bytes.HasPrefix(b, []byte("HTTP/1.1 100")) && len(b) < 512 {
+			n, err := c.Read(buf)
+			b = append(b, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		return string(b)
 	}
 	auth := "Authorization: Basic " + basicAuth("source", "hackme") + "\r\n"
 	if r := try("PUT /live HTTP/1.1\r\nAuthorization: Basic " + basicAuth("source", "bad") + "\r\nContent-Type: audio/mpeg\r\n\r\n"); !strings.HasPrefix(r, "HTTP/1.0 401") {
@@ -685,7 +703,7 @@ func TestReloadKeepsListeners(t *testing.T) {
 	addr := s.Addr()
 	waitFor(t, 5*time.Second, "demo", func() bool { return s.mount("/demo").fresh(time.Now(), time.Second) })
 	cl := dialListener(t, addr, "/demo")
-	cl.readFor(300 * time.Millisecond)
+	cl.readAtLeast(t, 64<<10) // the burst: what follows is played after the reload
 	cfg := *s.conf()
 	cfg.Mounts = []MountConfig{fileMount(), fileMount()}
 	cfg.Mounts[0].Title = "renamed"
@@ -693,9 +711,7 @@ func TestReloadKeepsListeners(t *testing.T) {
 	if err := s.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if b := cl.readFor(time.Second); len(b) < 10000 {
-		t.Fatalf("listener starved after reload: %d bytes", len(b))
-	}
+	cl.readAtLeast(t, 10000) // not starved after the reload
 	if got := s.mount("/demo").meta.Load().title; got != "renamed" {
 		t.Fatalf("title %q", got)
 	}

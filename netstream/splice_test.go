@@ -160,7 +160,9 @@ func TestUpstreamSwitchAtLiveEdge(t *testing.T) {
 	var body []byte
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); body = cl.readFor(14 * time.Second) }()
+	// Read until the client is closed below, however long the switches take
+	// on a loaded machine (readFor's window is only a hang guard here).
+	go func() { defer wg.Done(); body = cl.readFor(10 * hangGuard) }()
 	time.Sleep(1500 * time.Millisecond)
 	pAddr := primary.addr
 	primary.stop() // switch 1: failover

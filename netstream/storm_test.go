@@ -170,7 +170,7 @@ func TestRelayDeathReadmitTokens(t *testing.T) {
 	waitFor(t, 10*time.Second, "listeners on A", func() bool { return a.fan.lsn.Load() == int64(n) })
 
 	// Relay A dies: every listener loses its connection.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	ac := *a.conf()
 	ac.DrainDelay, ac.DrainWindow = 0, 0
@@ -259,7 +259,7 @@ func TestVerifyLaterClosesDenied(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			_ = c.SetReadDeadline(time.Now().Add(hangGuard))
 			_, _ = io.Copy(io.Discard, c)
 			closedAfter[i] = time.Since(denied) // figure
 		}()
@@ -500,12 +500,12 @@ func TestReadmitCookie(t *testing.T) {
 	waitFor(t, 5*time.Second, "source", func() bool { return s.mount("/paid").fresh(time.Now(), time.Second) })
 	do := func(target, cookie string) *http.Response {
 		t.Helper()
-		c, err := net.DialTimeout("tcp", s.Addr(), 10*time.Second)
+		c, err := net.DialTimeout("tcp", s.Addr(), hangGuard)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetDeadline(time.Now().Add(hangGuard))
 		req := "GET " + target + " HTTP/1.0\r\nAuthorization: Basic " + basicAuth("alice", "pw") + "\r\n"
 		if cookie != "" {
 			req += "Cookie: other=1; " + cookie + "\r\n"

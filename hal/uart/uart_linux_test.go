@@ -107,7 +107,7 @@ func TestReadUnescapesFFFromThePTY(t *testing.T) {
 	p, m := openPTY(t)
 	// n_tty doubles a literal FF when PARMRK is on; Read must undo it.
 	m.Write([]byte{0x3B, 0xFF, 0x00, 0x03, 0x11})
-	p.SetReadDeadline(time.Now().Add(time.Second))
+	p.SetReadDeadline(time.Now().Add(hangGuard))
 	var got []byte
 	buf := make([]byte, 16)
 	for len(got) < 5 {
@@ -197,7 +197,7 @@ func TestEchoStrippedAndCompared(t *testing.T) {
 	if n, err := p.Write(cmd); n != 5 || err != nil {
 		t.Fatalf("write: %d %v", n, err)
 	}
-	p.SetReadDeadline(time.Now().Add(time.Second))
+	p.SetReadDeadline(time.Now().Add(hangGuard))
 	buf := make([]byte, 8)
 	if n, err := p.Read(buf); err != nil || !bytes.Equal(buf[:n], []byte{0xA4}) {
 		t.Errorf("read % x %v; want only the card's a4", buf[:n], err)
@@ -256,7 +256,7 @@ func TestAbortWakesPendingRead(t *testing.T) {
 	}
 	p.SetAbort(nil)
 	m.Write([]byte{0x42})
-	p.SetReadDeadline(time.Now().Add(time.Second))
+	p.SetReadDeadline(time.Now().Add(hangGuard))
 	b := make([]byte, 1)
 	if n, err := p.Read(b); n != 1 || err != nil || b[0] != 0x42 {
 		t.Errorf("read after clearing abort: % x %v", b[:n], err)
@@ -370,7 +370,7 @@ func TestReadMarkedBytesFromSyntheticStream(t *testing.T) {
 		{[]byte{0x00}, hal.ErrFraming},
 		{[]byte{0x11}, nil},
 	}
-	p.SetReadDeadline(time.Now().Add(time.Second))
+	p.SetReadDeadline(time.Now().Add(hangGuard))
 	buf := make([]byte, 16)
 	for i, s := range steps {
 		n, err := p.Read(buf)
@@ -388,7 +388,7 @@ func TestDeadlineAndReadDoNotAllocate(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	buf := make([]byte, 1)
 	if a := testing.AllocsPerRun(50, func() {
-		p.SetReadDeadline(time.Now().Add(time.Second))
+		p.SetReadDeadline(time.Now().Add(hangGuard))
 		p.Read(buf)
 	}); a != 0 {
 		t.Errorf("SetReadDeadline+Read: %v allocs", a)
