@@ -23,11 +23,15 @@ const (
 	logFile    = "var/log/satd.log"
 )
 
-// eventually polls cond every 50 ms for up to 15 s (a bound, not a timing
-// assertion: every step here normally takes well under a second).
+// hangGuard is how long eventually waits before it calls the test hung: a
+// bound, not a timing assertion (every step here normally takes well under
+// a second; a loaded machine may take several).
+const hangGuard = 2 * time.Minute
+
+// eventually polls cond every 50 ms until it holds, failing after hangGuard.
 func (r *targetRoot) eventually(what string, cond func() bool) {
 	r.t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(hangGuard); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if cond() {
 			return
 		}
@@ -130,7 +134,14 @@ func listen(t *testing.T, url string) *streamListener {
 func (r *targetRoot) connectStream() *streamListener {
 	r.t.Helper()
 	var m []string
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && m == nil; time.Sleep(100 * time.Millisecond) {
+	// Only when the line is required does its absence fail the test, and
+	// then the wait is a hang guard; otherwise a short look suffices (a
+	// slow machine can only turn the check into the logged skip).
+	look := 3 * time.Second
+	if os.Getenv("SATD_REQUIRE_STREAM") == "1" {
+		look = hangGuard
+	}
+	for deadline := time.Now().Add(look); time.Now().Before(deadline) && m == nil; time.Sleep(100 * time.Millisecond) {
 		m = streamLine.FindStringSubmatch(r.readFile(logFile))
 	}
 	if m == nil {

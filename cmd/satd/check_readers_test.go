@@ -67,7 +67,7 @@ func TestPCSCReaderWithoutDaemon(t *testing.T) {
 		}
 	}()
 	var st ReaderStatus
-	for range 100 {
+	for hung := time.Now().Add(hangGuard); time.Now().Before(hung); {
 		st = d.readers()[0]
 		if strings.Contains(st.LastError, sock) {
 			break

@@ -59,10 +59,10 @@ func TestRestartStopsComponentsFirst(t *testing.T) {
 	}
 }
 
-// waitLog waits up to 30 seconds for n occurrences of s in out.
+// waitLog waits for n occurrences of s in out, failing after hangGuard.
 func waitLog(t *testing.T, out *lockedBuffer, s string, n int) {
 	t.Helper()
-	for range 300 {
+	for hung := time.Now().Add(hangGuard); time.Now().Before(hung); {
 		if strings.Count(out.String(), s) >= n {
 			return
 		}

@@ -119,7 +119,7 @@ func TestServicesOnStatusPage(t *testing.T) {
 	t.Cleanup(func() { finish() })
 
 	var st web.Status
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for st = (daemonStatus{e.d}).Status(); !servicesShown(st.Services) && time.Now().Before(deadline); st = (daemonStatus{e.d}).Status() {
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -152,9 +152,9 @@ func TestECMBridgeHeldUntilDelivered(t *testing.T) {
 	for i, s := range sinks[:2] {
 		b.Solve(&dvbapi.ECMRequest{CAID: 0x0B00, SID: 9, Data: []byte{0x80, 0x70, 2, byte(i)}, Tag: uint64(i), Done: s})
 	}
-	for deadline := time.Now().Add(10 * time.Second); len(b.answers) < 2; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(hangGuard); len(b.answers) < 2; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("answers not queued")
+			t.Fatal("hung: answers not queued")
 		}
 	}
 	b.Solve(&dvbapi.ECMRequest{CAID: 0x0B00, SID: 9, Data: []byte{0x80, 0x70, 2, 9}, Tag: 9, Done: sinks[2]})

@@ -12,6 +12,11 @@ import (
 	"time"
 )
 
+// hangGuard bounds the tests' waits for a log line, an answer or a state:
+// it only says a test hung, never how fast satd is (each step takes
+// milliseconds to seconds; a loaded machine may take much longer).
+const hangGuard = 2 * time.Minute
+
 func TestDispatch(t *testing.T) {
 	tests := []struct {
 		args []string

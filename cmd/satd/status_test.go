@@ -324,7 +324,7 @@ func TestCardResetOnStatus(t *testing.T) {
 	}
 	solveOne(t, d, 1, balancer.NotFound)
 	src.simMode(personality.Normal)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	// The reader turns ready before its watcher hands the card system to
 	// the balancer (cardSource.update); src.solve below bypasses the
 	// balancer, so wait for both.

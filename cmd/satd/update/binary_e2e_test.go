@@ -87,14 +87,14 @@ type readyFile struct {
 func waitReady(t *testing.T, path, version string, notPID int) readyFile {
 	t.Helper()
 	var r readyFile
-	for range 600 {
+	for hung := time.Now().Add(hangGuard); time.Now().Before(hung); {
 		b, err := os.ReadFile(path)
 		if err == nil && json.Unmarshal(b, &r) == nil && r.Version == version && r.PID != notPID {
 			return r
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("satd %s (pid != %d) never became ready; last %+v", version, notPID, r)
+	t.Fatalf("hung: satd %s (pid != %d) not ready after %s; last %+v", version, notPID, hangGuard, r)
 	return r
 }
 
@@ -102,7 +102,7 @@ func waitReady(t *testing.T, path, version string, notPID int) readyFile {
 func waitStatus(t *testing.T, url string, cond func(Status) bool) Status {
 	t.Helper()
 	var st Status
-	for range 300 {
+	for hung := time.Now().Add(hangGuard); time.Now().Before(hung); {
 		resp, err := http.Get(url + "/status")
 		if err == nil {
 			json.NewDecoder(resp.Body).Decode(&st)
@@ -113,7 +113,7 @@ func waitStatus(t *testing.T, url string, cond func(Status) bool) Status {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("status never reached the expected state; last %+v", st)
+	t.Fatalf("hung: status not in the expected state after %s; last %+v", hangGuard, st)
 	return st
 }
 

@@ -7,9 +7,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"aead.dev/minisign"
 )
+
+// hangGuard bounds the tests' waits for a process, a file or a status: it
+// only says a test hung, never how fast satd is (each step takes
+// milliseconds to seconds; a loaded machine may take much longer).
+const hangGuard = 2 * time.Minute
 
 // testKey is a minisign key pair generated for one test; no key material is
 // kept in the repository.

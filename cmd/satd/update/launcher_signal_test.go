@@ -43,11 +43,12 @@ func TestLauncherForwardsHangup(t *testing.T) {
 	waitFile(t, got, "hup\nhup")
 }
 
-// waitFile waits until path holds want (trimmed), for at most ten seconds.
+// waitFile waits until path holds want (trimmed), failing as hung after
+// hangGuard.
 func waitFile(t *testing.T, path, want string) {
 	t.Helper()
 	var b []byte
-	for range 200 {
+	for hung := time.Now().Add(hangGuard); time.Now().Before(hung); {
 		b, _ = os.ReadFile(path)
 		if strings.TrimSpace(string(b)) == want {
 			return

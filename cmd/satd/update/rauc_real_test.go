@@ -140,7 +140,7 @@ func startRAUCService(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Process.Signal(syscall.SIGTERM); svc.Wait() })
-	for range 100 {
+	for hung := time.Now().Add(hangGuard); time.Now().Before(hung); {
 		if exec.Command("rauc", "status").Run() == nil {
 			return
 		}
@@ -151,7 +151,7 @@ func startRAUCService(t *testing.T, dir string) {
 
 func waitFor(t *testing.T, path string) {
 	t.Helper()
-	for range 100 {
+	for hung := time.Now().Add(hangGuard); time.Now().Before(hung); {
 		if _, err := os.Stat(path); err == nil {
 			return
 		}

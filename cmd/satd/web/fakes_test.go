@@ -275,7 +275,7 @@ func (r *rig) url(path string) string { return "http://" + r.srv.Addr() + path }
 func (r *rig) loggedInClient() *http.Client {
 	r.t.Helper()
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	c := &http.Client{Jar: jar, Timeout: 2 * time.Minute} // a hang guard: a login hashes a password, slow under load
 	if !r.srv.pw.isSet() {
 		if err := r.srv.pw.set("correct horse"); err != nil {
 			r.t.Fatal(err)

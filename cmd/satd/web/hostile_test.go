@@ -141,7 +141,7 @@ func postRaw(addr, path, ctype string, body []byte, chunked bool) (int, error) {
 		return 0, err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c.SetDeadline(time.Now().Add(2 * time.Minute)) // a hang guard
 	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n", path, addr, ctype)
 	if chunked {
 		head += "Transfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n", len(body))
@@ -182,14 +182,14 @@ func TestStalledRequestReaped(t *testing.T) {
 		stalled = append(stalled, c)
 	}
 	// A third client is served once the read timeout frees a slot.
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(r.url("/login"))
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Get(r.url("/login")) // a hang guard
 	if err != nil {
 		t.Fatalf("third client: %v", err)
 	}
 	resp.Body.Close()
 	for i, c := range stalled {
-		c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		b, _ := io.ReadAll(c) // the server answers 400 or just closes
+		c.SetReadDeadline(time.Now().Add(2 * time.Minute)) // a hang guard: the server's 200 ms read timeout closes it
+		b, _ := io.ReadAll(c)                              // the server answers 400 or just closes
 		if len(b) > 0 && !bytes.Contains(b, []byte("400")) && !bytes.Contains(b, []byte("408")) {
 			t.Errorf("stalled %d got %q", i, b)
 		}
