@@ -132,7 +132,7 @@ func TestServicesSnapshot(t *testing.T) {
 func TestServicesBeforeHandshake(t *testing.T) {
 	skipShort(t)
 	s, addr := tcpServer(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
 	defer cancel()
 	raw, err := net.Dial("tcp", addr)
 	if err != nil {

@@ -110,7 +110,9 @@ func startIcecast(t *testing.T) string {
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
 		addr := "127.0.0.1:" + strconv.Itoa(port)
-		for range 50 {
+		// Retry on another port only when icecast2 exits (the port was
+		// taken meanwhile); a slow start is waited for, up to a hang guard.
+		for hung := time.Now().Add(hangGuard); time.Now().Before(hung); {
 			select {
 			case <-exited:
 			default:

@@ -226,7 +226,7 @@ func runCard(t *testing.T, r *rig, c card, slotIdx int) {
 	defer func() { cancel(); <-done }()
 	wait := func(s cardreader.State) {
 		t.Helper()
-		wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+		wctx, wcancel := context.WithTimeout(ctx, time.Minute) // a hang guard: pcscd answers in milliseconds
 		defer wcancel()
 		if err := rd.WaitState(wctx, s); err != nil {
 			st := rd.Stats()
