@@ -262,7 +262,7 @@ func TestAbortWakesPendingRead(t *testing.T) {
 		t.Errorf("read after clearing abort: % x %v", b[:n], err)
 	}
 	p.Flush()
-	p.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+	p.SetReadDeadline(time.Now().Add(5 * time.Millisecond)) // absence: flushed, nothing may arrive
 	if _, err := p.Read(b); !errors.Is(err, hal.ErrTimeout) {
 		t.Errorf("read after flush: %v", err)
 	}
@@ -483,6 +483,7 @@ func TestFirstRefusalSwitchesToByteWise(t *testing.T) {
 	p, line := socketLine(t, cfg, false)
 	refuse := make(chan struct{}, 2)
 	reads := make(chan int, 16)
+	echoed := make(chan int, 16) // bytes whose echo the line has written
 	go func() {
 		buf := make([]byte, 16)
 		for {
@@ -500,6 +501,7 @@ func TestFirstRefusalSwitchesToByteWise(t *testing.T) {
 					line.Write([]byte{b})
 				}
 			}
+			echoed <- m
 		}
 	}()
 	if _, err := p.Write([]byte{1, 2, 3, 4}); err != nil {
@@ -512,10 +514,18 @@ func TestFirstRefusalSwitchesToByteWise(t *testing.T) {
 	if _, err := p.Write([]byte{5, 6}); !errors.Is(err, hal.ErrNACK) {
 		t.Fatalf("refused in a whole-command write: %v, want ErrNACK", err)
 	}
-	// The echo of the byte after the refused one is still coming: what
+	// The echo of the byte after the refused one is still coming: wait
+	// until the line has echoed all six bytes, then drain it as
 	// cardreader's flush before the next command does.
-	time.Sleep(20 * time.Millisecond)
-	p.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	for n := 0; n < 6; {
+		select {
+		case m := <-echoed:
+			n += m
+		case <-time.After(hangGuard):
+			t.Fatalf("hung: the line echoed %d of 6 bytes", n)
+		}
+	}
+	p.SetReadDeadline(time.Now().Add(10 * time.Millisecond)) // absence: every echo is already in the socket
 	for buf := make([]byte, 8); ; {
 		if _, err := p.Read(buf); err != nil {
 			break
