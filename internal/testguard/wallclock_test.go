@@ -114,15 +114,7 @@ func f(t *testing.T, b *testing.B, start time.Time, r result) {
 	})
 }
 `
-	dir := t.TempDir()
-	path := filepath.Join(dir, "x_test.go")
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var got []int
-	for _, v := range wallClockUses(t, path) {
-		got = append(got, v.line)
-	}
+	got := flaggedLines(t, src)
 	if want := []int{3, 6, 7}; !slices.Equal(got, want) {
 		t.Errorf("flagged lines %v, want %v", got, want)
 	}
@@ -155,8 +147,16 @@ func f(t *testing.T, cl *client, c net.Conn, d time.Duration) {
 	})
 }
 `
-	dir := t.TempDir()
-	path := filepath.Join(dir, "x_test.go")
+	got := flaggedLines(t, src)
+	if want := []int{3, 6, 9, 10}; !slices.Equal(got, want) {
+		t.Errorf("flagged lines %v, want %v", got, want)
+	}
+}
+
+// flaggedLines scans src as a test file and returns the lines it flags.
+func flaggedLines(t *testing.T, src string) []int {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "x_test.go")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -164,9 +164,7 @@ func f(t *testing.T, cl *client, c net.Conn, d time.Duration) {
 	for _, v := range wallClockUses(t, path) {
 		got = append(got, v.line)
 	}
-	if want := []int{3, 6, 9, 10}; !slices.Equal(got, want) {
-		t.Errorf("flagged lines %v, want %v", got, want)
-	}
+	return got
 }
 
 type use struct {
