@@ -44,6 +44,7 @@ var (
 type admitRequest struct {
 	uri, user, pass, token, ip, agent string
 	readmit                           string // re-admission token from the URL
+	proxied                           bool   // ip came from a PROXY protocol header
 	header                            http.Header
 	clientID                          uint64
 }

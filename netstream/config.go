@@ -54,6 +54,7 @@ type Config struct {
 	DenyIP         []string       `toml:"deny-ip" comment:"client addresses or CIDR prefixes whose connections are closed at once (Icecast's deny-ip)"`
 	AllowIP        []string       `toml:"allow-ip" comment:"if set, only these addresses or CIDR prefixes may connect (Icecast's allow-ip); deny-ip still applies"`
 	TrustedProxies []string       `toml:"trusted-proxies" comment:"load balancers (addresses or CIDR prefixes) whose X-Forwarded-For names the listener's address for auth, fail-open quotas and stats; anyone else's is ignored (empty = none)"`
+	ProxyFrom      []string       `toml:"proxy-protocol-from" comment:"load balancers (addresses or CIDR prefixes) that prepend a PROXY protocol header (HAProxy send-proxy or send-proxy-v2) naming the client; their connections must carry one and are then known by the client's address everywhere; anyone else's are served without (empty = off)"`
 	MasterServer   string         `toml:"master-server" comment:"host of an Icecast-compatible master whose mounts this relay also relays (Icecast's master-server; empty = none)"`
 	MasterPort     int            `toml:"master-server-port" comment:"port of master-server"`
 	MasterInterval Duration       `toml:"master-update-interval" comment:"how often the master's mount list is fetched"`
@@ -317,19 +318,14 @@ func (c Config) Validate(report func(key, msg string)) {
 	if c.MasterServer != "" && (c.MasterPort <= 0 || c.MasterPort > 65535 || c.MasterInterval <= 0 || strings.ContainsAny(c.MasterServer, "/@:?# ")) {
 		report("master-server", "needs a bare host, master-server-port 1-65535 and a positive master-update-interval")
 	}
-	for i, v := range c.DenyIP {
-		if _, err := parsePrefix(v); err != nil {
-			report(fmt.Sprintf("deny-ip[%d]", i), err.Error())
-		}
-	}
-	for i, v := range c.AllowIP {
-		if _, err := parsePrefix(v); err != nil {
-			report(fmt.Sprintf("allow-ip[%d]", i), err.Error())
-		}
-	}
-	for i, v := range c.TrustedProxies {
-		if _, err := parsePrefix(v); err != nil {
-			report(fmt.Sprintf("trusted-proxies[%d]", i), err.Error())
+	for _, l := range []struct {
+		key  string
+		vals []string
+	}{{"deny-ip", c.DenyIP}, {"allow-ip", c.AllowIP}, {"trusted-proxies", c.TrustedProxies}, {"proxy-protocol-from", c.ProxyFrom}} {
+		for i, v := range l.vals {
+			if _, err := parsePrefix(v); err != nil {
+				report(fmt.Sprintf("%s[%d]", l.key, i), err.Error())
+			}
 		}
 	}
 	seen := map[string]bool{}

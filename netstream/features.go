@@ -30,30 +30,37 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
-// ipRules are the parsed deny-ip and allow-ip lists.
+// ipRules are the parsed deny-ip, allow-ip, trusted-proxies and
+// proxy-protocol-from lists.
 type ipRules struct {
 	deny, allow []netip.Prefix
 	trusted     []netip.Prefix // trusted-proxies
+	proxyFrom   []netip.Prefix // proxy-protocol-from
 }
 
 func newIPRules(c *Config) *ipRules {
-	r := &ipRules{}
-	for _, v := range c.DenyIP {
+	return &ipRules{deny: prefixes(c.DenyIP), allow: prefixes(c.AllowIP), trusted: prefixes(c.TrustedProxies), proxyFrom: prefixes(c.ProxyFrom)}
+}
+
+// prefixes parses a validated list of addresses and CIDR prefixes.
+func prefixes(vals []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range vals {
 		if p, err := parsePrefix(v); err == nil {
-			r.deny = append(r.deny, p)
+			out = append(out, p)
 		}
 	}
-	for _, v := range c.AllowIP {
-		if p, err := parsePrefix(v); err == nil {
-			r.allow = append(r.allow, p)
-		}
+	return out
+}
+
+// sendsProxyHeader reports whether a connection from ip must start with a
+// PROXY protocol header (proxy-protocol-from).
+func (r *ipRules) sendsProxyHeader(ip string) bool {
+	if len(r.proxyFrom) == 0 {
+		return false
 	}
-	for _, v := range c.TrustedProxies {
-		if p, err := parsePrefix(v); err == nil {
-			r.trusted = append(r.trusted, p)
-		}
-	}
-	return r
+	a, err := netip.ParseAddr(ip)
+	return err == nil && slices.ContainsFunc(r.proxyFrom, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
 }
 
 // admits reports whether a connection from ip may proceed.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -92,16 +93,43 @@ func clientsForFDs(clients, handshakes, reserved int, nofile uint64) int64 {
 // accept queue holds the rest); once half are taken, one address may hold
 // at most handshakes-per-client, so idle or slow connections from one peer
 // cannot take the slots of the others. Below half, a load balancer that
-// forwards everyone from one address is not limited.
-func (s *Server) enterHandshake(ip string) bool {
-	per := s.conf().PerClient
+// forwards everyone from one address is not limited. A PROXY protocol
+// sender is never limited as one address (proxied): its connections count
+// against their clients' addresses once moveHandshake learnt them.
+func (s *Server) enterHandshake(ip string, proxied bool) bool {
 	s.hsMu.Lock()
 	defer s.hsMu.Unlock()
-	if n := s.handshakes.Load(); per > 0 && n*2 >= s.hsCap.Load() && s.hsPerAddr[ip] >= per {
+	if !proxied && s.perClientFull(ip) {
 		return false
 	}
 	s.handshakes.Add(1)
 	s.hsPerAddr[ip]++
+	return true
+}
+
+// perClientFull reports whether ip holds its share of the handshake slots
+// (hsMu held).
+func (s *Server) perClientFull(ip string) bool {
+	per := s.conf().PerClient
+	return per > 0 && s.handshakes.Load()*2 >= s.hsCap.Load() && s.hsPerAddr[ip] >= per
+}
+
+// moveHandshake moves a proxied connection's slot from the sender's address
+// to its client's, unless the client holds its share already; it reports
+// whether it moved (the slot stays with from otherwise).
+func (s *Server) moveHandshake(from, to string) bool {
+	if from == to {
+		return true
+	}
+	s.hsMu.Lock()
+	defer s.hsMu.Unlock()
+	if s.perClientFull(to) {
+		return false
+	}
+	if s.hsPerAddr[from]--; s.hsPerAddr[from] <= 0 {
+		delete(s.hsPerAddr, from)
+	}
+	s.hsPerAddr[to]++
 	return true
 }
 
@@ -125,24 +153,59 @@ func (s *Server) leaveHandshake(ip string) {
 	}
 }
 
-// acceptFailed logs accept errors (EMFILE under a flood) at most every 10 s,
-// with the count since the last line.
-func (s *Server) acceptFailed(err error) {
-	n := s.acceptErrs.Add(1)
-	now := time.Now().UnixNano()
-	last := s.lastErrLog.Load()
-	if now-last < int64(10*time.Second) || !s.lastErrLog.CompareAndSwap(last, now) {
-		return
-	}
-	s.log.Warn("stream: accept", "err", err, "errors", n)
+// rateLog lets a kind of log line through at most every 10 s and counts
+// the events, logged or not: a flood of bad peers costs a line per 10 s.
+type rateLog struct {
+	n    atomic.Uint64
+	last atomic.Int64 // unix nanos of the last line
 }
 
-// checkPassword runs a source or admin password check for conn's address
+// event counts one event and reports the count and whether to log it.
+func (r *rateLog) event() (uint64, bool) {
+	n := r.n.Add(1)
+	now := time.Now().UnixNano()
+	last := r.last.Load()
+	return n, now-last >= int64(10*time.Second) && r.last.CompareAndSwap(last, now)
+}
+
+// acceptFailed logs accept errors (EMFILE under a flood) at most every 10 s,
+// with the count since the start.
+func (s *Server) acceptFailed(err error) {
+	if n, ok := s.acceptErrs.event(); ok {
+		s.log.Warn("stream: accept", "err", err, "errors", n)
+	}
+}
+
+// proxyClient reads the PROXY header of a connection from peer (a
+// proxy-protocol-from address) into buf and returns the client's address
+// (peer itself for a LOCAL or UNKNOWN header, as for the balancer's health
+// checks), after deny-ip, allow-ip and handshakes-per-client judged it.
+// It reports false when the connection is to be closed: a missing or bad
+// header is logged (at most every 10 s, with the peer and what was wrong).
+func (s *Server) proxyClient(conn net.Conn, peer string, buf []byte) (string, bool) {
+	h, err := readProxyHeader(conn, buf)
+	if err != nil {
+		if n, ok := s.proxyErrs.event(); ok {
+			s.log.Warn("stream: connection from a proxy-protocol-from address closed", "peer", peer, "err", err, "closed", n)
+		}
+		return "", false
+	}
+	ip := peer
+	if !h.local {
+		ip = h.src.Addr().String()
+	}
+	if !s.ipRules.Load().admits(ip) || !s.moveHandshake(peer, ip) {
+		s.refused.Add(1)
+		return "", false
+	}
+	return ip, true
+}
+
+// checkPassword runs a source or admin password check for a client at ip
 // behind the per-peer lockout: a locked address gets 429 + Retry-After
 // without its password being compared; a wrong password counts a failure
 // and gets 401 with the realm. It reports whether the check passed.
-func (s *Server) checkPassword(conn net.Conn, realm string, check func() bool) bool {
-	ip := clientIP(conn)
+func (s *Server) checkPassword(conn net.Conn, ip, realm string, check func() bool) bool {
 	now := time.Now()
 	if ok, wait := s.passGate.allowed(ip, now); !ok {
 		secs := int((wait + time.Second - 1) / time.Second)

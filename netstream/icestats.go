@@ -206,14 +206,14 @@ func iceResponse(msg string, ok bool) string {
 // adminAPI serves /admin/listclients, killclient, moveclients, stats and
 // listmounts with Icecast's parameters and XML answers, for the admin
 // credentials only. It reports false for any other path.
-func (s *Server) adminAPI(conn net.Conn, req *http.Request) bool {
+func (s *Server) adminAPI(conn net.Conn, req *http.Request, ip string) bool {
 	cmd, ok := strings.CutPrefix(req.URL.Path, "/admin/")
 	if !ok || !slices.Contains([]string{"listclients", "killclient", "moveclients", "stats", "listmounts"}, cmd) {
 		return false
 	}
 	user, pass, _ := req.BasicAuth()
 	cfg := s.conf()
-	if !s.checkPassword(conn, "Icecast2 Server", func() bool {
+	if !s.checkPassword(conn, ip, "Icecast2 Server", func() bool {
 		return cfg.AdminPassword != "" && user == cfg.AdminUser && constEq(pass, cfg.AdminPassword)
 	}) {
 		return true
@@ -311,8 +311,8 @@ func (s *Server) listClients(m *mount) string {
 		agent, ip := "", peerIP(l.fd)
 		if l.who != nil {
 			agent = l.who.req.agent
-			if ip == "" {
-				ip = l.who.req.ip
+			if ip == "" || l.who.req.proxied {
+				ip = l.who.req.ip // the PROXY header's client, not the balancer
 			}
 		}
 		id := strconv.FormatUint(uint64(l.id), 10)

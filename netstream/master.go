@@ -23,10 +23,10 @@ const maxRelayed = 64
 
 // streamList serves /admin/streamlist.txt: one mount with a source per
 // line, for the admin credentials.
-func (s *Server) streamList(conn net.Conn, req *http.Request) {
+func (s *Server) streamList(conn net.Conn, req *http.Request, ip string) {
 	user, pass, _ := req.BasicAuth()
 	cfg := s.conf()
-	if !s.checkPassword(conn, "Icecast2 Server", func() bool {
+	if !s.checkPassword(conn, ip, "Icecast2 Server", func() bool {
 		return cfg.AdminPassword != "" && user == cfg.AdminUser && constEq(pass, cfg.AdminPassword)
 	}) {
 		return

@@ -78,8 +78,8 @@ type Server struct {
 	hsPerAddr  map[string]int // connections in the request phase per client address
 	handshakes atomic.Int64
 	refused    atomic.Uint64 // connections closed at once: handshake caps reached
-	acceptErrs atomic.Uint64
-	lastErrLog atomic.Int64 // unix nanos of the last accept-error log line
+	acceptErrs rateLog
+	proxyErrs  rateLog // connections closed for a missing or bad PROXY header
 	adapt      adaptive
 }
 
@@ -359,13 +359,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) acceptLoop(ln net.Listener, ssl bool) {
 	defer s.wg.Done()
-	tcfg := s.serverTLS()
+	var tcfg *tls.Config
+	if ssl {
+		tcfg = s.serverTLS()
+	}
 	for s.waitHandshakeSlot() {
 		c, err := ln.Accept()
-		if err == nil && ssl {
-			// The handshake runs on the first read, under header-timeout.
-			c = tls.Server(c, tcfg)
-		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -377,15 +376,18 @@ func (s *Server) acceptLoop(ln net.Listener, ssl bool) {
 			continue
 		}
 		ip := clientIP(c)
-		if !s.clientAllowed(c, ip) {
+		// A PROXY protocol sender's connections are judged by the address
+		// its header names, once handle has read it.
+		proxied := s.ipRules.Load().sendsProxyHeader(ip)
+		if !proxied && !s.clientAllowed(c, ip) {
 			continue
 		}
-		if !s.enterHandshake(ip) {
+		if !s.enterHandshake(ip, proxied) {
 			s.refused.Add(1)
 			c.Close()
 			continue
 		}
-		go s.handle(c, ip)
+		go s.handle(c, ip, proxied, tcfg)
 	}
 }
 
@@ -436,17 +438,34 @@ func (c *capReader) Read(p []byte) (int, error) {
 // the pool keeps one per concurrent handshake of an auth storm.
 var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1024) }}
 
-// handle reads one request and dispatches it. Listener connections are
-// handed to a writer shard and this goroutine ends.
-func (s *Server) handle(conn net.Conn, ip string) {
+// handle reads one request and dispatches it; ip is the peer's address.
+// A proxied connection (from proxy-protocol-from) first has its PROXY
+// header read, and is from then on known by the client's address; tcfg is
+// set for ssl sockets, whose TLS handshake starts after that header.
+// Listener connections are handed to a writer shard and this goroutine
+// ends.
+func (s *Server) handle(conn net.Conn, ip string, proxied bool, tcfg *tls.Config) {
 	var once sync.Once
 	release := func() { once.Do(func() { s.leaveHandshake(ip) }) }
 	defer release()
 	cfg := s.conf()
 	_ = conn.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout.Std()))
 	bp := headBufs.Get().(*[]byte)
+	if proxied {
+		client, ok := s.proxyClient(conn, ip, *bp)
+		if !ok {
+			headBufs.Put(bp)
+			conn.Close()
+			return
+		}
+		ip = client // release leaves the client's slot from here on
+	}
+	if tcfg != nil {
+		// The handshake runs on the first read, under header-timeout.
+		conn = tls.Server(conn, tcfg)
+	}
 	n, end, _ := readHead(conn, *bp)
-	if end == n && s.handleQuick(conn, (*bp)[:n]) {
+	if end == n && s.handleQuick(conn, (*bp)[:n], ip, proxied) {
 		headBufs.Put(bp)
 		return
 	}
@@ -482,8 +501,8 @@ func (s *Server) handle(conn net.Conn, ip string) {
 		writeSimple(conn, http.StatusOK, []string{"Content-Type: application/json; charset=utf-8", "Access-Control-Allow-Origin: *"},
 			bodyFor(req, s.statusJSON()+"\n"))
 	case path == "/admin/streamlist.txt":
-		s.streamList(conn, req)
-	case strings.HasPrefix(path, "/admin/") && path != "/admin/metadata" && s.adminAPI(conn, req):
+		s.streamList(conn, req, ip)
+	case strings.HasPrefix(path, "/admin/") && path != "/admin/metadata" && s.adminAPI(conn, req, ip):
 	case path == "/status.json":
 		b, _ := json.Marshal(s.Stats())
 		writeSimple(conn, http.StatusOK, []string{"Content-Type: application/json"}, bodyFor(req, string(b)+"\n"))
@@ -495,13 +514,13 @@ func (s *Server) handle(conn net.Conn, ip string) {
 			"Access-Control-Max-Age: 600",
 		}, "")
 	case path == "/admin/metadata":
-		s.adminMetadata(conn, req)
+		s.adminMetadata(conn, req, ip)
 	case req.Method == http.MethodPut || req.Method == "SOURCE":
 		cr.n = math.MaxInt // the body is an unbounded stream
-		s.handleSource(conn, br, req, release)
+		s.handleSource(conn, br, req, release, ip)
 	case req.Method == http.MethodGet || req.Method == http.MethodHead:
 		brPool.Put(br)
-		if s.handleListener(conn, req) {
+		if s.handleListener(conn, req, ip, proxied) {
 			return // a shard owns the socket now
 		}
 		conn.Close()
@@ -666,10 +685,10 @@ func listenerHead(si *streamInfo, c codec, br int64, metaint int) []byte {
 	return []byte(b.String())
 }
 
-// handleListener admits a GET/HEAD listener and hands its socket to a
-// shard. It returns true when conn is spent (closed, its socket now owned by
-// the shard).
-func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
+// handleListener admits a GET/HEAD listener from ip and hands its socket to
+// a shard. It returns true when conn is spent (closed, its socket now owned
+// by the shard).
+func (s *Server) handleListener(conn net.Conn, req *http.Request, ip string, proxied bool) bool {
 	m := s.mount(req.URL.Path)
 	if m == nil {
 		writeSimple(conn, http.StatusNotFound, nil, "no such mount\n")
@@ -682,7 +701,7 @@ func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
 	}
 	ar := admitRequest{
 		uri: uri, user: user, pass: pass, token: req.URL.Query().Get("token"), readmit: readmit,
-		ip: s.ipRules.Load().listenerIP(clientIP(conn), req.Header), agent: req.UserAgent(), header: req.Header,
+		ip: s.ipRules.Load().listenerIP(ip, req.Header), agent: req.UserAgent(), header: req.Header, proxied: proxied,
 	}
 	return s.serveListener(conn, m, req.Method == http.MethodHead, req.Header.Get("Icy-MetaData") == "1", ar)
 }
@@ -691,7 +710,7 @@ func (s *Server) handleListener(conn net.Conn, req *http.Request) bool {
 // it is for an anonymous listener of a mount that needs nothing else from
 // the request (no auth, no tokens, no listener reports). It returns false,
 // having written nothing, when the request needs net/http's parser.
-func (s *Server) handleQuick(conn net.Conn, head []byte) bool {
+func (s *Server) handleQuick(conn net.Conn, head []byte, ip string, proxied bool) bool {
 	q, ok := parseQuick(head)
 	if !ok || q.auth {
 		return false
@@ -704,7 +723,11 @@ func (s *Server) handleQuick(conn net.Conn, head []byte) bool {
 	if a, mc := m.adm.Load(), m.cfg.Load(); a == nil || !a.anonymous() || mc.Auth.ListenerRemove != "" || mc.Auth.StatsURL != "" {
 		return false
 	}
-	if !s.serveListener(conn, m, q.head, q.metadata, admitRequest{uri: m.name}) {
+	ar := admitRequest{uri: m.name}
+	if proxied {
+		ar.ip, ar.proxied = ip, true // kept for /admin/listclients
+	}
+	if !s.serveListener(conn, m, q.head, q.metadata, ar) {
 		conn.Close()
 	}
 	return true
@@ -782,7 +805,7 @@ func (s *Server) serveListener(conn net.Conn, m *mount, head, metadata bool, ar 
 		cursor: cursor, metaint: metaint, until: metaint, pre: pre, preHead: preHead,
 		lastProgress: now.UnixNano(),
 	}
-	if v.identity != "" || v.cacheKey != "" || mc.Auth.ListenerRemove != "" || mc.Auth.StatsURL != "" || v.provisional || v.readmitted {
+	if v.identity != "" || v.cacheKey != "" || mc.Auth.ListenerRemove != "" || mc.Auth.StatsURL != "" || v.provisional || v.readmitted || ar.proxied {
 		ar.header, ar.token, ar.readmit = nil, "", ""
 		l.who = &session{identity: v.identity, cacheKey: v.cacheKey, req: ar}
 	}
@@ -823,8 +846,8 @@ func (s *Server) sourceAllowed(mc *MountConfig, user, pass string) bool {
 	return want != "" && user == mc.Username && constEq(pass, want)
 }
 
-// handleSource serves an Icecast PUT or legacy SOURCE push.
-func (s *Server) handleSource(conn net.Conn, br *bufio.Reader, req *http.Request, release func()) {
+// handleSource serves an Icecast PUT or legacy SOURCE push from ip.
+func (s *Server) handleSource(conn net.Conn, br *bufio.Reader, req *http.Request, release func(), ip string) {
 	m := s.mount(req.URL.Path)
 	if m == nil {
 		writeSimple(conn, http.StatusNotFound, nil, "no such mount\n")
@@ -832,7 +855,7 @@ func (s *Server) handleSource(conn net.Conn, br *bufio.Reader, req *http.Request
 	}
 	mc := m.cfg.Load()
 	user, pass, _ := req.BasicAuth()
-	if !s.checkPassword(conn, "satd source", func() bool { return s.sourceAllowed(mc, user, pass) }) {
+	if !s.checkPassword(conn, ip, "satd source", func() bool { return s.sourceAllowed(mc, user, pass) }) {
 		return
 	}
 	ct := req.Header.Get("Content-Type")
@@ -848,7 +871,7 @@ func (s *Server) handleSource(conn net.Conn, br *bufio.Reader, req *http.Request
 		return
 	}
 	var once sync.Once
-	src := &sourceRef{kind: kindPush, url: "push://" + clientIP(conn), stop: func() { once.Do(func() { conn.Close() }) }}
+	src := &sourceRef{kind: kindPush, url: "push://" + ip, stop: func() { once.Do(func() { conn.Close() }) }}
 	if !m.attach(src, c) {
 		writeSimple(conn, http.StatusForbidden, nil, "Mountpoint in use\n")
 		return
@@ -893,8 +916,9 @@ func constEq(a, b string) bool {
 	return len(a) == len(b) && subtleEq([]byte(a), []byte(b))
 }
 
-// adminMetadata implements Icecast's /admin/metadata?mode=updinfo.
-func (s *Server) adminMetadata(conn net.Conn, req *http.Request) {
+// adminMetadata implements Icecast's /admin/metadata?mode=updinfo for a
+// client at ip.
+func (s *Server) adminMetadata(conn net.Conn, req *http.Request, ip string) {
 	q := req.URL.Query()
 	m := s.mount(q.Get("mount"))
 	if m == nil {
@@ -903,7 +927,7 @@ func (s *Server) adminMetadata(conn net.Conn, req *http.Request) {
 	}
 	user, pass, _ := req.BasicAuth()
 	cfg := s.conf()
-	ok := s.checkPassword(conn, "satd admin", func() bool {
+	ok := s.checkPassword(conn, ip, "satd admin", func() bool {
 		admin := cfg.AdminPassword != "" && user == cfg.AdminUser && constEq(pass, cfg.AdminPassword)
 		return admin || s.sourceAllowed(m.cfg.Load(), user, pass)
 	})

@@ -164,16 +164,17 @@ type Stats struct {
 	Listeners     int          `json:"listeners"`
 	Draining      bool         `json:"draining"`
 	EventsDropped uint64       `json:"events_dropped"`
-	Handshakes    int          `json:"handshakes"`         // connections in the request phase
-	Refused       uint64       `json:"handshakes_refused"` // closed at once: handshake caps reached
-	AdmissionRate float64      `json:"admission_rate"`     // adaptive rate now (new listeners per second)
+	Handshakes    int          `json:"handshakes"`          // connections in the request phase
+	Refused       uint64       `json:"handshakes_refused"`  // closed at once: handshake caps reached
+	ProxyErrors   uint64       `json:"proxy_header_errors"` // proxy-protocol-from connections closed: no or a bad PROXY header
+	AdmissionRate float64      `json:"admission_rate"`      // adaptive rate now (new listeners per second)
 	Mounts        []MountStats `json:"mounts"`
 }
 
 // Stats returns a snapshot; it is safe to call from any goroutine.
 func (s *Server) Stats() Stats {
 	st := Stats{Listeners: int(s.fan.lsn.Load()), Draining: s.draining.Load(), EventsDropped: s.dropped.Load(),
-		Handshakes: int(s.handshakes.Load()), Refused: s.refused.Load(), AdmissionRate: s.AdmissionRate()}
+		Handshakes: int(s.handshakes.Load()), Refused: s.refused.Load(), ProxyErrors: s.proxyErrs.n.Load(), AdmissionRate: s.AdmissionRate()}
 	addr := s.Addr()
 	now := time.Now()
 	for _, mc := range s.conf().Mounts {
