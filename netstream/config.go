@@ -40,7 +40,7 @@ type Config struct {
 	DrainWindow    Duration `toml:"drain-window" comment:"on shutdown, listeners are disconnected spread over this window"`
 	AdmissionFloor float64  `toml:"admission-rate-min" comment:"floor of the adaptive admission rate (new listeners per second) when the writers lag or the CPU is saturated"`
 	Handshakes     int      `toml:"handshakes" comment:"connections whose request head is being read, at most (accepting waits beyond); with clients it bounds the relay's descriptors (0 = sized from global.memory_limit, at most 1024)"`
-	PerClient      int      `toml:"handshakes-per-client" comment:"once half the handshake slots are taken, connections one client address may hold in the request phase (0 = no per-address cap; keep 0 behind a load balancer)"`
+	PerClient      int      `toml:"handshakes-per-client" comment:"once half the handshake slots are taken, connections one client address may hold in the request phase (0 = no per-address cap; keep 0 behind a load balancer unless it is in proxy-protocol-from)"`
 	PassFailures   int      `toml:"password-failures" comment:"wrong source or admin passwords from one address within a minute before it is locked out"`
 	PassLockout    Duration `toml:"password-lockout" comment:"how long an address is refused source and admin logins (429) after password-failures"`
 	AllowedHosts   []string `toml:"allowed-hosts" comment:"Host header values /status.json answers besides localhost, the listen address and the box's own addresses (the daemon adds web.allowed_hosts)"`

@@ -5,9 +5,10 @@
 #   two satd daemons (cmd/satd, only [stream] besides the web form on its own
 #   port, dvbapi off) relaying [primary, backup], URL auth against a backend
 #   answering in 200 ms, sharing a re-admission token key (token-keys,
-#   readmit-ttl, readmit-redirect) and trusting HAProxy's X-Forwarded-For
-#   (trusted-proxies)
-#   HAProxy in front, health-checking /readyz, option forwardfor
+#   readmit-ttl, readmit-redirect) and trusting HAProxy's PROXY protocol
+#   header (proxy-protocol-from: HAProxy connects from 127.0.0.2; curl's
+#   direct status requests from 127.0.0.1 need no header)
+#   HAProxy in front, health-checking /readyz, send-proxy-v2
 #   N listeners (bench/stream/icyload), each from its own loopback address,
 #   following the 302 to their token URL and keeping its cookie; most
 #   reconnect to the redirected URL, every 10th to the URL it started with,
@@ -72,7 +73,7 @@ enabled = false
 enabled = true
 listen = "127.0.0.1:$(relay_port $i)"
 drain-delay = "0s"
-trusted-proxies = ["127.0.0.1"]
+proxy-protocol-from = ["127.0.0.2"]
 [[stream.mount]]
 mount-name = "/live"
 upstream = ["http://127.0.0.1:$P_PRIMARY/live", "http://127.0.0.1:$P_BACKUP/live"]
@@ -107,16 +108,16 @@ defaults
   timeout server 1h
   retries 3
   option redispatch
-  option forwardfor
 frontend radio
   bind 127.0.0.1:$P_LB
   default_backend relays
 backend relays
   balance roundrobin
+  source 127.0.0.2
   option httpchk GET /readyz
   http-check expect status 200
-  server relay1 127.0.0.1:$P_R1 check inter 1s fall 2 rise 3
-  server relay2 127.0.0.1:$P_R2 check inter 1s fall 2 rise 3
+  server relay1 127.0.0.1:$P_R1 send-proxy-v2 check inter 1s fall 2 rise 3
+  server relay2 127.0.0.1:$P_R2 send-proxy-v2 check inter 1s fall 2 rise 3
 CFG
 haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
 PIDS+=($!)
@@ -217,6 +218,11 @@ verify_later=$((s1_async + e2_async - all_reports))
 ((verify_later < 0)) && verify_later=0
 fail_opens=$((s1_fo + e2_fo))
 wwwauth=$(cat "$WORK"/relay*.log | grep -ci www-authenticate || true)
+# Behind send-proxy-v2 the backend must see each listener's own address
+# (127.1.x.y), never HAProxy's (127.0.0.2); no PROXY header may be refused.
+add_calls=$(awk '$2 == "add"' "$WORK/auth-calls.log" | wc -l)
+proxy_ips=$(awk '$2 == "add" && $5 ~ /^127\.1\./' "$WORK/auth-calls.log" | wc -l)
+proxy_errs=$(cat "$WORK"/relay*.log | grep -c "proxy-protocol-from address closed" || true)
 
 echo
 echo "== e2e-stream figures"
@@ -227,6 +233,8 @@ printf '%-66s %s\n' "listeners (each from its own address, through haproxy)" "$N
 	"  back on a re-admission token (of which original URL + cookie) / without" "$tok ($cookie) / $plain" \
 	"reconnect time p50 / p99 / max (hang guard ${BOUND} s)" "$rp50 / $rp99 / $rmax" \
 	"responses with WWW-Authenticate (load client + relay logs)" "$((ch + wwwauth))" \
+	"backend calls with the listener's own address (PROXY v2) / calls" "$proxy_ips / $add_calls" \
+	"connections refused for a missing or bad PROXY header (relay logs)" "$proxy_errs" \
 	"first admissions: synchronous backend calls / listeners" "$first_calls / $N" \
 	"fail-open admissions / verify-later backend calls" "$fail_opens / $verify_later" \
 	"token holders at the kill / their backend calls after it" "$holders / $holder_calls" \
@@ -236,6 +244,9 @@ printf '%-66s %s\n' "listeners (each from its own address, through haproxy)" "$N
 fail=0
 [ "$d_ingest" -eq 0 ] || { echo "FAIL: listeners disconnected when the ingest died"; fail=1; }
 [ "$((ch + wwwauth))" -eq 0 ] || { echo "FAIL: a response carried WWW-Authenticate"; fail=1; }
+[ "$add_calls" -gt 0 ] && [ "$proxy_ips" -eq "$add_calls" ] ||
+	{ echo "FAIL: $((add_calls - proxy_ips)) of $add_calls backend calls without the listener's own address"; fail=1; }
+[ "$proxy_errs" -eq 0 ] || { echo "FAIL: the relays refused PROXY headers from HAProxy"; fail=1; }
 [ "$d_relay" -gt 0 ] || { echo "FAIL: killing a relay disconnected nobody (haproxy balance?)"; fail=1; }
 [ "$reconn" -ge "$d_relay" ] || { echo "FAIL: not every dropped listener came back"; fail=1; }
 [ "$(get active "$final")" -ge "$N" ] || { echo "FAIL: $(get active "$final") of $N listeners streaming at the end"; fail=1; }

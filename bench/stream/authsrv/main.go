@@ -42,7 +42,7 @@ func main() {
 		logCall = func(kind string, r *http.Request) {
 			lmu.Lock()
 			defer lmu.Unlock()
-			fmt.Fprintf(f, "%d %s %s %s\n", time.Now().UnixMilli(), kind, r.PostForm.Get("port"), r.PostForm.Get("user"))
+			fmt.Fprintf(f, "%d %s %s %s %s\n", time.Now().UnixMilli(), kind, r.PostForm.Get("port"), r.PostForm.Get("user"), r.PostForm.Get("ip"))
 		}
 	}
 	http.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) {
