@@ -47,13 +47,20 @@ func TestListenerIP(t *testing.T) {
 	}
 }
 
+// TestTrustedProxiesValidated: trusted-proxies and proxy-protocol-from take
+// addresses and CIDR prefixes only, and a bad entry is named.
 func TestTrustedProxiesValidated(t *testing.T) {
-	c := DefaultConfig()
-	c.TrustedProxies = []string{"10.0.0.0/8", "proxy.example"}
-	var got []string
-	c.Validate(func(key, msg string) { got = append(got, key+": "+msg) })
-	if len(got) != 1 || !strings.HasPrefix(got[0], "trusted-proxies[1]: ") || !strings.Contains(got[0], "proxy.example") {
-		t.Fatalf("Validate reported %q, want one error naming trusted-proxies[1] and the value", got)
+	for key, set := range map[string]func(*Config, []string){
+		"trusted-proxies":     func(c *Config, v []string) { c.TrustedProxies = v },
+		"proxy-protocol-from": func(c *Config, v []string) { c.ProxyFrom = v },
+	} {
+		c := DefaultConfig()
+		set(&c, []string{"10.0.0.0/8", "proxy.example"})
+		var got []string
+		c.Validate(func(key, msg string) { got = append(got, key+": "+msg) })
+		if len(got) != 1 || !strings.HasPrefix(got[0], key+"[1]: ") || !strings.Contains(got[0], "proxy.example") {
+			t.Fatalf("Validate reported %q, want one error naming %s[1] and the value", got, key)
+		}
 	}
 }
 

@@ -247,18 +247,6 @@ func TestProxiedHandshakeSlots(t *testing.T) {
 	}
 }
 
-// TestProxyFromValidated: proxy-protocol-from takes addresses and CIDR
-// prefixes only, and a bad entry is named.
-func TestProxyFromValidated(t *testing.T) {
-	c := testConfig()
-	c.ProxyFrom = []string{"10.0.0.0/8", "lb.example"}
-	var got []string
-	c.Validate(func(k, msg string) { got = append(got, k+": "+msg) })
-	if len(got) != 1 || !strings.HasPrefix(got[0], "proxy-protocol-from[1]: ") || !strings.Contains(got[0], "lb.example") {
-		t.Fatalf("Validate reported %q, want one error naming proxy-protocol-from[1] and the value", got)
-	}
-}
-
 // TestHAProxySendProxy: Debian's HAProxy with send-proxy and send-proxy-v2
 // in front of the relay. Clients from two loopback addresses connect
 // through it; deny-ip names one of them, which the relay only knows from
