@@ -283,7 +283,7 @@ func TestReadProxyHeaderBounded(t *testing.T) {
 			}
 			switch tt.want {
 			case "timeout":
-				_ = server.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+				_ = server.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) // absence: the rest of the header never comes
 			case "closed after 21 bytes":
 				client.(*net.TCPConn).CloseWrite()
 			}
