@@ -239,7 +239,7 @@ func TestTypedWidgetsAndErrorSummary(t *testing.T) {
 	if resp.Request.URL.RawQuery != "section=web" {
 		t.Errorf("refused save shown at %s, want the section in the URL", resp.Request.URL)
 	}
-	for _, want := range []string{`id="error-summary"`, `<a href="#f-web-login_attempts">web.login_attempts</a>: must be 1-100`, `<a href="#f-web-listen">web.listen</a>`, `<input type="number" step="any" id="f-web-login_attempts"`} {
+	for _, want := range []string{`id="error-summary"`, `<a href="#f-web-login_attempts">web.login_attempts</a>: must be 1-100`, `<a href="#f-web-listen">web.listen</a>`, `<input type="number" step="1" id="f-web-login_attempts"`} {
 		if !strings.Contains(b, want) {
 			t.Errorf("refused save lacks %s", want)
 		}

@@ -58,7 +58,10 @@ type formField struct {
 	// Choices makes an enumeration a select, Range bounds a number
 	// (widgets.go).
 	Choices []choice
-	Range   numRange
+	// Fraction marks a number key that takes fractions (a float); the
+	// others are whole numbers, and the browser refuses a fraction there.
+	Fraction bool
+	Range    numRange
 }
 
 var textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
@@ -181,6 +184,7 @@ func buildField(key string, f reflect.StructField, fv, dv reflect.Value, problem
 		ff.Kind, ff.Value = "text", formatScalar(fv)
 		if k := fv.Kind(); k >= reflect.Int && k <= reflect.Float64 && !fv.Type().Implements(textMarshaler) {
 			ff.Kind = "number"
+			ff.Fraction = k == reflect.Float32 || k == reflect.Float64
 		}
 	case (fv.Kind() == reflect.Slice && isScalar(fv.Type().Elem())) ||
 		(fv.Kind() == reflect.Map && fv.Type().Key().Kind() == reflect.String && isScalar(fv.Type().Elem())):

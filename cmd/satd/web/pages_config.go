@@ -222,9 +222,12 @@ func writeSecret(h html, f *formField) {
 }
 
 func writeTextInput(h html, f *formField) {
-	if f.Kind == "number" {
+	switch {
+	case f.Kind == "number" && f.Fraction:
 		h.raw(`<input type="number" step="any"`)
-	} else {
+	case f.Kind == "number":
+		h.raw(`<input type="number" step="1"`)
+	default:
 		h.raw(`<input type="text"`)
 	}
 	writeInputIDs(h, f)

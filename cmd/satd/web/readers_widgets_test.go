@@ -55,7 +55,8 @@ func TestTypedWidgetEveryKey(t *testing.T) {
 	}
 	for key, rg := range numRanges {
 		b, id := page(key)
-		want := `<input type="number" step="any" id="` + id + `" name="`
+		// Every ranged key is a whole number: the browser must refuse 2.5.
+		want := `<input type="number" step="1" id="` + id + `" name="`
 		i := strings.Index(b, want)
 		if i < 0 {
 			t.Errorf("%s is not a number input", key)
@@ -100,5 +101,55 @@ func TestReleaseOffersNoSim(t *testing.T) {
 	}
 	if has != config.SimInBuild {
 		t.Errorf("sim offered: %v, in this build: %v", has, config.SimInBuild)
+	}
+}
+
+// TestNumberStepByType: a whole-number key is an input with step="1" (the
+// browser refuses a fraction before the save), a float key one with
+// step="any"; on every section page, the reader page and the mount page.
+func TestNumberStepByType(t *testing.T) {
+	r := widgetRig(t)
+	r.start()
+	c := r.loggedInClient()
+	fractions := map[string]bool{"stream.admission-rate": true, "stream.admission-rate-min": true, "stream.mount[0].authentication.verify-rate": true}
+	seen := map[string]string{}
+	paths := []string{readerPath(r.current().Readers[0].Label), "/mounts/edit?i=new"}
+	for _, sec := range sectionNames() {
+		if sec != "reader" {
+			paths = append(paths, "/config?section="+sec)
+		}
+	}
+	for _, p := range paths {
+		b := get(t, c, r.url(p))
+		for rest := b; ; {
+			i := strings.Index(rest, `<input type="number"`)
+			if i < 0 {
+				break
+			}
+			tag, after, _ := strings.Cut(rest[i:], ">")
+			rest = after
+			_, name, _ := strings.Cut(tag, ` name="`)
+			name, _, _ = strings.Cut(name, `"`)
+			_, step, _ := strings.Cut(tag, ` step="`)
+			step, _, _ = strings.Cut(step, `"`)
+			seen[name] = step
+		}
+	}
+	if len(seen) < 20 {
+		t.Fatalf("only %d number inputs found: %v", len(seen), seen)
+	}
+	for name, step := range seen {
+		want := "1"
+		if fractions[name] {
+			want = "any"
+		}
+		if step != want {
+			t.Errorf("%s: step=%q, want %q", name, step, want)
+		}
+	}
+	for name := range fractions {
+		if _, ok := seen[name]; !ok {
+			t.Errorf("float key %s has no number input", name)
+		}
 	}
 }
