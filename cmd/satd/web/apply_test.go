@@ -24,10 +24,9 @@ func TestAddingReaderNeedsRestart(t *testing.T) {
 	r := newRig(t, "", nil)
 	r.start()
 	c := r.loggedInClient()
-	form := url.Values{"section": {"reader"}, "reader.count": {"2"},
-		"reader[0].label": {"slot0"}, "reader[0].protocol": {"constcw"}, "reader[0].enable.present": {"1"}, "reader[0].enable": {"on"},
+	form := url.Values{"section": {"reader"}, "index": {"1"},
 		"reader[1].label": {"fixed"}, "reader[1].protocol": {"constcw"}, "reader[1].enable.present": {"1"}, "reader[1].enable": {"on"}}
-	resp, err := c.PostForm(r.url("/config"), form)
+	resp, err := c.PostForm(r.url(newReaderPath), form)
 	b := body(t, resp, err)
 	for _, want := range []string{
 		"part of it waits for a restart",
@@ -230,8 +229,8 @@ func TestTypedWidgetsAndErrorSummary(t *testing.T) {
 			t.Errorf("balancer section lacks %s", want)
 		}
 	}
-	b = get(t, c, r.url("/config?section=reader"))
-	if !strings.Contains(b, `<select id="f-reader-0-protocol" name="reader[0].protocol">`) {
+	b = get(t, c, r.url(readerPath("slot0")))
+	if !strings.Contains(b, `<select id="f-reader-0-protocol" name="protocol">`) {
 		t.Errorf("reader protocol is not a select")
 	}
 	resp, err := c.PostForm(r.url("/config?section=web"), url.Values{"section": {"web"}, "web.login_attempts": {"0"}, "web.listen": {"nowhere"}})

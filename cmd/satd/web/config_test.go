@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"satd.dev/satd/cmd/satd/config"
+	"satd.dev/satd/netstream"
 )
 
 // TestEverySectionHasAForm walks every section of config.Config: each renders
@@ -22,7 +23,12 @@ func TestEverySectionHasAForm(t *testing.T) {
 	r.start()
 	c := r.loggedInClient()
 	for _, name := range sectionNames() {
-		b := get(t, c, r.url("/config?section="+name))
+		var b string
+		if name == "reader" {
+			b = readerPagesOfEveryProtocol(t, c, r, "slot0")
+		} else {
+			b = get(t, c, r.url("/config?section="+name))
+		}
 		sec, _ := buildSection(r.current(), name, nil, nil)
 		for _, tb := range sec.Tables {
 			for _, f := range tb.Fields {
@@ -41,6 +47,19 @@ func TestEverySectionHasAForm(t *testing.T) {
 			t.Errorf("web section lacks %q", want)
 		}
 	}
+}
+
+// readerPagesOfEveryProtocol is the page of reader label under each
+// protocol, one after the other: together they hold every reader key.
+func readerPagesOfEveryProtocol(t *testing.T, c *http.Client, r *rig, label string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, p := range choicesFor("reader.protocol", "") {
+		if p.Value != "" {
+			b.WriteString(get(t, c, r.url(readerPath(label)+"?protocol="+p.Value)))
+		}
+	}
+	return b.String()
 }
 
 func TestValidationMessageNextToField(t *testing.T) {
@@ -91,31 +110,78 @@ func TestSaveAppliesWithoutRestart(t *testing.T) {
 	}
 }
 
-func TestReaderListAddDelete(t *testing.T) {
-	r := newRig(t, "", nil)
+// TestListSectionAddDelete: a list section's form (boards) adds an element
+// and asks before a save that deletes one.
+func TestListSectionAddDelete(t *testing.T) {
+	r := newRig(t, "", func(c *config.Config) { c.Boards = []config.Board{{Name: "box"}} })
 	r.start()
 	c := r.loggedInClient()
-	b := get(t, c, r.url("/config?section=reader&add=1"))
-	if !strings.Contains(b, `name="reader.count" value="2"`) {
-		t.Fatalf("add did not offer a second reader")
+	b := get(t, c, r.url("/config?section=board&add=1"))
+	if !strings.Contains(b, `name="board.count" value="2"`) {
+		t.Fatalf("add did not offer a second board")
 	}
-	form := url.Values{"section": {"reader"}, "reader.count": {"2"},
-		"reader[0].label": {"slot0"}, "reader[0].protocol": {"internal"}, "reader[0].delete": {"1"},
-		"reader[1].label": {"fixed"}, "reader[1].protocol": {"constcw"}, "reader[1].enable.present": {"1"}, "reader[1].enable": {"on"},
+	form := url.Values{"section": {"board"}, "board.count": {"2"},
+		"board[0].name": {"box"}, "board[0].delete": {"1"}, "board[1].name": {"other"},
 		"current": {"typed password"}}
 	// A save that deletes asks first, and the question page does not carry
 	// the current password (deletionConfirmed).
 	resp, err := c.PostForm(r.url("/config"), form)
-	if b = body(t, resp, err); !strings.Contains(b, `id="confirm-question"`) || !strings.Contains(b, "Delete reader 1") ||
-		strings.Contains(b, "typed password") || len(r.savedConfig().Readers) != 1 || r.savedConfig().Readers[0].Label != "slot0" {
+	if b = body(t, resp, err); !strings.Contains(b, `id="confirm-question"`) || !strings.Contains(b, "Delete board 1") ||
+		strings.Contains(b, "typed password") || len(r.current().Boards) != 1 || r.current().Boards[0].Name != "box" {
 		t.Fatalf("a delete was not asked first:\n%s", b)
 	}
 	form.Set("confirmed", "1")
 	resp, err = c.PostForm(r.url("/config"), form)
 	body(t, resp, err)
-	got := r.savedConfig().Readers
-	if len(got) != 1 || got[0].Label != "fixed" || got[0].Protocol != "constcw" || !got[0].Enable {
-		t.Errorf("readers = %+v", got)
+	if got := r.savedConfig().Boards; len(got) != 1 || got[0].Name != "other" {
+		t.Errorf("boards = %+v", got)
+	}
+}
+
+// TestOldReaderFormRetired: the form of every reader at once is gone. Its
+// address leads to the reader list (or the new reader's page), the list no
+// longer links to it, and a post of it from an old tab is refused, pointing
+// to the reader pages, with nothing saved. The stream tab likewise leaves
+// the mounts to their own pages: its form cannot change them.
+func TestOldReaderFormRetired(t *testing.T) {
+	r := newRig(t, "", func(cfg *config.Config) {
+		cfg.Stream.Mounts = []netstream.MountConfig{{Name: "/radio", Upstreams: []string{"http://up.example/live"}}}
+	})
+	r.start()
+	c := r.loggedInClient()
+	noFollow := *c
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for from, to := range map[string]string{"/config?section=reader": readersPath, "/config?section=reader&add=1": newReaderPath} {
+		resp, err := noFollow.Get(r.url(from))
+		body(t, resp, err)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != to {
+			t.Errorf("GET %s: %d to %q, want 303 to %s", from, resp.StatusCode, resp.Header.Get("Location"), to)
+		}
+	}
+	if b := get(t, c, r.url(readersPath)); strings.Contains(b, "section=reader") || strings.Contains(b, "All readers in one form") {
+		t.Error("the reader list still links to the all-readers form")
+	}
+	before := r.current().Readers
+	resp, err := c.PostForm(r.url("/config?section=reader"), url.Values{"section": {"reader"}, "reader.count": {"1"},
+		"reader[0].label": {"renamed"}, "reader[0].protocol": {"constcw"}, "confirmed": {"1"}})
+	b := body(t, resp, err)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(b, "one at a time on their own pages") ||
+		!strings.Contains(b, `<a id="go-on" href="/config/readers">`) {
+		t.Errorf("old reader form post: %d\n%s", resp.StatusCode, b)
+	}
+	if got := r.savedConfig().Readers; r.applies != 0 || len(got) != len(before) || got[0].Label != before[0].Label || got[0].Protocol != before[0].Protocol {
+		t.Errorf("the refused post changed the readers: %+v (applies %d)", got, r.applies)
+	}
+
+	b = get(t, c, r.url("/config?section=stream"))
+	if !strings.Contains(b, `<a href="/mounts">Edit the stream mounts</a>`) || strings.Contains(b, `name="stream.mount`) {
+		t.Error("the stream tab shows mount fields instead of the link to the mount pages")
+	}
+	resp, err = c.PostForm(r.url("/config?section=stream"), url.Values{"section": {"stream"}, "stream.mount.count": {"1"},
+		"stream.mount[0].mount-name": {"/hijack"}, "stream.mount[0].delete": {"1"}})
+	body(t, resp, err)
+	if got := r.current().Stream.Mounts; len(got) != 1 || got[0].Name != "/radio" {
+		t.Errorf("a stream-tab post changed the mounts: %+v", got)
 	}
 }
 

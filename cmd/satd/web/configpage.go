@@ -55,6 +55,15 @@ func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = sectionNames()[0]
 	}
+	if name == "reader" {
+		// The form of every reader at once is retired: one page per reader.
+		to := readersPath
+		if r.URL.Query().Get("add") != "" {
+			to = newReaderPath
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return
+	}
 	cfg, err := cloneConfig(s.opt.Config())
 	if err != nil {
 		s.message(w, r, http.StatusInternalServerError, "Configuration", err.Error())
@@ -127,6 +136,14 @@ func (s *Server) handleConfigSave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PostForm.Get("section")
+	if name == "reader" {
+		// A form of the retired all-readers page (an old tab) would save
+		// over readers edited since, without the reader pages' label check.
+		s.render(w, r, http.StatusConflict, pageData{Title: "Readers not saved", Active: "config",
+			Error:   "Not saved: readers are edited one at a time on their own pages now; nothing was changed.",
+			Content: linkTo{readersPath, "Open the reader list"}})
+		return
+	}
 	cfg, problems, raw, other, err := s.editSection(name, r.PostForm)
 	if err != nil {
 		s.message(w, r, http.StatusBadRequest, "Configuration", err.Error())

@@ -82,7 +82,7 @@ func TestECMMetricAllocs(t *testing.T) {
 }
 
 // pagePaths are the pages a logged-in user sees.
-var pagePaths = []string{"/", "/balancer", "/config?section=web", "/config?section=reader", "/log", "/system", "/confirm"}
+var pagePaths = []string{"/", "/balancer", "/config?section=web", "/config/readers", "/log", "/system", "/confirm"}
 
 // TestPageWeight checks every page, with its stylesheet and script, stays
 // under 100 KB, with many readers, rows and log lines in it.

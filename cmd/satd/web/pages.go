@@ -65,6 +65,17 @@ type backLink struct{}
 
 func (backLink) write(h html) { h.raw(`<p><a href="/">Back to the status page</a></p>`) }
 
+// linkTo is the content of a message page that sends the user on.
+type linkTo struct{ Href, Text string }
+
+func (l linkTo) write(h html) {
+	h.raw(`<p><a id="go-on"`)
+	h.url("href", l.Href)
+	h.raw(`>`)
+	h.text(l.Text)
+	h.raw(`</a></p>`)
+}
+
 // navEntries are the pages of the navigation bar.
 var navEntries = []struct {
 	active string

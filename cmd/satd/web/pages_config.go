@@ -49,9 +49,6 @@ func (d configData) write(h html) {
 		h.raw(`</a>`)
 	}
 	h.raw("</div>\n</form>\n")
-	if sec.Name == "reader" {
-		writeImportForm(h)
-	}
 }
 
 func writeTabs(h html, sections []string, current string) {

@@ -243,8 +243,7 @@ type readersData struct {
 func (d readersData) write(h html) {
 	writeTabs(h, sectionNames(), "reader")
 	h.raw("\n<div class=\"actions\"><a class=\"button\" href=\"" + newReaderPath + "\" id=\"add-reader\">Add reader</a>" +
-		"<a class=\"button\" href=\"#import\" id=\"to-import\">Import from OSCam</a>" +
-		"<a href=\"/config?section=reader\">All readers in one form</a></div>\n")
+		"<a class=\"button\" href=\"#import\" id=\"to-import\">Import from OSCam</a></div>\n")
 	h.raw("<div class=\"scroll\"><table id=\"reader-list\"><thead><tr><th>Reader</th><th>Protocol</th><th>Enabled</th><th>Card state</th><th>ECM ok/nok/tout</th><th>Avg</th><th>Actions</th></tr></thead><tbody>\n")
 	for i := range d.Readers {
 		d.writeRow(h, &d.Readers[i])

@@ -33,7 +33,9 @@ func TestTypedWidgetEveryKey(t *testing.T) {
 			return pages[mountsKey], fieldID(mountsKey + "[0]." + rest)
 		}
 		sec, _, _ := strings.Cut(key, ".")
-		if _, ok := pages[sec]; !ok {
+		if _, ok := pages[sec]; !ok && sec == "reader" {
+			pages[sec] = readerPagesOfEveryProtocol(t, c, r, "slot0")
+		} else if !ok {
 			pages[sec] = get(t, c, r.url("/config?section="+sec))
 		}
 		if sec == "reader" || sec == "board" {

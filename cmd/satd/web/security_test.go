@@ -189,7 +189,7 @@ func TestUntrustedTextRenderedInert(t *testing.T) {
 		return body(t, resp, err)
 	}
 	pages["invalid reader label"] = func() string {
-		resp, err := c.PostForm(r.url("/config"), url.Values{"section": {"reader"}, "reader.count": {"1"}, "reader[0].label": {evil}})
+		resp, err := c.PostForm(r.url(newReaderPath), url.Values{"index": {"1"}, "reader[1].protocol": {"constcw"}, "reader[1].label": {evil}})
 		b := body(t, resp, err)
 		if !strings.Contains(b, `value="&lt;script&gt;`) {
 			t.Errorf("the refused label is not kept, escaped, in its field")
