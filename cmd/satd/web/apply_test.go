@@ -230,7 +230,7 @@ func TestTypedWidgetsAndErrorSummary(t *testing.T) {
 		}
 	}
 	b = get(t, c, r.url(readerPath("slot0")))
-	if !strings.Contains(b, `<select id="f-reader-0-protocol" name="protocol">`) {
+	if !strings.Contains(b, `<select id="f-reader-0-protocol" name="reader[0].protocol">`) {
 		t.Errorf("reader protocol is not a select")
 	}
 	resp, err := c.PostForm(r.url("/config?section=web"), url.Values{"section": {"web"}, "web.login_attempts": {"0"}, "web.listen": {"nowhere"}})

@@ -212,6 +212,35 @@ func TestBrowser(t *testing.T) {
 		}
 		screenshot(t, ctx, "log")
 	})
+	t.Run("protocol switch keeps the edits", func(t *testing.T) {
+		// satd.js posts the form as a preview when the select changes; the
+		// new protocol's fields come back with the edit, nothing saved.
+		step(t, ctx, "reader page", chromedp.Navigate(base+readerPath("slot0")), chromedp.WaitVisible(chromedp.ID("f-reader-0-lb_weight")),
+			chromedp.SetValue(chromedp.ID("f-reader-0-lb_weight"), "444"))
+		sctx, cancel := context.WithTimeout(ctx, browsertest.StepTimeout)
+		_, err := chromedp.Run(sctx, chromedp.Evaluate[bool](`(function(s){s.value='pcsc';s.dispatchEvent(new Event('change'));return true})(document.getElementById('f-reader-0-protocol'))`))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		step(t, ctx, "pcsc fields", chromedp.WaitVisible(chromedp.ID("f-reader-0-init_delay")))
+		sctx, cancel = context.WithTimeout(ctx, browsertest.StepTimeout)
+		v, err := chromedp.Run(sctx, chromedp.Evaluate[string](`document.getElementById('f-reader-0-lb_weight').value`))
+		cancel()
+		if err != nil || v != "444" {
+			t.Errorf("after the switch lb_weight holds %q (%v), want the edit 444", v, err)
+		}
+		if got := r.savedConfig().Readers[0]; got.Protocol != "constcw" || got.LBWeight == 444 {
+			t.Errorf("the switch saved: %+v", got)
+		}
+		// Enter in a field saves (the form's default button is a Save).
+		step(t, ctx, "back to constcw", chromedp.SetValue(chromedp.ID("f-reader-0-protocol"), "constcw"), chromedp.Click(chromedp.ID("change-protocol")),
+			chromedp.WaitVisible(chromedp.ID("f-reader-0-local")))
+		step(t, ctx, "Enter saves", chromedp.SendKeys(chromedp.ID("f-reader-0-lb_weight"), "\r"), chromedp.WaitVisible(chromedp.ID("apply-result")))
+		if got := r.savedConfig().Readers[0]; got.Protocol != "constcw" || got.LBWeight != 444 {
+			t.Errorf("Enter did not save lb_weight 444: %+v", got)
+		}
+	})
 	t.Run("cross-origin form refused", func(t *testing.T) {
 		// An attacker page on another origin auto-submits a restart.
 		attacker := newAttacker(t, r.url("/system/restart"))

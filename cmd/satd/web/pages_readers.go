@@ -186,32 +186,21 @@ func (d readerData) write(h html) {
 	if d.Label != "" {
 		action = readerPath(d.Label)
 	}
-	// Switching protocol is a plain GET of this page (no JavaScript
-	// needed); satd.js submits it when the select changes.
-	h.raw("<form method=\"get\" class=\"inline\" id=\"protocol-form\"")
-	h.url("action", action)
-	h.raw(">\n<label")
-	h.attr("for", d.Protocol.ID)
-	h.raw(">protocol</label>")
-	pick := d.Protocol
-	pick.Key = "protocol" // the query parameter of this page
-	writeSelect(h, &pick)
-	h.raw("<button class=\"small\" id=\"change-protocol\">Change</button></form>\n")
-	if d.Protocol.Error != "" {
-		h.raw(`<p class="field-error"`)
-		h.attr("id", d.Protocol.ID+"-error")
-		h.raw(`>`)
-		h.text(d.Protocol.Error)
-		h.raw("</p>\n")
-	}
+	// The protocol select is part of the form: "Change" posts every field
+	// back as a preview (nothing saved), so the page shows the new
+	// protocol's fields with the edits kept; satd.js clicks it when the
+	// select changes. The first submit button, the one Enter in a field
+	// presses, is an off-screen Save, so Enter still saves.
 	h.raw("<form method=\"post\" id=\"reader-form\" novalidate")
 	h.url("action", action)
-	h.raw(">\n<input type=\"hidden\" name=\"section\" value=\"reader\"><input type=\"hidden\" name=\"index\"")
+	h.raw(">\n<button class=\"offscreen\" tabindex=\"-1\" aria-hidden=\"true\">Save and apply</button>" +
+		"<input type=\"hidden\" name=\"section\" value=\"reader\"><input type=\"hidden\" name=\"index\"")
 	h.attr("value", itoa(d.Index))
-	h.raw(`><input type="hidden"`)
-	h.attr("name", d.Protocol.Key)
+	h.raw(`><input type="hidden" name="shown-protocol"`)
 	h.attr("value", d.Protocol.Value)
-	h.raw(">\n")
+	h.raw(">\n<div id=\"protocol-switch\">")
+	writeField(h, &d.Protocol)
+	h.raw("<button class=\"small\" id=\"change-protocol\" name=\"switch\" value=\"1\">Change protocol, keep the edits</button></div>\n")
 	for i := range d.Groups {
 		writeTable(h, &d.Groups[i])
 	}
@@ -413,6 +402,22 @@ func (s *Server) handleReaderSave(w http.ResponseWriter, r *http.Request) {
 	if label == "" {
 		d.Title = "New reader"
 	}
+	if isProtocolSwitch(r.PostForm, prefix) {
+		// A preview: the new protocol's fields, with what was typed in
+		// them; nothing is saved and no field is marked yet.
+		d.Flash = "Showing the fields of protocol " + cfg.Readers[i].Protocol + ", with your edits. Not saved yet."
+		// A secret is never sent back to the browser: the PIN field shows
+		// the one in force again, and a typed one must be typed anew.
+		cfg.Readers[i].PIN = ""
+		if i < len(cur.Readers) {
+			cfg.Readers[i].PIN = cur.Readers[i].PIN
+		}
+		if readerKeyShown(cfg.Readers[i].Protocol, "pin") && form.Get(prefix+"pin") != "" {
+			d.Flash += " Type the PIN again."
+		}
+		s.renderReader(w, r, http.StatusOK, cfg, i, label, nil, raw, nil, d)
+		return
+	}
 	if len(problems)+len(other) > 0 {
 		s.renderReader(w, r, http.StatusUnprocessableEntity, cfg, i, label, problems, raw, other, d)
 		return
@@ -421,6 +426,16 @@ func (s *Server) handleReaderSave(w http.ResponseWriter, r *http.Request) {
 		d.Error, d.Result = msg, res
 		s.renderReader(w, r, status, cfg, i, label, nil, nil, nil, d)
 	})
+}
+
+// isProtocolSwitch reports whether a reader page's post asks to see
+// another protocol's fields rather than to save: its Change button, or a
+// protocol chosen but never shown (Save pressed without JavaScript right
+// after changing the select), which must not save the old protocol's
+// fields under the new one unseen.
+func isProtocolSwitch(form url.Values, prefix string) bool {
+	shown := form.Get("shown-protocol")
+	return form.Get("switch") != "" || shown != "" && shown != form.Get(prefix+"protocol")
 }
 
 // saveReaders saves and applies cfg and sends the browser to next; on a

@@ -344,3 +344,68 @@ func TestCancelGoesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestProtocolSwitchKeepsEdits: changing a reader's protocol (the Change
+// button, or Save pressed right after choosing another protocol, without
+// JavaScript) posts the form as a preview: the new protocol's fields come
+// back holding what was typed in the keys both protocols share, the
+// other protocol's keys are gone, and nothing is saved until Save. Enter in
+// a field still saves: the form's first submit button is a Save.
+func TestProtocolSwitchKeepsEdits(t *testing.T) {
+	r, _, c := readersRig(t)
+	b := get(t, c, r.url(readerPath("slot1")))
+	form, _, _ := strings.Cut(b[strings.Index(b, `id="reader-form"`):], "</form>")
+	if first, _, _ := strings.Cut(form[strings.Index(form, "<button"):], ">"); strings.Contains(first, "name=") {
+		t.Errorf("the form's default button is %s, not a plain Save", first)
+	}
+	edits := url.Values{"section": {"reader"}, "index": {"2"}, "shown-protocol": {"pcsc"}, "reader[2].protocol": {"constcw"},
+		"reader[2].label": {"slot1"}, "reader[2].device": {"/tmp/slot1.cw"}, "reader[2].lb_weight": {"333"},
+		"reader[2].init_delay": {"9s"}, "reader[2].enable.present": {"1"}, "reader[2].pin": {"4711"}}
+	for name, extra := range map[string]url.Values{"Change button": {"switch": {"1"}}, "Save after a new protocol": {}} {
+		form := url.Values{}
+		for k, v := range edits {
+			form[k] = v
+		}
+		for k, v := range extra {
+			form[k] = v
+		}
+		resp, err := c.PostForm(r.url(readerPath("slot1")), form)
+		b := body(t, resp, err)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(b, "Not saved yet") {
+			t.Errorf("%s: %d, not a preview", name, resp.StatusCode)
+		}
+		for _, want := range []string{`<option value="constcw" selected>`, `name="shown-protocol" value="constcw"`,
+			`id="f-reader-2-device" name="reader[2].device" value="/tmp/slot1.cw"`, `id="f-reader-2-lb_weight" name="reader[2].lb_weight" min="1" max="1000" value="333"`,
+			`id="f-reader-2-local"`} {
+			if !strings.Contains(b, want) {
+				t.Errorf("%s: the preview lacks %s", name, want)
+			}
+		}
+		if strings.Contains(b, "4711") {
+			t.Errorf("%s: the preview echoes the typed PIN", name)
+		}
+		if strings.Contains(b, `id="f-reader-2-init_delay"`) || strings.Contains(b, `class="field invalid"`) {
+			t.Errorf("%s: the preview shows a pcsc key or marks a field", name)
+		}
+		if got := r.savedConfig().Readers[2]; r.applies != 0 || got.Protocol != "pcsc" || got.Device != "0" || got.LBWeight == 333 {
+			t.Fatalf("%s: the preview saved: %+v (applies %d)", name, got, r.applies)
+		}
+	}
+	// A protocol with a PIN: the typed one is never sent back, nor shown
+	// as set (the save would keep the one in force).
+	edits.Set("reader[2].protocol", "mouse")
+	edits.Set("switch", "1")
+	resp, err := c.PostForm(r.url(readerPath("slot1")), edits)
+	if b := body(t, resp, err); strings.Contains(b, "4711") || !strings.Contains(b, "Type the PIN again") ||
+		!strings.Contains(b, `id="f-reader-2-pin" name="reader[2].pin" placeholder="not set"`) {
+		t.Errorf("the preview echoes the typed PIN or shows it as set")
+	}
+	save := url.Values{"section": {"reader"}, "index": {"2"}, "shown-protocol": {"constcw"}, "reader[2].protocol": {"constcw"},
+		"reader[2].label": {"slot1"}, "reader[2].device": {"/tmp/slot1.cw"}, "reader[2].lb_weight": {"333"},
+		"reader[2].enable.present": {"1"}, "current": {"correct horse"}}
+	resp, err = c.PostForm(r.url(readerPath("slot1")), save)
+	body(t, resp, err)
+	if got := r.savedConfig().Readers[2]; resp.Request.URL.RequestURI() != readerPath("slot1")+"?saved=1" || got.Protocol != "constcw" || got.Device != "/tmp/slot1.cw" || got.LBWeight != 333 {
+		t.Errorf("save after the preview ended on %s: %+v", resp.Request.URL, got)
+	}
+}

@@ -135,10 +135,12 @@
   if (level) {
     level.addEventListener("change", function () { level.form.submit(); });
   }
-  // Reader page: a new protocol shows its fields at once.
-  var proto = document.querySelector("#protocol-form select");
-  if (proto) {
-    proto.addEventListener("change", function () { proto.form.submit(); });
+  // Reader page: a new protocol shows its fields at once, the edits kept
+  // (the Change button posts them as a preview).
+  var change = document.getElementById("change-protocol");
+  var proto = document.querySelector("#protocol-switch select");
+  if (change && proto) {
+    proto.addEventListener("change", function () { change.click(); });
   }
 
   // System page: firmware upload with progress bars for the upload and the
