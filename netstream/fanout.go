@@ -64,7 +64,24 @@ type session struct {
 	cacheKey string
 	req      admitRequest // without header and token
 	gone     atomic.Bool  // the listener was closed (the verifier skips it)
+	// report is the state of the re-admission report (reportNone ...
+	// reportSent): while it is pending, the listener's listener_remove
+	// waits in left so the backend never hears of a remove before the add.
+	report atomic.Uint32
+	left   atomic.Pointer[listenerEvent] // the remove held back while reportLeft
 }
+
+// States of a session's re-admission report. One lifetime: none → pending
+// (queued on the verifier) → sent; or pending → left (the listener closed
+// first: listenerGone parks its remove event on the session) → sent, when
+// the verifier, having reported the add, queues the parked remove. A report
+// never queued (queue full) stays none and the remove goes out as usual.
+const (
+	reportNone uint32 = iota
+	reportPending
+	reportLeft
+	reportSent
+)
 
 // identity returns the session identity of l, "" when anonymous.
 func (l *listener) identity() string {

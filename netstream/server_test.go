@@ -289,10 +289,16 @@ type authBackend struct {
 	removes  atomic.Int64
 	readmits atomic.Int64 // listener_add calls flagged readmit=1 (not in calls)
 	limit    atomic.Int64 // icecast-auth-timelimit seconds on grants (0 = none)
+	// order is what each user was told of, in arrival order: "add" (a
+	// listener_add), "readmit" (listener_add readmit=1), "remove".
+	order map[string][]string
+	// holdReadmits makes readmit=1 calls wait until release is closed.
+	holdReadmits atomic.Bool
+	release      chan struct{}
 }
 
 func newAuthBackend(t testing.TB, delay time.Duration, limit int) *authBackend {
-	a := &authBackend{delay: delay, sem: make(chan struct{}, limit), users: map[string]int{}}
+	a := &authBackend{delay: delay, sem: make(chan struct{}, limit), users: map[string]int{}, order: map[string][]string{}, release: make(chan struct{})}
 	a.mode.Store("ok")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -307,7 +313,23 @@ func newAuthBackend(t testing.TB, delay time.Duration, limit int) *authBackend {
 
 func (a *authBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
+	what := "add"
 	if r.PostForm.Get("action") == "listener_remove" {
+		what = "remove"
+	} else if r.PostForm.Get("readmit") == "1" {
+		what = "readmit"
+	}
+	if what == "readmit" && a.holdReadmits.Load() {
+		select {
+		case <-a.release:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	a.mu.Lock()
+	a.order[r.PostForm.Get("user")] = append(a.order[r.PostForm.Get("user")], what)
+	a.mu.Unlock()
+	if what == "remove" {
 		a.removes.Add(1)
 		return
 	}

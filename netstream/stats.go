@@ -36,11 +36,40 @@ func (s *Server) listenerGone(l *listener, reason string) {
 		a.released(l.who.cacheKey)
 	}
 	ev := listenerEvent{mount: l.m.name, who: l.who, duration: time.Duration(time.Now().UnixNano() - l.start), bytes: l.bytes, reason: reason}
+	if l.who.report.Load() == reportPending {
+		// The backend has not heard of this re-admission yet: the verifier
+		// sends this remove right after the add.
+		held := new(listenerEvent) // only here: ev itself stays on the stack
+		*held = ev
+		l.who.left.Store(held)
+		if l.who.report.CompareAndSwap(reportPending, reportLeft) {
+			return
+		}
+		l.who.left.Store(nil) // reported meanwhile
+	}
+	s.queueEvent(ev)
+}
+
+// queueEvent hands ev to statsLoop without blocking; a full queue drops it
+// (counted).
+func (s *Server) queueEvent(ev listenerEvent) {
 	select {
 	case s.events <- ev:
 	default:
 		s.dropped.Add(1)
 	}
+}
+
+// reported marks who's re-admission report as sent and queues the remove
+// that listenerGone held back if the listener left before it.
+func (s *Server) reported(who *session) {
+	if who.report.CompareAndSwap(reportPending, reportSent) {
+		return
+	}
+	if ev := who.left.Swap(nil); ev != nil {
+		s.queueEvent(*ev)
+	}
+	who.report.Store(reportSent)
 }
 
 // statsLoop batches listener events per mount and sends them: Icecast
@@ -151,8 +180,10 @@ type MountStats struct {
 	AuthBusy  uint64 `json:"auth_busy"`
 	Breaker   bool   `json:"auth_breaker_open"`
 	// Background listener_add calls (verify-later and re-admission reports).
-	AuthAsync  uint64 `json:"auth_async_calls"`
-	Readmits   uint64 `json:"readmits"`       // admitted on a re-admission token
+	AuthAsync uint64 `json:"auth_async_calls"`
+	Readmits  uint64 `json:"readmits"` // admitted on a re-admission token
+	// Re-admissions the backend was not told of: the verify queue was full.
+	Unreported uint64 `json:"auth_readmits_unreported"`
 	Revoked    uint64 `json:"auth_revoked"`   // provisional listeners closed after a deny
 	Verifying  int    `json:"auth_verifying"` // provisional listeners awaiting a decision
 	CacheLen   int    `json:"auth_cache"`     // cached decisions
@@ -195,7 +226,7 @@ func (s *Server) Stats() Stats {
 		}
 		if a := m.adm.Load(); a != nil {
 			ms.AuthCalls, ms.FailOpens, ms.AuthBusy, ms.Breaker = a.calls.Load(), a.failOpens.Load(), a.busy.Load(), a.BreakerOpen()
-			ms.AuthAsync, ms.Readmits, ms.Revoked = a.asyncAdds.Load(), a.readmits.Load(), a.revoked.Load()
+			ms.AuthAsync, ms.Readmits, ms.Unreported, ms.Revoked = a.asyncAdds.Load(), a.readmits.Load(), a.unreported.Load(), a.revoked.Load()
 			ms.CacheLen, ms.CacheEvict = a.cacheLen(), a.evicted.Load()
 			if a.verify != nil {
 				ms.Verifying = a.verify.pending()

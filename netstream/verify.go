@@ -45,17 +45,25 @@ func (v *verifier) room() bool { return v.n.Load() < int64(cap(v.q)) }
 // pending returns the number of listeners awaiting a decision.
 func (v *verifier) pending() int { return int(v.n.Load()) }
 
-// add queues l; it reports false when the queue is full.
+// add queues l, before it is attached; it reports false when the queue is
+// full. A report item marks l's session pending, so a listener_remove
+// waits for the report.
 func (v *verifier) add(l *listener, report bool) bool {
 	if v.n.Add(1) > int64(cap(v.q)) {
 		v.n.Add(-1)
 		return false
 	}
 	v.once.Do(v.start)
+	if report {
+		l.who.report.Store(reportPending)
+	}
 	select {
 	case v.q <- &verifyItem{l: l, report: report}:
 		return true
 	default:
+		if report {
+			l.who.report.Store(reportNone)
+		}
 		v.n.Add(-1)
 		return false
 	}
@@ -91,10 +99,13 @@ func (v *verifier) work(ctx context.Context) {
 }
 
 // process checks one item. It returns false when the item must be retried
-// later (backend failing, breaker open, same key being checked).
+// later (backend failing, breaker open, same key being checked). A
+// provisional listener that left needs no decision and is dropped; a
+// re-admission report is a stats fact and is sent even after the listener
+// left (its listener_remove follows it).
 func (v *verifier) process(ctx context.Context, it *verifyItem) bool {
 	who := it.l.who
-	if who.gone.Load() {
+	if who.gone.Load() && !it.report {
 		return true
 	}
 	if d := time.Until(it.notBefore); d > 0 && !sleepCtx(ctx, min(d, time.Second)) {
@@ -154,6 +165,9 @@ func (v *verifier) process(ctx context.Context, it *verifyItem) bool {
 		return false
 	}
 	a.remember(key, grant, limit, time.Now())
+	if it.report {
+		a.srv.reported(who)
+	}
 	v.apply(it, grant, limit)
 	return true
 }
@@ -161,6 +175,9 @@ func (v *verifier) process(ctx context.Context, it *verifyItem) bool {
 // apply acts on the backend's decision about a provisional listener.
 func (v *verifier) apply(it *verifyItem, grant bool, limit time.Duration) {
 	l := it.l
+	if l.who.gone.Load() {
+		return // closed meanwhile: nothing to limit or revoke
+	}
 	if grant {
 		if limit > 0 && !it.report {
 			l.closeAt.CompareAndSwap(0, time.Now().Add(limit).UnixNano())

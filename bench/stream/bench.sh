@@ -124,31 +124,46 @@ storm() {
 		args=(-follow -pathsin "$WORK/$name-tokens.txt")
 	fi
 	before=$(curl -s "http://$AUTH/count")
-	local fo0 fo1
-	fo0=$(fail_opens "$name" "$port")
+	local fo0 fo1 un0 un1 backlog drain
+	fo0=$(paid_stat "$name" "$port" auth_fail_opens)
+	un0=$(paid_stat "$name" "$port" auth_readmits_unreported)
 	measure "$pid" "$STORM_WINDOW" >"$WORK/$name-$kind-measure.txt" &
 	local mp=$!
 	"$WORK/bin/icyload" -addr "127.0.0.1:$port" -path /paid -n "$STORM" -ramp 0 -users -reconnect "${args[@]}" \
 		-dur "${STORM_WINDOW}s" -every 60s >"$WORK/$name-storm-$kind.log" 2>&1 || true
 	wait $mp || true
 	m=$(cat "$WORK/$name-$kind-measure.txt")
+	# Re-admission reports go out at verify-rate in the background, also
+	# for listeners that have left: wait (at most 90 s) for the verifier's
+	# backlog to drain before counting what the backend heard.
+	backlog=$(paid_stat "$name" "$port" auth_verifying)
+	drain=-
+	if [ "$name" = satd ]; then
+		local t0=$SECONDS
+		while [ "$(paid_stat "$name" "$port" auth_verifying)" != 0 ] && [ $((SECONDS - t0)) -lt 90 ]; do sleep 1; done
+		drain="$((SECONDS - t0)) s"
+		[ "$(paid_stat "$name" "$port" auth_verifying)" = 0 ] || drain="> 90 s"
+		echo "storm $kind: verifier backlog $backlog at the end of the window, drained after $drain"
+	fi
 	after=$(curl -s "http://$AUTH/count")
-	fo1=$(fail_opens "$name" "$port")
+	fo1=$(paid_stat "$name" "$port" auth_fail_opens)
+	un1=$(paid_stat "$name" "$port" auth_readmits_unreported)
 	local l="$WORK/$name-storm-$kind.log" calls readmits
 	calls=$(($(echo "$after" | sed -n 's/^calls=\([0-9]*\).*/\1/p') - $(echo "$before" | sed -n 's/^calls=\([0-9]*\).*/\1/p')))
 	readmits=$(($(echo "$after" | sed -n 's/.*readmits=\([0-9]*\).*/\1/p') - $(echo "$before" | sed -n 's/.*readmits=\([0-9]*\).*/\1/p')))
-	STORMS+=("$(printf '| %-7s | %-6s | %5s / %s | %8s | %8s | %6s | %6s | %s | %s | %6s kB |' "$name" "$kind" \
+	STORMS+=("$(printf '| %-7s | %-6s | %5s / %s | %8s | %8s | %6s | %6s | %s | %s | %s | %s | %s | %6s kB |' "$name" "$kind" \
 		"$(sed -n 's/^result listeners_admitted=\([0-9]*\).*/\1/p' "$l")" "$STORM" \
 		"$(sed -n 's/.*admit_p50=\([^ ]*\).*/\1/p' "$l")" "$(sed -n 's/.*admit_p99=\([^ ]*\).*/\1/p' "$l")" \
-		"$calls" "$readmits" "$((fo1 - fo0))" "$(sed -n 's/^result .*challenges=\([0-9]*\).*/\1/p' "$l")" \
+		"$calls" "$readmits" "$((un1 - un0))" "$backlog" "$drain" "$((fo1 - fo0))" "$(sed -n 's/^result .*challenges=\([0-9]*\).*/\1/p' "$l")" \
 		"$(echo "$m" | awk '{print $2}')")")
 	sleep 3
 }
 
-# fail_opens NAME PORT: fail-open admissions of /paid so far (satd only).
-fail_opens() {
+# paid_stat NAME PORT KEY: counter KEY of /paid in satd's /status.json
+# (0 for other servers).
+paid_stat() {
 	if [ "$1" != satd ]; then echo 0; return; fi
-	curl -s "http://127.0.0.1:$2/status.json" | tr '{' '\n' | grep '"name":"/paid"' | sed -n 's/.*"auth_fail_opens":\([0-9]*\).*/\1/p'
+	curl -s "http://127.0.0.1:$2/status.json" | tr '{' '\n' | grep '"name":"/paid"' | sed -n "s/.*\"$3\":\([0-9]*\).*/\1/p"
 }
 
 # feed_and_load NAME PORT PID: push the source to 127.0.0.1:PORT/live, load
@@ -234,8 +249,11 @@ if [ "$STORM" -gt 0 ]; then
 	echo "Storm: $STORM listeners connect at once to a URL-auth mount (backend: 200 ms, 64 at once; satd handlers = 64), retrying like players"
 	echo "(after Retry-After when given); admitted = listeners that got a 200 within ${STORM_WINDOW} s; time = first attempt to the 200 head."
 	echo
-	echo "| server | tokens | admitted | p50 | p99 | backend calls | readmit reports | fail-open | challenges | peak RSS |"
-	echo "|---|---|---|---|---|---|---|---|---|---|"
+	echo "readmit reports = listener_add readmit=1 the backend got, counted once the verifier's backlog (at the window's end) drained;"
+	echo "unreported = re-admissions whose report found the verify queue full (auth_readmits_unreported)."
+	echo
+	echo "| server | tokens | admitted | p50 | p99 | backend calls | readmit reports | unreported | backlog | drained after | fail-open | challenges | peak RSS |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	printf '%s\n' "${STORMS[@]}"
 fi
 if [ -n "${KEEP:-}" ]; then echo "logs kept in $WORK"; fi

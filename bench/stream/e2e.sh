@@ -123,12 +123,12 @@ haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$P_LB/readyz" 20
 
-# status RELAY_PORT: "auth_calls async_calls readmits fail_opens" of /live.
+# status RELAY_PORT: "auth_calls async_calls readmits fail_opens unreported" of /live.
 status() {
 	curl -s -m 5 "http://127.0.0.1:$1/status.json" | python3 -c '
 import json, sys
 m = [m for m in json.load(sys.stdin)["mounts"] if m["name"] == "/live"][0]
-print(m["auth_calls"], m["auth_async_calls"], m["readmits"], m["auth_fail_opens"])'
+print(m["auth_calls"], m["auth_async_calls"], m["readmits"], m["auth_fail_opens"], m["auth_readmits_unreported"])'
 }
 get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2" | head -1; }
 
@@ -166,8 +166,8 @@ kill "$PID_FF_PRIMARY" 2>/dev/null || true
 sleep 15
 after=$(mark)
 cp "$WORK/paths.txt.mark" "$WORK/paths-at-kill.txt"
-read -r s1_calls s1_async _ s1_fo <<<"$(status "$P_R1")"
-read -r s2_calls _ s2_readmits _ <<<"$(status "$P_R2")"
+read -r s1_calls s1_async _ s1_fo _ <<<"$(status "$P_R1")"
+read -r s2_calls _ s2_readmits _ s2_unrep <<<"$(status "$P_R2")"
 echo "after ingest kill:  $after"
 echo "== kill relay 1"
 t_kill=$(date +%s%3N)
@@ -186,7 +186,7 @@ for ((i = 0; i < 60; i++)); do
 	[ "$reports" -ge "$tok" ] && break
 	sleep 0.5
 done
-read -r e2_calls e2_async e2_readmits e2_fo <<<"$(status "$P_R2")"
+read -r e2_calls e2_async e2_readmits e2_fo e2_unrep <<<"$(status "$P_R2")"
 kill -TERM $LOAD
 wait $LOAD || true
 grep -v '^mark\|^t=' "$WORK/load.log"
@@ -240,7 +240,8 @@ printf '%-66s %s\n' "listeners (each from its own address, through haproxy)" "$N
 	"token holders at the kill / their backend calls after it" "$holders / $holder_calls" \
 	"re-admissions: synchronous backend calls" "$readmit_calls" \
 	"token admissions counted by the surviving relay" "$((e2_readmits - s2_readmits))" \
-	"re-admission reports to the backend (readmit=1) / token re-admissions" "$reports / $tok"
+	"re-admission reports to the backend (readmit=1) / token re-admissions" "$reports / $tok" \
+	"re-admission reports lost to a full verify queue (auth_readmits_unreported)" "$((e2_unrep - s2_unrep))"
 fail=0
 [ "$d_ingest" -eq 0 ] || { echo "FAIL: listeners disconnected when the ingest died"; fail=1; }
 [ "$((ch + wwwauth))" -eq 0 ] || { echo "FAIL: a response carried WWW-Authenticate"; fail=1; }
