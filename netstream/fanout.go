@@ -63,7 +63,7 @@ type session struct {
 	identity string // user or token subject; "" = anonymous
 	cacheKey string
 	req      admitRequest // without header and token
-	gone     atomic.Bool  // the listener was closed (the verifier skips it)
+	gone     atomic.Bool  // the listener was closed (the verifier skips its provisional check)
 	// report is the state of the re-admission report (reportNone ...
 	// reportSent): while it is pending, the listener's listener_remove
 	// waits in left so the backend never hears of a remove before the add.
