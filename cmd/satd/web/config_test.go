@@ -35,6 +35,9 @@ func TestEverySectionHasAForm(t *testing.T) {
 				if f.Key == mountsKey {
 					continue // edited on the mount pages (TestMountAddEditDelete)
 				}
+				if f.Kind == "table" && strings.Contains(b, `<table id="`+f.ID+`">`) {
+					continue // read-only (TestListenSocketsTable)
+				}
 				if !strings.Contains(b, `name="`+f.Key+`"`) {
 					t.Errorf("section %s: no input for %s", name, f.Key)
 				}
@@ -345,5 +348,33 @@ func TestFirmwareUpload(t *testing.T) {
 		if resp.StatusCode != tt.code || string(r.updater.got) != tt.content {
 			t.Errorf("upload %q: %d, updater got %q", tt.content, resp.StatusCode, r.updater.got)
 		}
+	}
+}
+
+// TestListenSocketsTable: the stream's extra listen sockets, which the form
+// cannot edit, read as a labelled table (not a dump of a Go struct), and a
+// save of the stream tab keeps them.
+func TestListenSocketsTable(t *testing.T) {
+	r := newRig(t, "", func(cfg *config.Config) {
+		cfg.Stream.ListenSockets = []netstream.ListenSocket{{Port: 8443, BindAddress: "192.0.2.1"}, {Port: 8001}}
+	})
+	r.start()
+	c := r.loggedInClient()
+	b := get(t, c, r.url("/config?section=stream"))
+	id := fieldID("stream.listen-socket")
+	for _, want := range []string{`<table id="` + id + `"><thead><tr><th>port</th><th>bind-address</th><th>ssl</th></tr></thead>`,
+		`<tr><td>8443</td><td>192.0.2.1</td><td>false</td></tr>`, `<tr><td>8001</td><td>(empty)</td><td>false</td></tr>`,
+		"Read-only here: edit stream.listen-socket in the configuration file"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("the stream tab lacks %s", want)
+		}
+	}
+	if strings.Contains(b, "{8443") {
+		t.Error("the listen sockets are still a Go struct dump")
+	}
+	resp, err := c.PostForm(r.url("/config?section=stream"), url.Values{"section": {"stream"}, "stream.clients.present": {"1"}})
+	body(t, resp, err)
+	if got := r.current().Stream.ListenSockets; len(got) != 2 || got[0].Port != 8443 || got[0].BindAddress != "192.0.2.1" {
+		t.Errorf("a stream-tab save changed the listen sockets: %+v", got)
 	}
 }

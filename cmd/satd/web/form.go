@@ -61,7 +61,11 @@ type formField struct {
 	// Fraction marks a number key that takes fractions (a float); the
 	// others are whole numbers, and the browser refuses a fraction there.
 	Fraction bool
-	Range    numRange
+	// Cols and Rows are a read-only array of tables (Kind "table"): its
+	// keys and each element's values.
+	Cols  []string
+	Rows  [][]string
+	Range numRange
 }
 
 var textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
@@ -195,6 +199,11 @@ func buildField(key string, f reflect.StructField, fv, dv reflect.Value, problem
 		mc := deepCopy(fv)
 		maskSecrets(mc)
 		ff.Kind, ff.Value, ff.ReadOnly = "text", formatValue(mc), true
+		if cols, rows, ok := tableRows(mc); ok {
+			// An array of flat tables (stream listen-socket) reads as a
+			// table with the keys as its headings.
+			ff.Kind, ff.Cols, ff.Rows = "table", cols, rows
+		}
 	}
 	if isSecret(f) {
 		return secretField(ff, fv)
@@ -364,6 +373,34 @@ func formatLines(v reflect.Value) string {
 }
 
 // formatValue shows a default or read-only value on one line.
+// tableRows lays out v, a slice of structs whose fields are all scalars,
+// as columns (the keys) and rows (the values); ok is false for any other v.
+func tableRows(v reflect.Value) (cols []string, rows [][]string, ok bool) {
+	if v.Kind() != reflect.Slice || v.Type().Elem().Kind() != reflect.Struct {
+		return nil, nil, false
+	}
+	t := v.Type().Elem()
+	var idx []int
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || f.Tag.Get("toml") == "-" {
+			continue
+		}
+		if !isScalar(f.Type) {
+			return nil, nil, false
+		}
+		cols, idx = append(cols, tomlName(f)), append(idx, i)
+	}
+	for i := range v.Len() {
+		row := make([]string, len(idx))
+		for j, k := range idx {
+			row[j] = formatScalar(v.Index(i).Field(k))
+		}
+		rows = append(rows, row)
+	}
+	return cols, rows, len(cols) > 0
+}
+
 func formatValue(v reflect.Value) string {
 	switch {
 	case isScalar(v.Type()):

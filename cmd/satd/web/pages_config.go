@@ -130,6 +130,8 @@ func writeField(h html, f *formField) {
 		writeCheckbox(h, f)
 	case f.Kind == "lines":
 		writeTextarea(h, f)
+	case f.Kind == "table":
+		writeReadOnlyTable(h, f)
 	case f.Kind == "select":
 		writeSelect(h, f)
 	default:
@@ -238,4 +240,35 @@ func writeTextInput(h html, f *formField) {
 	h.rawIf(f.ReadOnly, ` readonly`)
 	writeInvalid(h, f)
 	h.raw(`>`)
+}
+
+// writeReadOnlyTable shows an array of tables the form cannot edit (the
+// stream's extra listen sockets) as a labelled table, one row per element,
+// and says where to change it.
+func writeReadOnlyTable(h html, f *formField) {
+	h.raw(`<div class="scroll"><table`)
+	h.attr("id", f.ID)
+	h.raw(`><thead><tr>`)
+	for _, c := range f.Cols {
+		h.el("th", c)
+	}
+	h.raw(`</tr></thead><tbody>`)
+	for _, row := range f.Rows {
+		h.raw(`<tr>`)
+		for _, v := range row {
+			if v == "" {
+				v = "(empty)"
+			}
+			h.td(v)
+		}
+		h.raw(`</tr>`)
+	}
+	if len(f.Rows) == 0 {
+		h.raw(`<tr><td`)
+		h.attr("colspan", itoa(len(f.Cols)))
+		h.raw(`>(none)</td></tr>`)
+	}
+	h.raw(`</tbody></table></div><p class="note">Read-only here: edit `)
+	h.text(f.Key)
+	h.raw(` in the configuration file (or a restore on the System page).</p>`)
 }
