@@ -123,6 +123,10 @@ storm() {
 		sleep 3
 		args=(-follow -pathsin "$WORK/$name-tokens.txt")
 	fi
+	# The prefetch's own re-admission reports may still be queued: let
+	# them reach the backend before counting, so they are not booked to
+	# the storm.
+	[ "$name" != satd ] || drain_verifier "$name" "$port" >/dev/null
 	before=$(curl -s "http://$AUTH/count")
 	local fo0 fo1 un0 un1 backlog drain
 	fo0=$(paid_stat "$name" "$port" auth_fail_opens)
@@ -139,10 +143,7 @@ storm() {
 	backlog=$(paid_stat "$name" "$port" auth_verifying)
 	drain=-
 	if [ "$name" = satd ]; then
-		local t0=$SECONDS
-		while [ "$(paid_stat "$name" "$port" auth_verifying)" != 0 ] && [ $((SECONDS - t0)) -lt 90 ]; do sleep 1; done
-		drain="$((SECONDS - t0)) s"
-		[ "$(paid_stat "$name" "$port" auth_verifying)" = 0 ] || drain="> 90 s"
+		drain=$(drain_verifier "$name" "$port")
 		echo "storm $kind: verifier backlog $backlog at the end of the window, drained after $drain"
 	fi
 	after=$(curl -s "http://$AUTH/count")
@@ -157,6 +158,14 @@ storm() {
 		"$calls" "$readmits" "$((un1 - un0))" "$backlog" "$drain" "$((fo1 - fo0))" "$(sed -n 's/^result .*challenges=\([0-9]*\).*/\1/p' "$l")" \
 		"$(echo "$m" | awk '{print $2}')")")
 	sleep 3
+}
+
+# drain_verifier NAME PORT: wait (at most 90 s) until satd's verifier has
+# nothing queued for /paid; print how long that took.
+drain_verifier() {
+	local t0=$SECONDS
+	while [ "$(paid_stat "$1" "$2" auth_verifying)" != 0 ] && [ $((SECONDS - t0)) -lt 90 ]; do sleep 1; done
+	if [ "$(paid_stat "$1" "$2" auth_verifying)" = 0 ]; then echo "$((SECONDS - t0)) s"; else echo "> 90 s"; fi
 }
 
 # paid_stat NAME PORT KEY: counter KEY of /paid in satd's /status.json
