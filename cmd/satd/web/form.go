@@ -372,7 +372,6 @@ func formatLines(v reflect.Value) string {
 	return strings.Join(lines, "\n")
 }
 
-// formatValue shows a default or read-only value on one line.
 // tableRows lays out v, a slice of structs whose fields are all scalars,
 // as columns (the keys) and rows (the values); ok is false for any other v.
 func tableRows(v reflect.Value) (cols []string, rows [][]string, ok bool) {
@@ -401,6 +400,7 @@ func tableRows(v reflect.Value) (cols []string, rows [][]string, ok bool) {
 	return cols, rows, len(cols) > 0
 }
 
+// formatValue shows a default or read-only value on one line.
 func formatValue(v reflect.Value) string {
 	switch {
 	case isScalar(v.Type()):
